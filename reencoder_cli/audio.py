@@ -1,0 +1,293 @@
+"""Audio input and output: read, inspect, resample, downmix and write waveforms.
+
+Waveforms are float32 numpy arrays shaped ``(C, T)`` with ``C`` = 1 or 2. Reading goes
+through libsndfile (``soundfile``) in blocks, so a header that lies about its length costs
+nothing; writing is atomic for paths and works with non-seekable pipes for ``"-"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import AudioError, OutputError, UsageError
+
+Source = str | os.PathLike[str] | BinaryIO
+
+STDIO = "-"
+BLOCK_FRAMES = 65536
+SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What an audio file's header says; ``frames`` may overstate the real length."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str
+    subtype: str
+
+
+@dataclass(frozen=True)
+class WriteReport:
+    """Outcome of a write: samples limited to [-1, 1] and the input's peak magnitude."""
+
+    clipped_samples: int
+    peak: float
+
+
+def _path(target: Source) -> str | None:
+    """The path as a string, or None for a stream."""
+    return os.fspath(target) if isinstance(target, (str, os.PathLike)) else None
+
+
+def _name(target: Source, stdio: str) -> str:
+    """The name used in messages: the path as given, ``stdio`` for ``"-"``, or a stream's name."""
+    path = _path(target)
+    if path is None:
+        return str(getattr(target, "name", "<stream>"))
+    return stdio if path == STDIO else path
+
+
+def _seekable(source: Source) -> str | BinaryIO:
+    """A path as a string; stdin or a non-seekable stream read fully into memory; else as is."""
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        return io.BytesIO(sys.stdin.buffer.read()) if path == STDIO else path
+    return source if source.seekable() else io.BytesIO(source.read())
+
+
+def _reason(err: Exception) -> str:
+    """The short reason libsndfile or the OS gives, without the file name."""
+    if isinstance(err, sf.LibsndfileError):
+        return err.error_string
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return str(err)
+
+
+def _open(source: str | BinaryIO, name: str) -> sf.SoundFile:
+    """Open for reading, turning libsndfile's refusal into an AudioError."""
+    if isinstance(source, str) and not os.path.exists(source):
+        raise AudioError(f"{name}: no such file")
+    try:
+        return sf.SoundFile(source)
+    except sf.LibsndfileError as err:
+        raise AudioError(f"{name}: not a readable audio file ({_reason(err)})") from err
+
+
+def read_audio(source: Source) -> tuple[np.ndarray, int]:
+    """Read an audio file (anything libsndfile reads) into a checked waveform.
+
+    Args:
+        source: a path, ``"-"`` for stdin, or a binary stream.
+
+    Returns:
+        ``(wav, sample_rate)`` with wav: (C, T) float32, C in {1, 2}, T >= 1, all finite.
+
+    Raises:
+        AudioError: unreadable, empty, more than 2 channels, or NaN/Inf samples.
+    """
+    name = _name(source, "stdin")
+    with _open(_seekable(source), name) as f:
+        if f.channels > 2:
+            raise AudioError(f"{name}: {f.channels} channels; reencoder handles mono or stereo")
+        blocks = []
+        try:
+            while len(block := f.read(BLOCK_FRAMES, dtype="float32", always_2d=True)):
+                blocks.append(block)
+        except sf.LibsndfileError as err:
+            raise AudioError(f"{name}: not a readable audio file ({_reason(err)})") from err
+        sample_rate = f.samplerate
+    if not blocks:
+        raise AudioError(f"{name}: empty (0 samples)")
+    wav = np.ascontiguousarray(np.concatenate(blocks).T)
+    if not np.isfinite(wav).all():
+        raise AudioError(f"{name}: contains NaN/Inf samples")
+    return wav, sample_rate
+
+
+def audio_info(source: Source) -> AudioInfo:
+    """Read an audio file's header without decoding its samples.
+
+    A stream is left at the position it had. ``"-"`` is refused: stdin can be read only once.
+
+    Args:
+        source: a path or a seekable binary stream.
+
+    Returns:
+        The header's sample rate, channels, frames (as claimed), format and subtype.
+
+    Raises:
+        AudioError: the file is missing or not readable audio.
+        UsageError: ``source`` is ``"-"``.
+    """
+    name = _name(source, "stdin")
+    if not isinstance(source, (str, os.PathLike)):
+        start = source.tell()
+        try:
+            with _open(source, name) as f:
+                return AudioInfo(f.samplerate, f.channels, f.frames, f.format, f.subtype)
+        finally:
+            source.seek(start)
+    if os.fspath(source) == STDIO:
+        raise UsageError("stdin: cannot inspect stdin before reading it; pass a file instead")
+    with _open(os.fspath(source), name) as f:
+        return AudioInfo(f.samplerate, f.channels, f.frames, f.format, f.subtype)
+
+
+def resampled_length(frames: int, sr_in: int, sr_out: int) -> int:
+    """Length after resampling: ``max(1, floor(frames * sr_out / sr_in + 1/2))`` for frames >= 1."""
+    return max(1, (2 * frames * sr_out + sr_in) // (2 * sr_in))
+
+
+def resample(wav: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Resample with soxr's very-high-quality windowed-sinc filter.
+
+    The length is fixed by :func:`resampled_length` (round half up, at least 1 sample)
+    rather than soxr's own rule, which rounds inconsistently and can give 0 samples.
+
+    Args:
+        wav: (C, T) float32, T >= 1.
+        sr_in: input sample rate in Hz.
+        sr_out: output sample rate in Hz.
+
+    Returns:
+        (C, T') float32; ``wav`` itself when the rates are equal.
+
+    Raises:
+        UsageError: a sample rate is not positive.
+    """
+    if sr_in <= 0 or sr_out <= 0:
+        raise UsageError(f"sample rates must be positive, got {sr_in} -> {sr_out}")
+    if sr_in == sr_out:
+        return wav
+    frames = resampled_length(wav.shape[1], sr_in, sr_out)
+    tail = 2 * math.ceil(sr_in / sr_out) + 1  # zeros so soxr yields at least `frames` samples
+    padded = np.pad(np.asarray(wav, dtype=np.float32).T, ((0, tail), (0, 0)))
+    out = soxr.resample(padded, sr_in, sr_out, quality="VHQ")[:frames]
+    assert out.shape[0] == frames, (out.shape, frames)
+    return np.ascontiguousarray(out.T)
+
+
+def to_mono(wav: np.ndarray) -> np.ndarray:
+    """Downmix to mono by averaging channels: wav (C, T) -> (1, T) float32."""
+    return wav.mean(axis=0, keepdims=True, dtype=np.float32)
+
+
+def _format(dest: Source, format: str | None) -> str:
+    """libsndfile format name: the argument, else the path's extension, else WAV for streams."""
+    path = _path(dest)
+    if format is None and path is not None and path != STDIO:
+        format = os.path.splitext(path)[1].lstrip(".")
+        if not format:
+            raise UsageError(f"{path}: no extension; name the output format")
+    format = (format or "WAV").upper()
+    if format not in sf.available_formats():
+        known = ", ".join(sorted(f.lower() for f in sf.available_formats()))
+        raise UsageError(f"{_name(dest, 'stdout')}: unknown audio format '{format.lower()}'; "
+                         f"use one of {known}")
+    return format
+
+
+def _subtype(name: str, format: str, subtype: str | None) -> str:
+    """libsndfile subtype: PCM_16 by default for WAV/FLAC, the format's default otherwise."""
+    if subtype is None:
+        return "PCM_16" if format in ("WAV", "FLAC") else sf.default_subtype(format)
+    subtype = subtype.upper()
+    if subtype not in SUBTYPES:
+        raise UsageError(f"{name}: unknown sample type '{subtype}'; use {', '.join(SUBTYPES)}")
+    if not sf.check_format(format, subtype):
+        raise UsageError(f"{name}: {format} cannot hold {subtype} samples; "
+                         "use PCM_16 or PCM_24, or write WAV")
+    return subtype
+
+
+def _limit(wav: np.ndarray, subtype: str) -> tuple[np.ndarray, WriteReport]:
+    """(C, T) -> (T, C) ready for soundfile, limited to [-1, 1] unless the subtype is float."""
+    peak = float(np.abs(wav).max(initial=0.0))
+    if subtype in FLOAT_SUBTYPES:
+        return np.ascontiguousarray(wav.T), WriteReport(0, peak)
+    clipped = int(np.count_nonzero(np.abs(wav) > 1.0))
+    return np.ascontiguousarray(np.clip(wav, -1.0, 1.0).T), WriteReport(clipped, peak)
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _write_atomic(path: str, data: np.ndarray, sample_rate: int, subtype: str,
+                  format: str) -> None:
+    """Write to a hidden temporary file in the same folder, then rename it over ``path``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise OutputError(f"{path}: folder {folder} does not exist")
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".", suffix=".tmp", delete=False) as tmp:
+        tmp_path = tmp.name
+    try:
+        sf.write(tmp_path, data, sample_rate, subtype=subtype, format=format)
+        os.chmod(tmp_path, 0o666 & ~_umask())
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp_path)
+        raise
+
+
+def write_audio(dest: Source, wav: np.ndarray, sample_rate: int, subtype: str | None = None,
+                format: str | None = None) -> WriteReport:
+    """Write a waveform without ever clipping silently.
+
+    Float subtypes keep samples beyond +/-1; integer and lossy ones limit them to [-1, 1]
+    and the report counts how many were limited. A path is written atomically; ``"-"``
+    (stdout) and streams get the whole file in one write, so pipes need not be seekable.
+
+    Args:
+        dest: a path, ``"-"`` for stdout, or a binary stream.
+        wav: (C, T) float32.
+        sample_rate: in Hz.
+        subtype: "PCM_16", "PCM_24", "FLOAT" or None (PCM_16 for WAV/FLAC, else the
+            format's default).
+        format: a libsndfile format name ("wav", "flac", "ogg", ...); None takes it from
+            the extension, or WAV for stdout and streams.
+
+    Returns:
+        The number of limited samples and the input's peak magnitude.
+
+    Raises:
+        UsageError: unknown format or subtype, or a subtype the format cannot hold.
+        OutputError: the folder is missing or the file cannot be written.
+    """
+    name = _name(dest, "stdout")
+    format = _format(dest, format)
+    subtype = _subtype(name, format, subtype)
+    data, report = _limit(wav, subtype)
+    path = _path(dest)
+    try:
+        if path is not None and path != STDIO:
+            _write_atomic(path, data, sample_rate, subtype, format)
+        else:
+            buffer = io.BytesIO()
+            sf.write(buffer, data, sample_rate, subtype=subtype, format=format)
+            stream = sys.stdout.buffer if isinstance(dest, (str, os.PathLike)) else dest
+            stream.write(buffer.getvalue())
+            stream.flush()
+    except (OSError, sf.LibsndfileError) as err:
+        raise OutputError(f"{name}: cannot write ({_reason(err)})") from err
+    return report

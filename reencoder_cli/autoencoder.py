@@ -1,0 +1,158 @@
+"""Our frozen music autoencoder: mono 44.1 kHz audio <-> a 64-channel latent at 43 Hz.
+
+Encoder: a complex STFT (n_fft 1024, hop 256) compressed by a power law, four STFT frames
+stacked per latent frame, a ConvNeXt backbone at 43 Hz, and a variational head (mean and
+log-variance). Decoder (Vocos-style): a ConvNeXt backbone at 43 Hz, a learned 4x upsampling
+(pixel shuffle in time) to a lighter backbone at 172 Hz, and an inverse-STFT head that
+predicts log-magnitude and phase. Every layer is local in time, so the pipeline can run
+long files in chunks.
+
+The contract (DESIGN.md): ``encode (B, T) -> (B, D, ceil(T / hop))`` and
+``decode (B, D, F) -> (B, F * hop)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from reencoder_cli.layers import Backbone
+
+ARCH = "autoencoder"
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    """Sizes of the autoencoder. ``hop`` must equal ``stft_hop * subframes``."""
+
+    sample_rate: int = 44100
+    latent_dim: int = 64
+    n_fft: int = 1024
+    stft_hop: int = 256
+    subframes: int = 4
+    compress: float = 0.3
+    enc_dim: int = 256
+    enc_blocks: int = 3
+    enc_hidden: int = 768
+    dec_dim: int = 384
+    dec_blocks: int = 4
+    dec_hidden: int = 1152
+    fine_dim: int = 192
+    fine_blocks: int = 2
+    fine_hidden: int = 576
+    kernel: int = 7
+
+    @property
+    def hop(self) -> int:
+        """Samples per latent frame."""
+        return self.stft_hop * self.subframes
+
+    @property
+    def bins(self) -> int:
+        """STFT frequency bins."""
+        return self.n_fft // 2 + 1
+
+
+class Autoencoder(nn.Module):
+    """Variational STFT autoencoder meeting the DESIGN.md contract.
+
+    Args:
+        config: sizes.
+    """
+
+    def __init__(self, config: AutoencoderConfig = AutoencoderConfig()) -> None:
+        super().__init__()
+        c = config
+        if c.n_fft != 4 * c.stft_hop:
+            raise ValueError("the ISTFT padding below assumes n_fft == 4 * stft_hop")
+        self.config = c
+        self.sample_rate = c.sample_rate
+        self.latent_dim = c.latent_dim
+        self.hop = c.hop
+        self.register_buffer("window", torch.hann_window(c.n_fft), persistent=False)
+        self.encoder = Backbone(
+            2 * c.bins * c.subframes, 2 * c.latent_dim, c.enc_dim, c.enc_blocks, c.enc_hidden, c.kernel, grn=False
+        )
+        self.decoder = Backbone(
+            c.latent_dim, c.fine_dim * c.subframes, c.dec_dim, c.dec_blocks, c.dec_hidden, c.kernel, grn=False
+        )
+        self.fine = Backbone(c.fine_dim, 2 * c.bins, c.fine_dim, c.fine_blocks, c.fine_hidden, c.kernel, grn=False)
+
+    # -- encoder -------------------------------------------------------------------------
+
+    def stft_features(self, wav: Tensor) -> Tensor:
+        """Power-compressed complex STFT, ``subframes`` frames stacked per latent frame.
+
+        wav: (B, T) with T a multiple of hop -> (B, 2 * bins * subframes, T / hop)
+        """
+        c = self.config
+        pad = (c.n_fft - c.stft_hop) // 2
+        spec = torch.stft(
+            F.pad(wav, (pad, pad)), c.n_fft, c.stft_hop, window=self.window, center=False, return_complex=True
+        )  # (B, bins, T / stft_hop)
+        mag = spec.abs().clamp_min(1e-7)
+        spec = spec * mag.pow(c.compress - 1)
+        feats = torch.cat([spec.real, spec.imag], dim=1)  # (B, 2 bins, 4F)
+        b, k, n = feats.shape
+        return feats.reshape(b, k, n // c.subframes, c.subframes).permute(0, 1, 3, 2).reshape(b, k * c.subframes, -1)
+
+    def posterior(self, wav: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and log-variance of q(z | wav).
+
+        wav: (B, T) any T -> mean, logvar: (B, D, ceil(T / hop))
+        """
+        frames = max(1, math.ceil(wav.shape[-1] / self.hop))
+        wav = F.pad(wav, (0, frames * self.hop - wav.shape[-1]))
+        mean, logvar = self.encoder(self.stft_features(wav)).chunk(2, dim=1)
+        return mean, logvar.clamp(-12.0, 6.0)
+
+    def encode(self, wav: Tensor) -> Tensor:
+        """The latent (posterior mean): (B, T) -> (B, D, ceil(T / hop))."""
+        return self.posterior(wav)[0]
+
+    # -- decoder -------------------------------------------------------------------------
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Waveform from latent: (B, D, F) -> (B, F * hop)."""
+        c = self.config
+        h = self.decoder(z)  # (B, fine_dim * subframes, F)
+        b, _, frames = h.shape
+        h = h.reshape(b, c.fine_dim, c.subframes, frames).permute(0, 1, 3, 2).reshape(b, c.fine_dim, -1)
+        log_mag, phase = self.fine(h).float().chunk(2, dim=1)  # (B, bins, 4F) each
+        spec = torch.polar(log_mag.clamp(max=8.0).exp(), phase)
+        return self.istft(spec)
+
+    def istft(self, spec: Tensor) -> Tensor:
+        """Inverse STFT with "same" padding: (B, bins, N) -> (B, N * stft_hop).
+
+        With ``n_fft == 4 * stft_hop`` the overlap-add is four shifted sums of hop-sized
+        blocks; the squared-window envelope is constant inside and computed the same way.
+        """
+        c = self.config
+        frames = torch.fft.irfft(spec, n=c.n_fft, dim=1) * self.window[None, :, None]  # (B, n_fft, N)
+        wav = self.overlap_add(frames)
+        envelope = self.overlap_add(self.window.square()[None, :, None].expand(1, -1, spec.shape[-1]))
+        pad = (c.n_fft - c.stft_hop) // 2
+        return wav[:, pad:-pad] / envelope[:, pad:-pad].clamp_min(1e-11)
+
+    def overlap_add(self, frames: Tensor) -> Tensor:
+        """frames: (B, 4 * hop, N) -> (B, (N + 3) * hop), frame n starting at n * hop."""
+        b, _, n = frames.shape
+        hop = self.config.stft_hop
+        parts = frames.reshape(b, 4, hop, n)
+        out = sum(F.pad(parts[:, k], (k, 3 - k)) for k in range(4))  # (B, hop, N + 3)
+        return out.transpose(1, 2).reshape(b, -1)
+
+    def forward(self, wav: Tensor) -> Tensor:
+        """Reconstruction, trimmed to the input length: (B, T) -> (B, T)."""
+        return self.decode(self.encode(wav))[..., : wav.shape[-1]]
+
+    @property
+    def context_frames(self) -> int:
+        """Latent frames of context each side that make chunked encode/decode exact."""
+        fine = math.ceil(self.fine.receptive_field / self.config.subframes)
+        return self.encoder.receptive_field + self.decoder.receptive_field + fine + 2

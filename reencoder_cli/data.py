@@ -1,0 +1,176 @@
+"""Training music: Debian's music packages and rendered MIDI, decoded once into a crop-friendly cache.
+
+The cache is a folder of ``.npy`` files, one per track, each ``(T, 2)`` int16 at 44.1 kHz
+(memory-mapped for random crops), plus ``manifest.json`` listing every track with its
+source, duration and split. The split is fixed: every 10th track of each source, by sorted
+name, is validation, and training never sees it.
+
+Building is resumable: finished tracks are skipped, each one is written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 44100
+VALIDATION_EVERY = 10
+
+
+@dataclass(frozen=True)
+class Source:
+    """A Debian package of music and where its files are."""
+
+    name: str
+    package: str
+    location: str  # a folder, or a zip archive (.pk3)
+    pattern: str  # glob of the music files inside ``location``
+
+
+SOURCES: tuple[Source, ...] = (
+    Source("wesnoth", "wesnoth-1.16-music", "/usr/share/games/wesnoth/1.16/data/core/music", "*.ogg"),
+    Source("drascula", "drascula-music", "/usr/share/scummvm/drascula/audio", "*.ogg"),
+    Source("warzone2100", "warzone2100-music", "/usr/share/games/warzone2100/music", "**/*.opus"),
+    Source("nexuiz", "nexuiz-music", "/usr/share/games/nexuiz/data/music.pk3", "sound/cdtracks/*.ogg"),
+)
+
+
+@dataclass(frozen=True)
+class Track:
+    """One cached track. ``path`` is relative to the cache root."""
+
+    source: str
+    name: str
+    path: str
+    seconds: float
+    split: str  # "train" | "valid"
+
+
+def install_packages(packages: list[str], log: Callable[[str], None]) -> None:
+    """Install the Debian packages that are missing (needs root and apt)."""
+    missing = [p for p in packages if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode]
+    if not missing:
+        return
+    if shutil.which("apt-get") is None:
+        raise RuntimeError(f"apt-get not found; install these packages by hand: {' '.join(missing)}")
+    log(f"installing {' '.join(missing)}")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
+
+
+def split_of(index: int) -> str:
+    """The fixed split of the ``index``-th track of a source (sorted by name)."""
+    return "valid" if index % VALIDATION_EVERY == 0 else "train"
+
+
+def source_files(source: Source) -> Iterator[tuple[str, Callable[[], io.BytesIO | str]]]:
+    """Yield ``(name, open)`` for each file of ``source``, sorted; sub-folders join the name."""
+    location = Path(source.location)
+    if zipfile.is_zipfile(location):
+        with zipfile.ZipFile(location) as zf:
+            members = sorted(n for n in zf.namelist() if Path(n).match(source.pattern))
+        for member in members:
+            yield Path(member).stem, lambda m=member: io.BytesIO(zipfile.ZipFile(location).read(m))
+        return
+    for path in sorted(location.glob(source.pattern)):
+        yield "_".join(path.relative_to(location).with_suffix("").parts), lambda p=path: str(p)
+
+
+def decode_stereo(opened: io.BytesIO | str) -> np.ndarray:
+    """Decode a file to ``(T, 2)`` int16 at 44.1 kHz (mono is duplicated, other rates resampled)."""
+    import soundfile as sf
+    import soxr
+
+    wav, rate = sf.read(opened, dtype="float32", always_2d=True)
+    if wav.shape[1] == 1:
+        wav = np.repeat(wav, 2, axis=1)
+    wav = wav[:, :2]
+    if rate != SAMPLE_RATE:
+        wav = soxr.resample(wav, rate, SAMPLE_RATE, quality="VHQ")
+    return to_int16(wav)
+
+
+def to_int16(wav: np.ndarray) -> np.ndarray:
+    """Float ``(T, C)`` in [-1, 1] to int16 (clipped)."""
+    return (np.clip(wav, -1.0, 32767 / 32768) * 32768).astype(np.int16)
+
+
+def save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, array)
+    os.replace(tmp, path)
+
+
+def build_cache(
+    root: Path,
+    log: Callable[[str], None],
+    *,
+    midi_pieces: int = 200,
+    soundfont: str | None = None,
+    install: bool = True,
+) -> list[Track]:
+    """Install, decode and render everything into ``root``; write and return the manifest.
+
+    Args:
+        root: cache folder (created).
+        log: receives one progress line at a time.
+        midi_pieces: number of music21 corpus pieces to render with fluidsynth (0 = none).
+        soundfont: a General MIDI ``.sf2``/``.sf3``; the best installed one when None.
+        install: install the missing Debian packages first.
+    """
+    from reencoder_cli import midi
+
+    if install:
+        install_packages([s.package for s in SOURCES] + list(midi.PACKAGES), log)
+    tracks: list[Track] = []
+    for source in SOURCES:
+        for index, (name, opener) in enumerate(source_files(source)):
+            rel = f"{source.name}/{name}.npy"
+            if not (root / rel).exists():
+                save_npy_atomic(root / rel, decode_stereo(opener()))
+            seconds = np.load(root / rel, mmap_mode="r").shape[0] / SAMPLE_RATE
+            tracks.append(Track(source.name, name, rel, seconds, split_of(index)))
+        log(summary_line(source.name, [t for t in tracks if t.source == source.name]))
+    if midi_pieces:
+        rendered = midi.render_corpus(root / "midi", midi_pieces, soundfont, log)
+        for index, (name, path) in enumerate(rendered):
+            seconds = np.load(path, mmap_mode="r").shape[0] / SAMPLE_RATE
+            tracks.append(Track("midi", name, str(path.relative_to(root)), seconds, split_of(index)))
+        log(summary_line("midi", [t for t in tracks if t.source == "midi"]))
+    write_manifest(root, tracks)
+    return tracks
+
+
+def summary_line(source: str, tracks: list[Track]) -> str:
+    """One line: hours of train and validation audio of a source."""
+    hours = {s: sum(t.seconds for t in tracks if t.split == s) / 3600 for s in ("train", "valid")}
+    return f"{source}: {len(tracks)} tracks, {hours['train']:.2f} h train, {hours['valid']:.2f} h valid"
+
+
+def write_manifest(root: Path, tracks: list[Track]) -> None:
+    """Write ``root/manifest.json`` atomically."""
+    tmp = root / ".manifest.json.tmp"
+    tmp.write_text(json.dumps({"sample_rate": SAMPLE_RATE, "tracks": [asdict(t) for t in tracks]}, indent=1))
+    os.replace(tmp, root / "manifest.json")
+
+
+def load_manifest(root: Path, split: str | None = None, sources: tuple[str, ...] = ()) -> list[Track]:
+    """Tracks of the cache at ``root``, optionally only one split and some sources."""
+    path = root / "manifest.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: build the cache first (`make data`)")
+    tracks = [Track(**t) for t in json.loads(path.read_text())["tracks"]]
+    return [t for t in tracks if (split is None or t.split == split) and (not sources or t.source in sources)]

@@ -1,0 +1,151 @@
+"""Rendered MIDI: music21 corpus pieces played by fluidsynth with random instruments, panning and reverb.
+
+Rendered MIDI is full-band to 22 kHz and its stereo image is known (each part's pan is
+chosen here), which the lossy Debian sources cannot give. Needs the optional ``data``
+extra (music21, mido) and the ``fluidsynth`` program.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+PACKAGES = ("fluidsynth", "musescore-general-soundfont-lossless", "fluid-soundfont-gm")
+SOUNDFONTS = (
+    "/usr/share/sounds/sf2/MuseScore_General_Full.sf2",
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "/usr/share/sounds/sf2/default-GM.sf2",
+)
+COMPOSERS = (
+    "bach", "beethoven", "mozart", "haydn", "monteverdi", "palestrina", "trecento",
+    "josquin", "schumann_robert", "schumann_clara", "joplin", "handel", "corelli",
+    "schubert", "chopin", "verdi", "weber", "cpebach", "beach", "luca", "ciconia",
+)
+# General MIDI programs that suit arbitrary polyphonic parts (no percussion, no effects).
+PROGRAMS = (
+    *range(0, 8), *range(8, 14), *range(16, 24), *range(24, 32), *range(32, 40),
+    *range(40, 52), *range(52, 55), *range(56, 64), *range(64, 72), *range(72, 80),
+    *range(80, 88), *range(88, 96), 104, 105, 106, 107, 108, 109, 110, 111,
+)
+DRUM_CHANNEL = 9
+MAX_SECONDS = 120
+
+
+def find_soundfont(preferred: str | None = None) -> str:
+    """The soundfont to render with: ``preferred`` or the best installed one."""
+    for candidate in (preferred, *SOUNDFONTS):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise FileNotFoundError("no General MIDI soundfont found; install musescore-general-soundfont-lossless")
+
+
+def corpus_pieces(count: int, seed: int = 0) -> list[Path]:
+    """A fixed, seeded choice of ``count`` polyphonic pieces, composers taken in turn for variety."""
+    from music21 import corpus
+
+    rng = np.random.default_rng(seed)
+    paths = corpus.getPaths()
+    queues = [sorted(p for p in paths if f"/corpus/{c}/" in str(p)) for c in COMPOSERS]
+    for queue in queues:
+        rng.shuffle(queue)
+    chosen: list[Path] = []
+    while len(chosen) < count and any(queues):
+        chosen += [q.pop() for q in queues if q][: count - len(chosen)]
+    return sorted(chosen)
+
+
+def randomize_midi(source: Path, dest: Path, rng: np.random.Generator) -> None:
+    """Rewrite a MIDI file with a random program, pan, reverb and velocity per channel and a tempo change."""
+    import mido
+
+    mid = mido.MidiFile(str(source))
+    channels = sorted({m.channel for t in mid.tracks for m in t if m.type == "note_on"})
+    free = [c for c in range(16) if c not in channels and c != DRUM_CHANNEL]
+    remap = {c: (free.pop(0) if c == DRUM_CHANNEL and free else c) for c in channels}
+    velocity = {c: rng.uniform(0.55, 1.1) for c in remap.values()}
+    tempo_scale = rng.uniform(0.8, 1.25)
+    for track in mid.tracks:
+        kept, carried = [], 0  # delta times of dropped messages move to the next kept one
+        for msg in track:
+            if msg.type == "program_change" or (msg.type == "control_change" and msg.control in (10, 91, 93)):
+                carried += msg.time
+                continue
+            msg, carried = msg.copy(time=msg.time + carried), 0
+            if hasattr(msg, "channel"):
+                msg = msg.copy(channel=remap.get(msg.channel, msg.channel))
+            if msg.type == "note_on" and msg.velocity:
+                msg = msg.copy(velocity=int(np.clip(msg.velocity * velocity[msg.channel], 1, 127)))
+            if msg.type == "set_tempo":
+                msg = msg.copy(tempo=int(msg.tempo / tempo_scale))
+            kept.append(msg)
+        track[:] = kept
+    setup = mido.MidiTrack()
+    for channel in remap.values():
+        pan = int(np.clip(64 + rng.normal(0, 35), 0, 127))
+        setup.append(mido.Message("program_change", channel=channel, program=int(rng.choice(PROGRAMS))))
+        setup.append(mido.Message("control_change", channel=channel, control=10, value=pan))
+        setup.append(mido.Message("control_change", channel=channel, control=91, value=int(rng.integers(10, 90))))
+        setup.append(mido.Message("control_change", channel=channel, control=93, value=int(rng.integers(0, 30))))
+    mid.tracks.insert(0, setup)
+    mid.save(str(dest))
+
+
+def render(midi_path: Path, soundfont: str, sample_rate: int = 44100) -> np.ndarray:
+    """Render a MIDI file with fluidsynth. Returns ``(T, 2)`` float32."""
+    import soundfile as sf
+
+    if shutil.which("fluidsynth") is None:
+        raise FileNotFoundError("fluidsynth not found; install the fluidsynth package")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "render.wav"
+        subprocess.run(
+            ["fluidsynth", "-ni", "-q", "-g", "0.5", "-r", str(sample_rate), "-R", "1", "-C", "1",
+             "-F", str(out), "-T", "wav", "-O", "float", soundfont, str(midi_path)],
+            check=True, capture_output=True, timeout=600,
+        )
+        wav, _ = sf.read(out, dtype="float32", always_2d=True, frames=MAX_SECONDS * sample_rate)
+    return wav
+
+
+def render_corpus(
+    folder: Path, count: int, soundfont: str | None, log: Callable[[str], None], seed: int = 0
+) -> list[tuple[str, Path]]:
+    """Render ``count`` corpus pieces into ``folder`` as ``(T, 2)`` int16 ``.npy``; skip finished ones.
+
+    Returns ``(name, path)`` per rendered piece, sorted by name. Pieces music21 cannot parse
+    or fluidsynth cannot play are logged and left out.
+    """
+    from music21 import converter
+
+    from reencoder_cli.data import save_npy_atomic, to_int16
+
+    font = find_soundfont(soundfont)
+    done: list[tuple[str, Path]] = []
+    for index, piece in enumerate(corpus_pieces(count, seed)):
+        name = f"{piece.parent.name}_{piece.stem}"
+        dest = folder / f"{name}.npy"
+        if not dest.exists():
+            rng = np.random.default_rng([seed, index])
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    raw, played = Path(tmp) / "raw.mid", Path(tmp) / "played.mid"
+                    converter.parse(str(piece)).write("midi", fp=str(raw))
+                    randomize_midi(raw, played, rng)
+                    wav = render(played, font)
+            except Exception as exc:  # music21/fluidsynth fail in many ways on odd scores
+                log(f"midi: skipped {name}: {type(exc).__name__}: {str(exc)[:80]}")
+                continue
+            peak = float(np.abs(wav).max())
+            if peak < 1e-4:
+                log(f"midi: skipped {name}: silent render")
+                continue
+            save_npy_atomic(dest, to_int16(wav / peak * 10 ** (rng.uniform(-9, -1) / 20)))
+        done.append((name, dest))
+        if (index + 1) % 25 == 0:
+            log(f"midi: {index + 1}/{count} pieces")
+    return sorted(done)
