@@ -93,7 +93,10 @@ def _butter(btype: str, cutoff: float, sample_rate: int) -> np.ndarray:
 
 def _as_2d(wav: Signal) -> torch.Tensor:
     """``(T,)`` or ``(C, T)`` array/tensor -> float32 CPU tensor ``(C, T)``."""
-    t = torch.as_tensor(wav).detach().to("cpu", torch.float32)
+    if isinstance(wav, torch.Tensor):
+        t = wav.detach().to("cpu", torch.float32)
+    else:  # a copy also handles negative strides (``x[::-1]``), which torch refuses
+        t = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
     if t.ndim not in (1, 2):
         raise ValueError(f"expected a signal shaped (T,) or (C, T), got {tuple(t.shape)}")
     return t[None] if t.ndim == 1 else t

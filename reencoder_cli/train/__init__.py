@@ -1,0 +1,1 @@
+"""Training: the generic loop (``loop``), losses, and one trainer per model family."""

@@ -1,0 +1,245 @@
+"""Autoencoder training: spectral losses first, then least-squares GAN with feature matching.
+
+Three augmentations shape the latent space without touching the architecture or loss:
+
+- noise robustness (LatentFlowSR): Gaussian noise, up to ``noise_max`` times the latent's
+  standard deviation, is added to the decoder input;
+- homogeneity (Lin-CAE): the decoder input ``g * z`` must decode to ``g * x``;
+- additivity (Lin-CAE): the decoder input ``z_a + z_b`` must decode to ``x_a + x_b``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from reencoder_cli.autoencoder import ARCH, Autoencoder, AutoencoderConfig
+from reencoder_cli.discriminators import WaveDiscriminator, WaveDiscriminatorConfig
+from reencoder_cli.train.loop import Runtime, unwrap, warmup_lr
+from reencoder_cli.train.losses import (
+    MultiScaleMelLoss,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_loss,
+    kl_divergence,
+)
+
+
+@dataclass(frozen=True)
+class AETrainConfig:
+    """Hyper-parameters of autoencoder training (stored with the weights)."""
+
+    crop: int = 32768
+    batch: int = 16
+    lr: float = 5e-4
+    lr_decay: float = 0.999996
+    warmup: int = 500
+    betas: tuple[float, float] = (0.8, 0.99)
+    input_gain_db: tuple[float, float] = (-12.0, 3.0)
+    kl_weight: float = 1e-3
+    mel_weight: float = 1.0
+    stft_weight: float = 1.0
+    gan_start: int = 15000
+    gan_mel_weight: float = 15.0
+    gan_stft_weight: float = 2.0
+    adv_weight: float = 2.0
+    fm_weight: float = 4.0
+    gain_prob: float = 0.25
+    gain_range: tuple[float, float] = (0.25, 2.0)
+    mix_prob: float = 0.25
+    noise_prob: float = 0.5
+    noise_max: float = 0.3
+    ema: float = 0.999
+    grad_clip: float = 100.0
+    seed: int = 0
+
+
+def augment(
+    z: Tensor, wav: Tensor, config: AETrainConfig, generator: torch.Generator
+) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    """Decoder inputs and targets with gain, mixture and noise augmentations.
+
+    Each item is, with the configured probabilities, scaled by a random gain ``g`` (input
+    ``g z``, target ``g x``), or mixed with its neighbour in the batch (input ``z_i + z_j``,
+    target ``x_i + x_j``), or left alone; then noise is added to some inputs.
+
+    Args:
+        z: latents (B, D, F).
+        wav: the waveforms they encode (B, T).
+        config: probabilities and ranges.
+        generator: RNG on z's device.
+
+    Returns:
+        decoder input (B, D, F), target (B, T), and the per-item ``gain``, ``mix`` (0/1) and
+        ``noise`` (relative level) used, for tests and logs.
+    """
+    b = z.shape[0]
+    opts = dict(device=z.device, generator=generator)
+    r = torch.rand(b, **opts)
+    is_gain = r < config.gain_prob
+    is_mix = (r >= config.gain_prob) & (r < config.gain_prob + config.mix_prob)
+    lo, hi = math.log(config.gain_range[0]), math.log(config.gain_range[1])
+    gain = torch.where(is_gain, torch.exp(lo + (hi - lo) * torch.rand(b, **opts)), torch.ones(b, device=z.device))
+    partner = torch.roll(torch.arange(b, device=z.device), 1)
+    mix = is_mix.float()
+    z_in = gain[:, None, None] * z + mix[:, None, None] * z[partner]
+    target = gain[:, None] * wav + mix[:, None] * wav[partner]
+    noisy = torch.rand(b, **opts) < config.noise_prob
+    level = torch.where(noisy, config.noise_max * torch.rand(b, **opts), torch.zeros(b, device=z.device))
+    std = z_in.detach().std(dim=(1, 2), keepdim=True)
+    z_in = z_in + level[:, None, None] * std * torch.randn(z_in.shape, **opts)
+    return z_in, target, {"gain": gain, "mix": mix, "noise": level}
+
+
+class AutoencoderTrainer:
+    """Implements ``loop.Trainer`` for the autoencoder.
+
+    Args:
+        model_config: autoencoder sizes.
+        config: training hyper-parameters.
+        runtime: device and distribution.
+        sampler: draws mono training crops, ``mono(batch) -> (B, T)`` numpy.
+        valid: fixed validation clips (N, T) numpy, mono.
+    """
+
+    def __init__(
+        self,
+        model_config: AutoencoderConfig,
+        config: AETrainConfig,
+        runtime: Runtime,
+        sampler: object,
+        valid: np.ndarray,
+    ) -> None:
+        import auraloss
+
+        torch.manual_seed(config.seed)
+        self.config, self.model_config, self.runtime = config, model_config, runtime
+        self.sampler = sampler
+        self.valid = valid
+        self.ae = runtime.wrap(Autoencoder(model_config))
+        self.ema = copy.deepcopy(unwrap(self.ae)).requires_grad_(False)
+        self.disc = runtime.wrap(WaveDiscriminator(WaveDiscriminatorConfig()))
+        self.mel = MultiScaleMelLoss(model_config.sample_rate).to(runtime.device)
+        self.stft = auraloss.freq.MultiResolutionSTFTLoss().to(runtime.device)
+        adamw = dict(lr=config.lr, betas=config.betas, weight_decay=1e-2)
+        self.modules: dict[str, nn.Module] = {"ae": self.ae, "ema": self.ema, "disc": self.disc}
+        self.optimizers = {
+            "ae": torch.optim.AdamW(self.ae.parameters(), **adamw),
+            "disc": torch.optim.AdamW(self.disc.parameters(), **adamw),
+        }
+        self.generator = torch.Generator(runtime.device).manual_seed(config.seed + runtime.rank)
+
+    def step(self, step: int) -> dict[str, float]:
+        """One step: sample, encode, augment, decode, losses (and the discriminator in the GAN phase)."""
+        c, dev = self.config, self.runtime.device
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = c.lr * warmup_lr(step, c.warmup, c.lr_decay)
+        wav = torch.from_numpy(self.sampler.mono(c.batch)).to(dev)
+        lo, hi = c.input_gain_db
+        wav = wav * 10 ** ((lo + (hi - lo) * torch.rand(c.batch, 1, device=dev, generator=self.generator)) / 20)
+        gan = step >= c.gan_start
+        with self.runtime.autocast():
+            mean, logvar = unwrap(self.ae).posterior(wav)
+            z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, device=dev, generator=self.generator)
+            z_in, target, _ = augment(z, wav, c, self.generator)
+            est = unwrap(self.ae).decode(z_in)[..., : wav.shape[-1]]
+        est = est.float()
+        logs: dict[str, float] = {}
+        if gan:
+            d_real, _ = self.disc(target)
+            d_fake, _ = self.disc(est.detach())
+            d_loss = discriminator_loss(d_real, d_fake) / len(d_real)
+            self._update("disc", d_loss)
+            logs["disc"] = d_loss.item()
+        mel = self.mel(est, target)
+        stft = self.stft(est[:, None], target[:, None])
+        kl = kl_divergence(mean.float(), logvar.float())
+        mel_w, stft_w = (c.gan_mel_weight, c.gan_stft_weight) if gan else (c.mel_weight, c.stft_weight)
+        loss = mel_w * mel + stft_w * stft + c.kl_weight * kl
+        if gan:
+            fake, fake_feats = self.disc(est)
+            with torch.no_grad():
+                _, real_feats = self.disc(target)
+            adv = generator_loss(fake) / len(fake)
+            fm = feature_matching_loss(real_feats, fake_feats)
+            loss = loss + c.adv_weight * adv + c.fm_weight * fm
+            logs |= {"adv": adv.item(), "fm": fm.item()}
+        self._update("ae", loss)
+        with torch.no_grad():
+            for p_ema, p in zip(self.ema.parameters(), unwrap(self.ae).parameters()):
+                p_ema.lerp_(p, 1 - c.ema)
+        return logs | {"loss": loss.item(), "mel": mel.item(), "stft": stft.item(), "kl": kl.item()}
+
+    def _update(self, name: str, loss: Tensor) -> None:
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.modules[name].parameters(), self.config.grad_clip)
+        opt.step()
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Validation mel-D and STFT-D of the EMA model (reconstruction and a + b mixtures)."""
+        from reencoder_cli.metrics import mel_distance, stft_distance
+
+        model = self.ema.eval()
+        wav = torch.from_numpy(self.valid).to(self.runtime.device)
+        z = torch.cat([model.encode(w) for w in wav.split(8)])
+        est = torch.cat([model.decode(x) for x in z.split(8)])[..., : wav.shape[-1]].cpu().numpy()
+        mixed = torch.cat([model.decode(x) for x in (z + z.roll(1, 0)).split(8)])[..., : wav.shape[-1]].cpu().numpy()
+        ref, ref_mix = self.valid, self.valid + np.roll(self.valid, 1, axis=0)
+        n = len(ref)
+        return {
+            "mel": float(np.mean([mel_distance(est[i], ref[i]) for i in range(n)])),
+            "stft": float(np.mean([stft_distance(est[i], ref[i]) for i in range(n)])),
+            "mix_mel": float(np.mean([mel_distance(mixed[i], ref_mix[i]) for i in range(n)])),
+        }
+
+    def export(self, path: Path, train_info: dict[str, object]) -> str:
+        """Save the EMA autoencoder as shippable weights (fp16); returns its sha256."""
+        from reencoder_cli.weights import save_model
+
+        info = {"config": asdict(self.config), **train_info}
+        return save_model(path, self.ema, ARCH, self.model_config, train=info, dtype=torch.float16)
+
+
+def train(
+    data: Path,
+    run_dir: Path,
+    *,
+    device: str = "auto",
+    schedule: object | None = None,
+    model_config: AutoencoderConfig = AutoencoderConfig(),
+    config: AETrainConfig = AETrainConfig(),
+    command: str = "",
+    log: object = print,
+) -> Path:
+    """Train (or resume) the autoencoder on the cache at ``data``; export ``run_dir/autoencoder.safetensors``.
+
+    Returns:
+        The path of the exported weights.
+    """
+    from reencoder_cli.data import load_manifest
+    from reencoder_cli.dataset import CropSampler, validation_clips
+    from reencoder_cli.train.loop import Schedule, fit, setup_runtime
+
+    runtime = setup_runtime(device)
+    sampler = CropSampler(data, load_manifest(data, "train"), config.crop, seed=config.seed + 1000 * runtime.rank)
+    valid_tracks = load_manifest(data, "valid")
+    valid = validation_clips(data, valid_tracks, seconds=3.0, per_track=1).mean(axis=1)
+    trainer = AutoencoderTrainer(model_config, config, runtime, sampler, valid)
+    out = run_dir / "autoencoder.safetensors"
+
+    def export(step: int) -> None:
+        tracks = sorted({t.source for t in load_manifest(data)})
+        trainer.export(out, {"command": command, "steps": step, "data": tracks, "valid_clips": len(valid)})
+
+    fit(trainer, run_dir, runtime, schedule or Schedule(), on_checkpoint=export, log=log)  # type: ignore[arg-type]
+    return out

@@ -1,0 +1,290 @@
+"""The loop every trainer shares: devices, resumable checkpoints, logs, time budgets.
+
+A trainer (autoencoder, latent modules, raw baseline) implements the small ``Trainer``
+protocol; ``fit`` runs it on CPU, on CUDA (bf16 autocast) or under ``torchrun`` (DDP),
+checkpoints every few minutes and on SIGTERM, resumes from the last checkpoint, logs
+losses to ``log.csv`` and draws ``loss.png``.
+
+Checkpoints are safetensors files (no pickle): model and optimizer tensors, with the
+optimizer's hyper-parameters and the loop state as JSON metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch import nn
+
+CHECKPOINT = "checkpoint.safetensors"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where training runs: device, distributed rank and world size."""
+
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main process logs and writes checkpoints."""
+        return self.rank == 0
+
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
+        """bf16 autocast on CUDA, nothing on CPU (fp32)."""
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def wrap(self, module: nn.Module) -> nn.Module:
+        """Move to the device; wrap in DistributedDataParallel under torchrun."""
+        module = module.to(self.device)
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+        return module
+
+
+def setup_runtime(device: str = "auto") -> Runtime:
+    """Pick the device; join the process group when started by ``torchrun``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and world > 1:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return Runtime(dev, rank, world)
+
+
+class Trainer(Protocol):
+    """What ``fit`` needs from a model family's trainer."""
+
+    modules: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+
+    def step(self, step: int) -> dict[str, float]:
+        """One optimisation step; returns the scalar losses to log."""
+        ...
+
+    def validate(self) -> dict[str, float]:
+        """Validation metrics (main process only)."""
+        ...
+
+
+def warmup_lr(step: int, warmup: int, decay: float = 1.0) -> float:
+    """Multiplier of the base learning rate: linear warm-up, then ``decay ** steps`` after it."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return decay ** (step - warmup)
+
+
+# -- checkpoints -----------------------------------------------------------------------------
+
+
+def save_checkpoint(path: Path, trainer: Trainer, state: dict[str, object]) -> None:
+    """Write modules, optimizer states and loop ``state`` to ``path`` atomically (safetensors)."""
+    from safetensors.torch import save_file
+
+    tensors: dict[str, torch.Tensor] = {}
+    meta: dict[str, object] = {"state": state, "optimizers": {}}
+    for name, module in trainer.modules.items():
+        for key, value in unwrap(module).state_dict().items():
+            tensors[f"model.{name}.{key}"] = value.detach().contiguous().clone()
+    for name, opt in trainer.optimizers.items():
+        sd = opt.state_dict()
+        for index, slots in sd["state"].items():
+            for key, value in slots.items():
+                tensors[f"optim.{name}.{index}.{key}"] = torch.as_tensor(value).contiguous().clone()
+        meta["optimizers"][name] = sd["param_groups"]  # type: ignore[index]
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file({k: v.cpu() for k, v in tensors.items()}, str(tmp), metadata={"json": json.dumps(meta)})
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, trainer: Trainer, device: torch.device) -> dict[str, object]:
+    """Restore modules and optimizers from ``path``; return the saved loop state."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as fh:
+        meta = json.loads(fh.metadata()["json"])
+    tensors = load_file(str(path), device=str(device))
+    for name, module in trainer.modules.items():
+        prefix = f"model.{name}."
+        unwrap(module).load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+    for name, opt in trainer.optimizers.items():
+        if name not in meta["optimizers"]:
+            continue  # an optimizer added since (e.g. the discriminator's when the GAN phase starts)
+        prefix = f"optim.{name}."
+        slots: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith(prefix):
+                index, slot = key[len(prefix) :].split(".", 1)
+                slots.setdefault(int(index), {})[slot] = value.cpu() if slot == "step" else value
+        opt.load_state_dict({"state": slots, "param_groups": meta["optimizers"][name]})
+    return meta["state"]
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The module inside a DDP wrapper (or the module itself)."""
+    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+
+
+# -- logs -------------------------------------------------------------------------------------
+
+
+class MetricLog:
+    """Appends ``step,seconds,key,value`` rows to ``log.csv`` (long format: new keys need no new header)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not path.exists():
+            path.write_text("step,seconds,key,value\n")
+
+    def write(self, step: int, seconds: float, values: dict[str, float]) -> None:
+        """Append one row per value."""
+        with self.path.open("a", newline="") as fh:
+            writer = csv.writer(fh)
+            for key, value in values.items():
+                writer.writerow([step, f"{seconds:.1f}", key, f"{value:.6g}"])
+
+    def rows(self) -> Iterator[tuple[int, float, str, float]]:
+        """Every logged row."""
+        with self.path.open() as fh:
+            for row in csv.DictReader(fh):
+                yield int(row["step"]), float(row["seconds"]), row["key"], float(row["value"])
+
+
+def plot_log(log: MetricLog, png: Path, smooth: int = 50) -> None:
+    """Draw each logged key against steps (moving average over ``smooth`` points) into ``png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    series: dict[str, tuple[list[int], list[float]]] = {}
+    for step, _, key, value in log.rows():
+        steps, values = series.setdefault(key, ([], []))
+        steps.append(step)
+        values.append(value)
+    if not series:
+        return
+    cols = min(4, len(series))
+    rows = math.ceil(len(series) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.6 * rows), squeeze=False)
+    for ax, (key, (steps, values)) in zip(axes.flat, sorted(series.items())):
+        k = min(smooth, max(1, len(values) // 5)) if not key.startswith("val/") else 1
+        smoothed = np.convolve(values, np.ones(k) / k, mode="valid")
+        ax.plot(steps[k - 1 :], smoothed, lw=1)
+        ax.set_title(key, fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(series) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(png, dpi=80)
+    plt.close(fig)
+
+
+# -- the loop ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When to stop, checkpoint, validate and log (wall-clock minutes and steps)."""
+
+    max_steps: int = 1_000_000
+    max_minutes: float = float("inf")
+    checkpoint_minutes: float = 5.0
+    validate_minutes: float = 20.0
+    log_every: int = 10
+
+
+def fit(
+    trainer: Trainer,
+    run_dir: Path,
+    runtime: Runtime,
+    schedule: Schedule,
+    on_checkpoint: Callable[[int], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> int:
+    """Train until ``max_steps`` or ``max_minutes``; resume from ``run_dir`` if a checkpoint exists.
+
+    Returns:
+        The step reached.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = run_dir / CHECKPOINT
+    step, elapsed = 0, 0.0
+    if ckpt.exists():
+        state = load_checkpoint(ckpt, trainer, runtime.device)
+        step, elapsed = int(state["step"]), float(state["seconds"])  # type: ignore[arg-type]
+        log(f"resumed from {ckpt} at step {step}")
+    metrics = MetricLog(run_dir / "log.csv") if runtime.is_main else None
+    stop = {"now": False}
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    start = time.monotonic() - elapsed
+    last_ckpt = last_val = time.monotonic()
+    sums: dict[str, float] = {}
+    try:
+        while step < schedule.max_steps and not stop["now"]:
+            if (time.monotonic() - start) / 60 >= schedule.max_minutes:
+                break
+            losses = trainer.step(step)
+            step += 1
+            for key, value in losses.items():
+                sums[key] = sums.get(key, 0.0) + value
+            if metrics and step % schedule.log_every == 0:
+                metrics.write(step, time.monotonic() - start, {k: v / schedule.log_every for k, v in sums.items()})
+                if step % (schedule.log_every * 10) == 0:
+                    log(f"step {step} " + " ".join(f"{k}={v / schedule.log_every:.4g}" for k, v in sums.items()))
+                sums = {}
+            if metrics and (time.monotonic() - last_val) / 60 >= schedule.validate_minutes:
+                metrics.write(step, time.monotonic() - start, {f"val/{k}": v for k, v in trainer.validate().items()})
+                last_val = time.monotonic()
+            if (time.monotonic() - last_ckpt) / 60 >= schedule.checkpoint_minutes:
+                _checkpoint(trainer, ckpt, runtime, step, time.monotonic() - start, metrics, on_checkpoint)
+                last_ckpt = time.monotonic()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if metrics:
+        metrics.write(step, time.monotonic() - start, {f"val/{k}": v for k, v in trainer.validate().items()})
+    _checkpoint(trainer, ckpt, runtime, step, time.monotonic() - start, metrics, on_checkpoint)
+    return step
+
+
+def _checkpoint(
+    trainer: Trainer,
+    ckpt: Path,
+    runtime: Runtime,
+    step: int,
+    seconds: float,
+    metrics: MetricLog | None,
+    on_checkpoint: Callable[[int], None] | None,
+) -> None:
+    if not runtime.is_main:
+        return
+    save_checkpoint(ckpt, trainer, {"step": step, "seconds": seconds})
+    if metrics:
+        plot_log(metrics, ckpt.parent / "loss.png")
+    if on_checkpoint:
+        on_checkpoint(step)
