@@ -92,10 +92,10 @@ class WaveDiscriminatorConfig:
     """Sizes of the waveform discriminators."""
 
     periods: tuple[int, ...] = (2, 3, 5, 7, 11)
-    period_channels: tuple[int, ...] = (16, 32, 64, 128, 128)
+    period_channels: tuple[int, ...] = (8, 16, 32, 32, 32)
     resolutions: tuple[int, ...] = (512, 1024, 2048)
-    bands: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75)
-    resolution_channels: int = 16
+    bands: tuple[float, ...] = (0.25, 0.5)
+    resolution_channels: int = 8
 
 
 class WaveDiscriminator(nn.Module):

@@ -45,7 +45,8 @@ class AETrainConfig:
     kl_weight: float = 1e-3
     mel_weight: float = 1.0
     stft_weight: float = 1.0
-    gan_start: int = 15000
+    gan_start: int = 8000
+    disc_crop: int = 16384
     gan_mel_weight: float = 15.0
     gan_stft_weight: float = 2.0
     adv_weight: float = 2.0
@@ -153,8 +154,10 @@ class AutoencoderTrainer:
         est = est.float()
         logs: dict[str, float] = {}
         if gan:
-            d_real, _ = self.disc(target)
-            d_fake, _ = self.disc(est.detach())
+            start = int(torch.randint(0, wav.shape[-1] - c.disc_crop + 1, (1,), generator=self.generator, device=dev))
+            real_crop, fake_crop = (x[..., start : start + c.disc_crop] for x in (target, est))
+            d_real, _ = self.disc(real_crop)
+            d_fake, _ = self.disc(fake_crop.detach())
             d_loss = discriminator_loss(d_real, d_fake) / len(d_real)
             self._update("disc", d_loss)
             logs["disc"] = d_loss.item()
@@ -164,9 +167,9 @@ class AutoencoderTrainer:
         mel_w, stft_w = (c.gan_mel_weight, c.gan_stft_weight) if gan else (c.mel_weight, c.stft_weight)
         loss = mel_w * mel + stft_w * stft + c.kl_weight * kl
         if gan:
-            fake, fake_feats = self.disc(est)
+            fake, fake_feats = self.disc(fake_crop)
             with torch.no_grad():
-                _, real_feats = self.disc(target)
+                _, real_feats = self.disc(real_crop)
             adv = generator_loss(fake) / len(fake)
             fm = feature_matching_loss(real_feats, fake_feats)
             loss = loss + c.adv_weight * adv + c.fm_weight * fm

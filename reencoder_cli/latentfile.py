@@ -1,0 +1,109 @@
+"""Latents in memory and on disk (``.latent``: safetensors with JSON metadata).
+
+A ``.latent`` file lets ``encode``, ops and ``decode`` run in separate processes and
+still be one pipeline: it carries z and everything needed to finish the job (which
+autoencoder made it, the original length and rate, the channel layout, the ops applied).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from reencoder_cli.errors import LatentFileError
+from reencoder_cli.weights import AEId
+
+FORMAT = "reencoder-latent/1"
+SUFFIX = ".latent"
+
+
+@dataclass(frozen=True)
+class Latent:
+    """A latent and its provenance.
+
+    Attributes:
+        z: (C, D, F) one latent per audio channel (C = 1 mono, 2 left/right).
+        length: samples of the audio at ``sample_rate`` (decode trims to it).
+        source_rate: the rate of the original input before resampling to ``sample_rate``.
+        autoencoder: the autoencoder that made z.
+        sample_rate: the autoencoder's rate.
+        ops: the ops applied so far, as given (``name:k=v,...``).
+    """
+
+    z: Tensor
+    length: int
+    source_rate: int
+    autoencoder: AEId
+    sample_rate: int = 44100
+    ops: tuple[str, ...] = ()
+
+    @property
+    def channels(self) -> int:
+        """Audio channels C."""
+        return int(self.z.shape[0])
+
+    def with_z(self, z: Tensor, op: str | None = None) -> Latent:
+        """A copy with a new z (and ``op`` appended to the history)."""
+        return replace(self, z=z, ops=self.ops + ((op,) if op else ()))
+
+
+def save_latent(path: str | Path, latent: Latent) -> None:
+    """Write ``latent`` to ``path`` atomically (float32 z, JSON metadata)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    meta = {
+        "format": FORMAT,
+        "autoencoder": latent.autoencoder.to_json(),
+        "sample_rate": str(latent.sample_rate),
+        "length": str(latent.length),
+        "source_rate": str(latent.source_rate),
+        "channels": str(latent.channels),
+        "layout": "mono" if latent.channels == 1 else "stereo",
+        "ops": json.dumps(list(latent.ops)),
+    }
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file({"z": latent.z.detach().float().cpu().contiguous()}, str(tmp), metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_latent(path: str | Path) -> Latent:
+    """Read a ``.latent`` file.
+
+    Raises:
+        LatentFileError: not a latent file, or its metadata or tensor is malformed.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    name = str(path)
+    try:
+        with safe_open(name, framework="pt") as fh:
+            meta = fh.metadata() or {}
+            if meta.get("format") != FORMAT:
+                raise LatentFileError(f"{name}: not a reencoder latent file (format {meta.get('format')!r})")
+            z = fh.get_tensor("z")
+        latent = Latent(
+            z=z,
+            length=int(meta["length"]),
+            source_rate=int(meta["source_rate"]),
+            autoencoder=AEId.from_json(meta["autoencoder"]),
+            sample_rate=int(meta["sample_rate"]),
+            ops=tuple(json.loads(meta.get("ops", "[]"))),
+        )
+    except LatentFileError:
+        raise
+    except FileNotFoundError:
+        raise LatentFileError(f"{name}: no such file") from None
+    except (SafetensorError, OSError, KeyError, ValueError, TypeError) as exc:
+        raise LatentFileError(f"{name}: not a readable latent file ({type(exc).__name__}: {exc})") from None
+    if z.ndim != 3 or z.shape[0] not in (1, 2) or latent.length < 1:
+        raise LatentFileError(f"{name}: malformed latent of shape {tuple(z.shape)}")
+    return latent

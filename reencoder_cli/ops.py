@@ -1,0 +1,216 @@
+"""The op registry: latent operations usable alone or chained (``--op NAME[:k=v,...]``).
+
+An op maps a ``Latent`` to a ``Latent``. Specs are parsed and validated (names, keys,
+types, ranges) before any audio is read. Ops that need models or other files get them
+through a ``Runner`` (the pipeline), so this module stays free of I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from reencoder_cli import arith
+from reencoder_cli.errors import UsageError
+from reencoder_cli.latentfile import Latent
+
+
+class Runner(Protocol):
+    """What ops need from the pipeline."""
+
+    device: torch.device
+
+    def module(self, name: str, archs: tuple[str, ...]) -> tuple[nn.Module, str]:
+        """A loaded latent module and its arch."""
+        ...
+
+    def map_frames(self, fn: Callable[..., Tensor], tensors: list[Tensor], context: int) -> Tensor:
+        """``fn`` over frame chunks (with context) of tensors shaped (B, *, F)."""
+        ...
+
+    def encode_file(self, path: str) -> Latent:
+        """Read, resample and encode another audio file (or load a ``.latent``)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Param:
+    """One ``k=v`` parameter of an op."""
+
+    kind: type
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """A parsed, validated op: its name and every parameter (defaults filled in)."""
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        given = [f"{k}={v}" for k, v in self.params.items() if v is not None and v != OPS[self.name].params[k].default]
+        return self.name + (":" + ",".join(given) if given else "")
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """An op: help text, parameters, and the function that applies it."""
+
+    help: str
+    params: dict[str, Param]
+    apply: Callable[[Latent, Mapping[str, Any], Runner, int], Latent]
+    mono_input: bool = False
+
+
+def parse_op(text: str) -> OpSpec:
+    """Parse ``NAME[:k=v,...]`` into a validated ``OpSpec``.
+
+    Raises:
+        UsageError: unknown op or parameter, a value of the wrong type or out of range.
+    """
+    name, _, rest = text.partition(":")
+    name = name.strip()
+    if name not in OPS:
+        raise UsageError(f"unknown op {name!r}; available: {', '.join(sorted(OPS))}")
+    definition = OPS[name]
+    params = {k: p.default for k, p in definition.params.items()}
+    for item in filter(None, (s.strip() for s in rest.split(","))):
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in definition.params:
+            known = ", ".join(definition.params) or "none"
+            raise UsageError(f"op {name}: bad parameter {item!r} (expected k=v; parameters: {known})")
+        params[key] = _convert(name, key, value.strip(), definition.params[key])
+    return OpSpec(name, params)
+
+
+def _convert(op: str, key: str, value: str, param: Param) -> Any:
+    try:
+        converted = param.kind(value)
+    except ValueError:
+        raise UsageError(f"op {op}: {key}={value!r} is not a valid {param.kind.__name__}") from None
+    if isinstance(converted, (int, float)) and (
+        (param.low is not None and converted < param.low) or (param.high is not None and converted > param.high)
+    ):
+        raise UsageError(f"op {op}: {key}={value} is outside [{param.low}, {param.high}]")
+    return converted
+
+
+# -- the ops --------------------------------------------------------------------------------
+
+
+def _upsample(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -> Latent:
+    rate = p["rate"] or latent.source_rate
+    if rate >= latent.sample_rate:
+        raise UsageError(
+            f"upsample: the input is already {rate} Hz, there is no band to extend; "
+            "pass --from-rate (op parameter rate=) if its content is band-limited"
+        )
+    model, arch = runner.module(p["model"], ("bwe", "flow"))
+    z = latent.z.to(runner.device)
+    try:
+        rates = model.rate_tensor(rate, z.shape[0], runner.device) if arch == "bwe" else None
+    except ValueError as exc:
+        raise UsageError(f"upsample: {exc}") from None
+    if arch == "bwe":
+        out = runner.map_frames(lambda x: model(x, rates), [z], model.context_frames)
+    else:
+        from reencoder_cli.bwe import rate_index
+
+        try:
+            index = torch.full((z.shape[0],), rate_index(model.config.rates, rate), device=runner.device)
+        except ValueError as exc:
+            raise UsageError(f"upsample: {exc}") from None
+        noise = torch.randn(z.shape, generator=torch.Generator().manual_seed(p["seed"] if p["seed"] >= 0 else seed))
+        steps = p["steps"]
+        out = runner.map_frames(
+            lambda x, n: model.sample(x, index, n, steps), [z, noise.to(runner.device)], model.context_frames
+        )
+    return latent.with_z(out.cpu(), str(OpSpec("upsample", p)))
+
+
+def _upmix(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -> Latent:
+    if latent.channels != 1:
+        raise UsageError("upmix: the input must be mono (downmix it first)")
+    model, _ = runner.module(p["model"], ("stereo",))
+    mix = p["style_mix"]
+    if mix is None:
+        mix = 1.0 if p["width_from"] else 0.0
+    if mix > 0 and not p["width_from"]:
+        raise UsageError("upmix: style_mix needs width_from (a reference stereo file)")
+    style = model.random_style(1, p["seed"] if p["seed"] >= 0 else seed, runner.device)
+    if p["width_from"]:
+        ref = runner.encode_file(p["width_from"])
+        if ref.channels != 2:
+            raise UsageError(f"upmix: width_from {p['width_from']} is mono; it must be a stereo file")
+        z_lr = ref.z.to(runner.device).reshape(1, -1, ref.z.shape[-1])  # (1, 2D, F)
+        pooled = runner.map_frames(model.style.backbone, [z_lr], model.style.backbone.receptive_field)
+        ref_style = pooled.mean(dim=-1).chunk(2, dim=-1)[0]
+        style = (1 - mix) * style + mix * ref_style
+    z = latent.z.to(runner.device)
+    out = runner.map_frames(lambda x: model(x, style), [z], model.context_frames)  # (1, 2D, F)
+    return latent.with_z(out.reshape(2, -1, out.shape[-1]).cpu(), str(OpSpec("upmix", p)))
+
+
+def _gain(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -> Latent:
+    return latent.with_z(arith.gain(latent.z, p["db"]), str(OpSpec("gain", p)))
+
+
+def _mix(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -> Latent:
+    if not p["with"]:
+        raise UsageError("op mix: give the other input, e.g. mix:with=other.wav,weight=0.5")
+    other = runner.encode_file(p["with"])
+    if other.autoencoder.sha256 != latent.autoencoder.sha256:
+        raise UsageError(f"op mix: {p['with']} was encoded by another autoencoder")
+    z_other = other.z
+    if other.channels != latent.channels:
+        if other.channels == 1:
+            z_other = z_other.expand(latent.channels, -1, -1)
+        else:
+            raise UsageError(f"op mix: {p['with']} is stereo but the input is mono")
+    z = arith.mix([latent.z, z_other], [1.0, p["weight"]])
+    mixed = latent.with_z(z, str(OpSpec("mix", p)))
+    length = max(latent.length, round(other.length * latent.sample_rate / other.sample_rate))
+    return Latent(mixed.z, length, latent.source_rate, latent.autoencoder, latent.sample_rate, mixed.ops)
+
+
+OPS: dict[str, OpDef] = {
+    "upsample": OpDef(
+        "bandwidth extension to 44.1 kHz",
+        {
+            "model": Param(str, "bwe-s", "bwe-s, bwe-m, flow-s or a weights path"),
+            "rate": Param(int, 0, "the input's original rate in Hz (0 = as read)", 0, 192000),
+            "steps": Param(int, 1, "Euler steps (flow models)", 1, 64),
+            "seed": Param(int, -1, "noise seed for flow models (-1 = the global --seed)", -1, 2**31 - 1),
+        },
+        _upsample,
+    ),
+    "upmix": OpDef(
+        "mono to stereo",
+        {
+            "model": Param(str, "stereo-s", "stereo-s or a weights path"),
+            "seed": Param(int, -1, "style seed (-1 = the global --seed)", -1, 2**31 - 1),
+            "width_from": Param(str, "", "reference stereo file whose image to borrow"),
+            "style_mix": Param(float, None, "0 = random style, 1 = the reference's", 0.0, 1.0),
+        },
+        _upmix,
+        mono_input=True,
+    ),
+    "gain": OpDef("gain in the latent", {"db": Param(float, 0.0, "gain in dB", -60.0, 24.0)}, _gain),
+    "mix": OpDef(
+        "add another input's latent",
+        {
+            "with": Param(str, "", "the other audio (or .latent) file"),
+            "weight": Param(float, 1.0, "its weight", -4.0, 4.0),
+        },
+        _mix,
+    ),
+}

@@ -1,0 +1,263 @@
+"""Encode once, apply latent ops, decode once; long inputs in chunks with context.
+
+Every model here is local in time, so each stage (encode, each op, decode) runs over
+chunks of ``chunk_seconds`` with enough context frames on both sides that the result
+equals one pass over the whole file; memory is bounded by the chunk, not the file (the
+whole latent is small: 64 x 43 numbers per second and channel).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from reencoder_cli import audio, post
+from reencoder_cli.errors import DeviceError, UsageError
+from reencoder_cli.latentfile import SUFFIX, Latent, load_latent
+from reencoder_cli.ops import OPS, OpSpec, parse_op
+from reencoder_cli.weights import AEId, ModelMeta, load_model
+
+
+def model_factories() -> dict[str, tuple[type, Callable[[object], nn.Module]]]:
+    """Every model family the pipeline can load: arch -> (config class, constructor)."""
+    from reencoder_cli import autoencoder, bwe, flow, stereo
+
+    return {
+        autoencoder.ARCH: (autoencoder.AutoencoderConfig, autoencoder.Autoencoder),
+        bwe.ARCH: (bwe.BWEConfig, bwe.LatentBWE),
+        flow.ARCH: (flow.FlowConfig, flow.LatentFlow),
+        stereo.ARCH: (stereo.StereoConfig, stereo.LatentUpmix),
+    }
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` -> a device that exists here.
+
+    Raises:
+        DeviceError: CUDA asked for but absent, or N out of range, or an unknown name.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DeviceError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {name} requested but this machine has no usable CUDA device")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"device {name} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    elif device.type != "cpu":
+        raise DeviceError(f"unsupported device {name!r}; use auto, cpu, cuda or cuda:N")
+    return device
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What ``Pipeline.run`` produced: audio at 44.1 kHz and what was done."""
+
+    wav: np.ndarray  # (C, T)
+    sample_rate: int
+    ops: tuple[str, ...]
+    post_steps: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+class Pipeline:
+    """The autoencoder, the latent modules it carries, and chunked encode/apply/decode.
+
+    Args:
+        autoencoder: weights name or path of the autoencoder.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        chunk_seconds: audio per chunk in every stage.
+        offline: refuse hub downloads (None: follow HF_HUB_OFFLINE).
+    """
+
+    def __init__(
+        self,
+        autoencoder: str = "autoencoder",
+        device: str = "auto",
+        chunk_seconds: float = 30.0,
+        offline: bool | None = None,
+    ) -> None:
+        self.autoencoder_name = autoencoder
+        self.device = resolve_device(device)
+        self.chunk_seconds = chunk_seconds
+        self.offline = offline
+        self._modules: dict[str, tuple[nn.Module, ModelMeta]] = {}
+
+    # -- models -------------------------------------------------------------------------
+
+    @cached_property
+    def _ae(self) -> tuple[nn.Module, ModelMeta]:
+        return load_model(
+            self.autoencoder_name, model_factories(), expect_arch="autoencoder", offline=self.offline, device=self.device
+        )
+
+    @property
+    def ae(self) -> nn.Module:
+        """The autoencoder (loaded on first use)."""
+        return self._ae[0]
+
+    @property
+    def ae_id(self) -> AEId:
+        """Identity of the loaded autoencoder: file stem and sha256."""
+        meta = self._ae[1]
+        return AEId(Path(meta.path).stem, meta.sha256)
+
+    def module(self, name: str, archs: tuple[str, ...]) -> tuple[nn.Module, str]:
+        """Load (once) a latent module trained on this autoencoder; returns it and its arch."""
+        if name not in self._modules:
+            self._modules[name] = load_model(
+                name, model_factories(), expect_arch=archs, autoencoder=self.ae_id, offline=self.offline,
+                device=self.device,
+            )
+        model, meta = self._modules[name]
+        return model, meta.arch
+
+    def model_shas(self) -> dict[str, str]:
+        """sha256 of every model loaded so far, by name."""
+        loaded = {self.autoencoder_name: self._ae[1].sha256} if "_ae" in self.__dict__ else {}
+        return loaded | {name: meta.sha256 for name, (_, meta) in self._modules.items()}
+
+    # -- chunked stages -------------------------------------------------------------------
+
+    @property
+    def chunk_frames(self) -> int:
+        """Latent frames per chunk."""
+        return max(1, round(self.chunk_seconds * self.ae.sample_rate / self.ae.hop))
+
+    @torch.inference_mode()
+    def map_frames(
+        self, fn: Callable[..., Tensor], tensors: list[Tensor], context: int, scale_in: int = 1, scale_out: int = 1
+    ) -> Tensor:
+        """Apply ``fn`` chunk by chunk along the last axis, each chunk with ``context`` frames each side.
+
+        Args:
+            fn: maps slices of ``tensors`` to an output whose last axis has ``scale_out``
+                entries per frame.
+            tensors: inputs (B, *, F * scale_in), all with the same number F of frames.
+            context: frames each side (the model's receptive field makes it exact).
+            scale_in: entries of the inputs' last axis per frame (hop for waveforms).
+            scale_out: entries of the output's last axis per frame.
+
+        Returns:
+            (B, *, F * scale_out), equal to ``fn(*tensors)`` up to float rounding.
+        """
+        frames = tensors[0].shape[-1] // scale_in
+        outputs = []
+        for a in range(0, frames, self.chunk_frames):
+            b = min(frames, a + self.chunk_frames)
+            a0, b0 = max(0, a - context), min(frames, b + context)
+            out = fn(*(t[..., a0 * scale_in : b0 * scale_in] for t in tensors))
+            outputs.append(out[..., (a - a0) * scale_out : (b - a0) * scale_out])
+        return torch.cat(outputs, dim=-1)
+
+    def encode(self, wav: np.ndarray, sample_rate: int) -> Latent:
+        """Resample to 44.1 kHz and encode each channel: wav (C, T) -> Latent with z (C, D, F)."""
+        ref = audio.resample(np.asarray(wav, dtype=np.float32), sample_rate, self.ae.sample_rate)
+        return self._encode_resampled(ref, sample_rate)
+
+    def _encode_resampled(self, wav: np.ndarray, source_rate: int) -> Latent:
+        hop = self.ae.hop
+        frames = max(1, math.ceil(wav.shape[-1] / hop))
+        x = torch.from_numpy(np.ascontiguousarray(wav)).to(self.device)
+        x = torch.nn.functional.pad(x, (0, frames * hop - x.shape[-1]))
+        z = self.map_frames(self.ae.encode, [x], self.ae.context_frames, scale_in=hop)
+        return Latent(z.cpu(), wav.shape[-1], source_rate, self.ae_id, self.ae.sample_rate)
+
+    def encode_file(self, path: str) -> Latent:
+        """Encode an audio file, or load a ``.latent`` made by this autoencoder."""
+        latent = load_latent(path) if str(path).endswith(SUFFIX) else self.encode(*audio.read_audio(path))
+        self.check_latent(latent, str(path))
+        return latent
+
+    def check_latent(self, latent: Latent, name: str) -> None:
+        """Refuse a latent made by another autoencoder."""
+        from reencoder_cli.errors import LatentFileError
+
+        if latent.autoencoder.sha256 != self.ae_id.sha256:
+            raise LatentFileError(
+                f"{name}: encoded by autoencoder {latent.autoencoder} but {self.ae_id} is loaded; "
+                "decode it with --autoencoder set to the one that made it"
+            )
+
+    def decode(self, latent: Latent) -> np.ndarray:
+        """Decode each channel and trim to the original length: -> (C, T) float32 at 44.1 kHz."""
+        self.check_latent(latent, "latent")
+        z = latent.z.to(self.device)
+        wav = self.map_frames(self.ae.decode, [z], self.ae.context_frames, scale_out=self.ae.hop)
+        return wav[..., : latent.length].float().cpu().numpy()
+
+    def apply(self, latent: Latent, ops: Sequence[OpSpec | str], seed: int = 0) -> Latent:
+        """Apply ops in order to a latent."""
+        for op in ops:
+            spec = parse_op(op) if isinstance(op, str) else op
+            latent = OPS[spec.name].apply(latent, spec.params, self, seed)
+        return latent
+
+    # -- the whole job --------------------------------------------------------------------
+
+    def run(
+        self,
+        wav: np.ndarray,
+        sample_rate: int,
+        ops: Sequence[OpSpec | str],
+        *,
+        seed: int = 0,
+        keep_lowband: bool = True,
+        keep_mid: bool = True,
+    ) -> RunResult:
+        """Resample, encode once, apply ``ops``, decode once, then the waveform post-steps.
+
+        Post-steps apply when the chain holds only ``upsample``/``upmix`` ops (with latent
+        arithmetic in the chain the input is no longer a valid reference): with upsample,
+        the band below the input's Nyquist is the input (``keep_lowband``); with upmix, the
+        output's mid is the mono input (``keep_mid``), plus the model's high band when the
+        chain also upsamples.
+
+        Args:
+            wav: (C, T) input, C = 1 or 2.
+            sample_rate: its rate.
+            ops: specs or ``NAME[:k=v,...]`` strings.
+            seed: default seed of random ops.
+            keep_lowband: see above.
+            keep_mid: see above.
+
+        Returns:
+            The output (C', T') at 44.1 kHz, T' = T resampled.
+        """
+        specs = [parse_op(op) if isinstance(op, str) else op for op in ops]
+        if not specs:
+            raise UsageError("no op given")
+        notes: list[str] = []
+        wav = np.asarray(wav, dtype=np.float32)
+        if wav.shape[0] == 2 and any(OPS[s.name].mono_input for s in specs):
+            wav = audio.to_mono(wav)
+            notes.append("stereo input downmixed to mono for upmix")
+        ref = audio.resample(wav, sample_rate, self.ae.sample_rate)
+        latent = self.apply(self._encode_resampled(ref, sample_rate), specs, seed)
+        out = self.decode(latent)
+        names = {s.name for s in specs}
+        upsample = next((s for s in specs if s.name == "upsample"), None)
+        rate = (upsample.params["rate"] or sample_rate) if upsample else sample_rate
+        steps: list[str] = []
+        if names <= {"upsample", "upmix"}:
+            if "upmix" in names and keep_mid:
+                mid = audio.to_mono(ref)
+                if upsample and keep_lowband:
+                    mid = post.keep_lowband(mid, post.mid_side(out)[0], rate)
+                    steps.append("keep_lowband")
+                out = post.keep_mid(mid, out)
+                steps.append("keep_mid")
+            elif upsample and keep_lowband:
+                out = post.keep_lowband(ref, out, rate)
+                steps.append("keep_lowband")
+        return RunResult(out, self.ae.sample_rate, tuple(latent.ops), tuple(steps), tuple(notes))

@@ -1,0 +1,91 @@
+"""Cheap waveform post-steps after the single decode, for file input.
+
+- ``keep_lowband``: below the input's Nyquist the output is the input itself; the model
+  supplies only what lies above, joined by a short linear-phase crossover.
+- ``keep_mid``: the output's mid ``(L + R) / 2`` is the mono input exactly; the model
+  supplies only the side.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import firwin, kaiserord, oaconvolve
+
+CROSSOVER_AT = 0.95  # crossover centre, as a fraction of the input's Nyquist frequency
+CROSSOVER_WIDTH = 0.05  # transition width, same unit
+
+
+def lowpass_fir(cutoff: float, width: float, sample_rate: int) -> np.ndarray:
+    """A symmetric (zero-phase when centred) Kaiser-window low-pass with 80 dB stopband.
+
+    Args:
+        cutoff: centre of the transition in Hz.
+        width: transition width in Hz.
+        sample_rate: rate in Hz.
+
+    Returns:
+        (N,) taps, N odd.
+    """
+    taps, beta = kaiserord(80.0, width / (0.5 * sample_rate))
+    return firwin(taps | 1, cutoff, window=("kaiser", beta), fs=sample_rate).astype(np.float32)
+
+
+def crossover(low_from: np.ndarray, high_from: np.ndarray, cutoff: float, width: float, sample_rate: int) -> np.ndarray:
+    """Join the band below ``cutoff`` of one signal to the band above it of another.
+
+    The high band is ``x - lowpass(x)``, so the two filters sum to exactly one: if both
+    inputs are equal the output is that input.
+
+    Args:
+        low_from: (C, T) source of the low band.
+        high_from: (C, T) source of the high band.
+        cutoff: crossover centre in Hz.
+        width: transition width in Hz.
+        sample_rate: rate in Hz.
+
+    Returns:
+        (C, T)
+    """
+    h = lowpass_fir(cutoff, width, sample_rate)[None]
+    low = oaconvolve(low_from, h, mode="same", axes=-1)
+    high = high_from - oaconvolve(high_from, h, mode="same", axes=-1)
+    return (low + high).astype(np.float32)
+
+
+def keep_lowband(reference: np.ndarray, output: np.ndarray, source_rate: int, sample_rate: int = 44100) -> np.ndarray:
+    """The model's output with its band below the input's Nyquist replaced by the input.
+
+    Args:
+        reference: (C, T) the input resampled to ``sample_rate``.
+        output: (C, T) the decoded model output, same shape.
+        source_rate: the input's original rate (its Nyquist sets the crossover).
+        sample_rate: rate of both signals.
+
+    Returns:
+        (C, T)
+    """
+    nyquist = min(source_rate, sample_rate) / 2
+    return crossover(reference, output, CROSSOVER_AT * nyquist, CROSSOVER_WIDTH * nyquist, sample_rate)
+
+
+def mid_side(wav: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(2, T) left/right -> mid (1, T) = (L + R) / 2 and side (1, T) = (L - R) / 2."""
+    return (wav[:1] + wav[1:]) / 2, (wav[:1] - wav[1:]) / 2
+
+
+def from_mid_side(mid: np.ndarray, side: np.ndarray) -> np.ndarray:
+    """mid (1, T), side (1, T) -> (2, T) left/right."""
+    return np.concatenate([mid + side, mid - side]).astype(np.float32)
+
+
+def keep_mid(mono: np.ndarray, output: np.ndarray) -> np.ndarray:
+    """Stereo output whose mid is ``mono`` exactly and whose side is the model's.
+
+    Args:
+        mono: (1, T) the mono input.
+        output: (2, T) the decoded upmix.
+
+    Returns:
+        (2, T) with (L + R) / 2 == mono.
+    """
+    return from_mid_side(mono, mid_side(output)[1])

@@ -1,0 +1,76 @@
+"""Latent mono-to-stereo: a variational style encoder and an upmix network.
+
+The style encoder maps the true left/right latents to the mean and log-variance of a
+style vector ``c`` (mean-pooled over time, so one vector per clip). The upmix network maps
+the mono latent and ``c`` (an AdaLN condition) to the stacked left/right latents, as a
+residual over dual mono. At inference ``c`` comes from N(0, I) (``--seed``), from a
+reference stereo file (``--width-from``), or a blend of the two (``--style-mix``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from reencoder_cli.layers import Backbone
+
+ARCH = "stereo"
+
+
+@dataclass(frozen=True)
+class StereoConfig:
+    """Sizes of the upmix network (S by default) and of the 2-block style encoder."""
+
+    latent_dim: int = 64
+    style_dim: int = 64
+    dim: int = 512
+    blocks: int = 4
+    hidden: int = 1024
+    kernel: int = 7
+    style_width: int = 256
+    style_blocks: int = 2
+
+
+class StyleEncoder(nn.Module):
+    """(left, right) latents -> mean and log-variance of the style vector."""
+
+    def __init__(self, config: StereoConfig) -> None:
+        super().__init__()
+        c = config
+        self.backbone = Backbone(2 * c.latent_dim, 2 * c.style_dim, c.style_width, c.style_blocks, 2 * c.style_width)
+
+    def forward(self, z_lr: Tensor) -> tuple[Tensor, Tensor]:
+        """z_lr: (B, 2D, F) stacked left/right -> mean, logvar: (B, style_dim) each."""
+        mean, logvar = self.backbone(z_lr).mean(dim=-1).chunk(2, dim=-1)
+        return mean, logvar.clamp(-10.0, 10.0)
+
+
+class LatentUpmix(nn.Module):
+    """Mono latent and style -> stacked left/right latents, with the style encoder it was trained with.
+
+    Args:
+        config: sizes.
+    """
+
+    def __init__(self, config: StereoConfig = StereoConfig()) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.style = StyleEncoder(c)
+        self.backbone = Backbone(c.latent_dim, 2 * c.latent_dim, c.dim, c.blocks, c.hidden, c.kernel, cond_dim=c.style_dim)
+
+    def forward(self, z_mono: Tensor, style: Tensor) -> Tensor:
+        """z_mono: (B, D, F), style: (B, style_dim) -> (B, 2D, F) stacked (left, right)."""
+        return z_mono.repeat(1, 2, 1) + self.backbone(z_mono, style)
+
+    def random_style(self, batch: int, seed: int, device: torch.device | str = "cpu") -> Tensor:
+        """A style vector from N(0, I), the same for the same seed: -> (B, style_dim)."""
+        generator = torch.Generator().manual_seed(seed)
+        return torch.randn(batch, self.config.style_dim, generator=generator).to(device)
+
+    @property
+    def context_frames(self) -> int:
+        """Latent frames of context each side for exact chunked processing."""
+        return self.backbone.receptive_field
