@@ -68,6 +68,7 @@ class OpDef:
     params: dict[str, Param]
     apply: Callable[[Latent, Mapping[str, Any], Runner, int], Latent]
     mono_input: bool = False
+    archs: tuple[str, ...] = ()  # model families its ``model`` parameter may name
 
 
 def parse_op(text: str) -> OpSpec:
@@ -114,7 +115,7 @@ def _upsample(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -
             f"upsample: the input is already {rate} Hz, there is no band to extend; "
             "pass --from-rate (op parameter rate=) if its content is band-limited"
         )
-    model, arch = runner.module(p["model"], ("bwe", "flow"))
+    model, arch = runner.module(p["model"], OPS["upsample"].archs)
     z = latent.z.to(runner.device)
     try:
         rates = model.rate_tensor(rate, z.shape[0], runner.device) if arch == "bwe" else None
@@ -140,7 +141,7 @@ def _upsample(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -
 def _upmix(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -> Latent:
     if latent.channels != 1:
         raise UsageError("upmix: the input must be mono (downmix it first)")
-    model, _ = runner.module(p["model"], ("stereo",))
+    model, _ = runner.module(p["model"], OPS["upmix"].archs)
     mix = p["style_mix"]
     if mix is None:
         mix = 1.0 if p["width_from"] else 0.0
@@ -192,6 +193,7 @@ OPS: dict[str, OpDef] = {
             "seed": Param(int, -1, "noise seed for flow models (-1 = the global --seed)", -1, 2**31 - 1),
         },
         _upsample,
+        archs=("bwe", "flow"),
     ),
     "upmix": OpDef(
         "mono to stereo",
@@ -203,6 +205,7 @@ OPS: dict[str, OpDef] = {
         },
         _upmix,
         mono_input=True,
+        archs=("stereo",),
     ),
     "gain": OpDef("gain in the latent", {"db": Param(float, 0.0, "gain in dB", -60.0, 24.0)}, _gain),
     "mix": OpDef(

@@ -205,6 +205,23 @@ class Pipeline:
 
     # -- the whole job --------------------------------------------------------------------
 
+    def prepare(self, wav: np.ndarray, sample_rate: int, specs: Sequence[OpSpec]) -> tuple[np.ndarray, list[str]]:
+        """The 44.1 kHz reference the chain starts from: downmixed when an op needs mono input.
+
+        Returns:
+            (C, T) float32 at the autoencoder's rate, and notes on what was done.
+        """
+        notes = []
+        wav = np.asarray(wav, dtype=np.float32)
+        if wav.shape[0] == 2 and any(OPS[s.name].mono_input for s in specs):
+            wav = audio.to_mono(wav)
+            notes.append("stereo input downmixed to mono for upmix")
+        return audio.resample(wav, sample_rate, self.ae.sample_rate), notes
+
+    def encode_reference(self, ref: np.ndarray, source_rate: int) -> Latent:
+        """Encode audio already at 44.1 kHz: ref (C, T) -> Latent with z (C, D, F)."""
+        return self._encode_resampled(ref, source_rate)
+
     def run(
         self,
         wav: np.ndarray,
@@ -217,19 +234,13 @@ class Pipeline:
     ) -> RunResult:
         """Resample, encode once, apply ``ops``, decode once, then the waveform post-steps.
 
-        Post-steps apply when the chain holds only ``upsample``/``upmix`` ops (with latent
-        arithmetic in the chain the input is no longer a valid reference): with upsample,
-        the band below the input's Nyquist is the input (``keep_lowband``); with upmix, the
-        output's mid is the mono input (``keep_mid``), plus the model's high band when the
-        chain also upsamples.
-
         Args:
             wav: (C, T) input, C = 1 or 2.
             sample_rate: its rate.
             ops: specs or ``NAME[:k=v,...]`` strings.
             seed: default seed of random ops.
-            keep_lowband: see above.
-            keep_mid: see above.
+            keep_lowband: see ``post_process``.
+            keep_mid: see ``post_process``.
 
         Returns:
             The output (C', T') at 44.1 kHz, T' = T resampled.
@@ -237,27 +248,54 @@ class Pipeline:
         specs = [parse_op(op) if isinstance(op, str) else op for op in ops]
         if not specs:
             raise UsageError("no op given")
-        notes: list[str] = []
-        wav = np.asarray(wav, dtype=np.float32)
-        if wav.shape[0] == 2 and any(OPS[s.name].mono_input for s in specs):
-            wav = audio.to_mono(wav)
-            notes.append("stereo input downmixed to mono for upmix")
-        ref = audio.resample(wav, sample_rate, self.ae.sample_rate)
+        ref, notes = self.prepare(wav, sample_rate, specs)
         latent = self.apply(self._encode_resampled(ref, sample_rate), specs, seed)
-        out = self.decode(latent)
-        names = {s.name for s in specs}
-        upsample = next((s for s in specs if s.name == "upsample"), None)
-        rate = (upsample.params["rate"] or sample_rate) if upsample else sample_rate
-        steps: list[str] = []
-        if names <= {"upsample", "upmix"}:
-            if "upmix" in names and keep_mid:
-                mid = audio.to_mono(ref)
-                if upsample and keep_lowband:
-                    mid = post.keep_lowband(mid, post.mid_side(out)[0], rate)
-                    steps.append("keep_lowband")
-                out = post.keep_mid(mid, out)
-                steps.append("keep_mid")
-            elif upsample and keep_lowband:
-                out = post.keep_lowband(ref, out, rate)
-                steps.append("keep_lowband")
-        return RunResult(out, self.ae.sample_rate, tuple(latent.ops), tuple(steps), tuple(notes))
+        out, steps = post_process(self.decode(latent), ref, specs, sample_rate, keep_lowband, keep_mid)
+        return RunResult(out, self.ae.sample_rate, tuple(latent.ops), steps, tuple(notes))
+
+
+def post_process(
+    out: np.ndarray,
+    ref: np.ndarray,
+    specs: Sequence[OpSpec],
+    source_rate: int,
+    keep_lowband: bool = True,
+    keep_mid: bool = True,
+    sample_rate: int = 44100,
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The waveform post-steps after the single decode.
+
+    They apply when the chain holds only ``upsample``/``upmix`` ops (with latent arithmetic
+    in the chain the input is no longer a valid reference): with upsample, the band below
+    the input's Nyquist is the input (``keep_lowband``); with upmix, the output's mid is
+    the mono input (``keep_mid``), plus the model's high band when the chain also upsamples.
+
+    Args:
+        out: (C', T) decoded output.
+        ref: (C, T) the input at 44.1 kHz (mono when the chain upmixes).
+        specs: the chain.
+        source_rate: the input's original rate.
+        keep_lowband: keep the input's band (upsample).
+        keep_mid: keep the input as the mid (upmix).
+        sample_rate: rate of ``out`` and ``ref``.
+
+    Returns:
+        The output and the names of the post-steps applied.
+    """
+    names = {s.name for s in specs}
+    if not names or not names <= {"upsample", "upmix"}:
+        return out, ()
+    upsample = next((s for s in specs if s.name == "upsample"), None)
+    rate = (upsample.params["rate"] or source_rate) if upsample else source_rate
+    steps: list[str] = []
+    if "upmix" in names and keep_mid:
+        mid = ref
+        if upsample and keep_lowband:
+            mid = post.keep_lowband(mid, post.mid_side(out)[0], rate, sample_rate)
+            steps.append("keep_lowband")
+        out = post.keep_mid(mid, out)
+        steps.append("keep_mid")
+    elif upsample and keep_lowband:
+        out = post.keep_lowband(ref, out, rate, sample_rate)
+        steps.append("keep_lowband")
+    return out, tuple(steps)

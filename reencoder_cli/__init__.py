@@ -1,0 +1,30 @@
+"""reencoder: music processing in the latent space of a frozen neural audio autoencoder.
+
+Python API (heavy imports happen on first use, so importing the package is instant)::
+
+    from reencoder_cli import Pipeline, upsample, upmix
+
+    wav44, rate = upsample(wav, 22050)            # (C, T) numpy or torch -> (C, T'), 44100
+    stereo, rate = upmix(mono, 44100, seed=3)
+    pipe = Pipeline(device="cpu")
+    result = pipe.run(wav, 22050, ["upsample", "upmix:seed=3"])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["Pipeline", "upsample", "upmix", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Pipeline":
+        from reencoder_cli.pipeline import Pipeline
+
+        return Pipeline
+    if name in ("upsample", "upmix"):
+        from reencoder_cli import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'reencoder_cli' has no attribute {name!r}")

@@ -1,0 +1,3 @@
+from reencoder_cli.cli import main
+
+main()

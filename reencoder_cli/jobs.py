@@ -1,0 +1,278 @@
+"""Batch jobs: which inputs, which outputs, and processing each file safely.
+
+Inputs are files, folders (``-r`` for sub-folders), glob patterns, ``--files-from`` lists
+or ``-`` (stdin). Outputs are one explicit path, or a folder plus a name template that
+mirrors the inputs' sub-folders. Every output is written to a temporary file in its folder
+and renamed when complete, so an existing output is always a complete one. An input is
+never overwritten. A failing file is reported and the batch goes on.
+
+This module never prints: ``process`` returns a ``JobResult`` per file and the CLI reports.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from reencoder_cli import audio
+from reencoder_cli.errors import OutputError, ReencoderError, UsageError
+from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
+from reencoder_cli.latentfile import load_latent, save_latent
+from reencoder_cli.ops import OpSpec
+
+AUDIO_SUFFIXES = frozenset(
+    {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".w64", ".caf", ".au", ".rf64"}
+)
+STDIO = "-"
+
+
+@dataclass(frozen=True)
+class Source:
+    """An input and its path relative to the folder it was found in (for mirroring)."""
+
+    path: str
+    rel: Path
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input -> one output."""
+
+    input: str
+    output: str
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What to do to every file of a batch."""
+
+    ops: tuple[OpSpec, ...]
+    seed: int = 0
+    keep_lowband: bool = True
+    keep_mid: bool = True
+    subtype: str | None = None
+    format: str | None = None
+    overwrite: bool = False
+    skip_existing: bool = False
+
+
+@dataclass
+class JobResult:
+    """The outcome of one job, one JSON line with ``--json``."""
+
+    input: str
+    output: str
+    status: str = "failed"  # done | skipped | failed
+    error: str | None = None
+    in_rate: int | None = None
+    out_rate: int | None = None
+    channels: int | None = None
+    duration: float = 0.0  # seconds of input audio
+    ops: list[str] = field(default_factory=list)
+    post_steps: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seed: int = 0
+    models: dict[str, str] = field(default_factory=dict)
+    clipped_samples: int = 0
+    seconds: float = 0.0  # wall-clock processing time
+    realtime_factor: float | None = None
+
+    def record(self) -> dict[str, object]:
+        """The JSON-serialisable record."""
+        return asdict(self)
+
+
+# -- inputs and outputs ------------------------------------------------------------------------
+
+
+def is_audio(path: Path) -> bool:
+    """Whether a folder scan should pick up this file (audio or latent, not hidden)."""
+    return path.suffix.lower() in AUDIO_SUFFIXES | {LATENT_SUFFIX} and not path.name.startswith(".")
+
+
+def expand_inputs(
+    inputs: Sequence[str], recursive: bool = False, files_from: str | None = None, stdin: TextIO | None = None
+) -> list[Source]:
+    """Files, folders, globs and list files -> sources, in order, without duplicates.
+
+    A path that does not exist is kept: processing it fails with a clear message while the
+    rest of the batch goes on.
+
+    Raises:
+        UsageError: ``-`` mixed with other inputs, or an unreadable ``--files-from``.
+    """
+    items = list(inputs)
+    if files_from is not None:
+        items += _read_list(files_from, stdin)
+    if STDIO in items and len(items) > 1:
+        raise UsageError("'-' (stdin) can only be the single input")
+    found: list[Source] = []
+    for item in items:
+        path = Path(item)
+        if item == STDIO:
+            found.append(Source(STDIO, Path("stdin")))
+        elif path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found += [Source(str(p), p.relative_to(path)) for p in sorted(path.glob(pattern)) if p.is_file() and is_audio(p)]
+        elif not path.exists() and glob.has_magic(item):
+            found += [Source(p, Path(Path(p).name)) for p in sorted(glob.glob(item, recursive=True)) if is_audio(Path(p))]
+        else:
+            found.append(Source(item, Path(path.name)))
+    unique: dict[str, Source] = {}
+    for source in found:
+        unique.setdefault(os.path.abspath(source.path) if source.path != STDIO else STDIO, source)
+    return list(unique.values())
+
+
+def _read_list(files_from: str, stdin: TextIO | None) -> list[str]:
+    try:
+        if files_from == STDIO:
+            import sys
+
+            text = (stdin or sys.stdin).read()
+        else:
+            text = Path(files_from).read_text()
+    except OSError as exc:
+        raise UsageError(f"--files-from {files_from}: {exc.strerror or exc}") from None
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def output_name(source: Source, template: str, fmt: str | None, op: str, seed: int) -> str:
+    """The output file name for ``source`` from a template (keys: stem, ext, parent, op, seed).
+
+    ``ext`` is ``--format`` when given, else the input's extension (``wav`` for stdin and
+    for latent inputs decoded to audio).
+    """
+    stem = source.rel.stem
+    in_ext = source.rel.suffix.lstrip(".").lower()
+    ext = fmt or (in_ext if in_ext and f".{in_ext}" != LATENT_SUFFIX else "wav")
+    parent = Path(source.path).parent.name if source.path != STDIO else ""
+    try:
+        return template.format(stem=stem, ext=ext, parent=parent, op=op, seed=seed)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise UsageError(f"--name {template!r}: {exc}; keys are stem, ext, parent, op, seed") from None
+
+
+def plan_jobs(
+    sources: Sequence[Source],
+    output: str | None,
+    output_dir: str | None,
+    template: str,
+    fmt: str | None,
+    op: str,
+    seed: int,
+) -> list[Job]:
+    """Pair inputs with outputs: one explicit ``output``, or ``output_dir`` + template, mirroring sub-folders.
+
+    Raises:
+        UsageError: no inputs, both or neither of ``output``/``output_dir``, or several
+            inputs with one output file.
+    """
+    if not sources:
+        raise UsageError("no input files (folders are scanned for audio files; use -r for sub-folders)")
+    if output is not None and output_dir is not None:
+        raise UsageError("give either an OUTPUT file or -o/--output-dir, not both")
+    if output is not None:
+        if len(sources) != 1:
+            raise UsageError(f"{len(sources)} inputs but one OUTPUT file: use -o/--output-dir for batches")
+        return [Job(sources[0].path, output)]
+    if output_dir is None:
+        raise UsageError("missing OUTPUT: give an output file, or -o/--output-dir for a batch")
+    root = Path(output_dir)
+    return [
+        Job(s.path, str(root / s.rel.parent / output_name(s, template, fmt, op, seed))) for s in sources
+    ]
+
+
+def shard(jobs: Sequence[Job], index: int, count: int) -> list[Job]:
+    """Every ``count``-th job starting at ``index`` (0-based): a deterministic split of the list."""
+    if count < 1 or not 0 <= index < count:
+        raise UsageError(f"--shard {index + 1}/{count}: expected i/N with 1 <= i <= N")
+    return list(jobs[index::count])
+
+
+def check_output(job: Job, overwrite: bool, skip_existing: bool) -> bool:
+    """Whether to skip ``job``; create its folder.
+
+    Raises:
+        OutputError: the output is the input, or exists without --overwrite/--skip-existing.
+    """
+    if job.output == STDIO:
+        return False
+    out = Path(job.output)
+    if job.input != STDIO and (
+        os.path.abspath(job.input) == os.path.abspath(out) or (out.exists() and Path(job.input).exists() and os.path.samefile(job.input, out))
+    ):
+        raise OutputError(f"{job.output}: is the input; refusing to overwrite an input")
+    if out.exists():
+        if skip_existing:
+            return True
+        if not overwrite:
+            raise OutputError(f"{job.output}: exists (use --overwrite to replace it or --skip-existing)")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{job.output}: cannot create its folder ({exc.strerror or exc})") from None
+    return False
+
+
+# -- processing -------------------------------------------------------------------------------------
+
+
+def process(job: Job, spec: JobSpec, pipeline: object) -> JobResult:
+    """Run one job: read (or load a latent), encode once, ops, decode once, post-steps, write atomically.
+
+    Never raises for a bad file: the result says ``failed`` with a one-line reason.
+    KeyboardInterrupt and SystemExit propagate.
+    """
+    from reencoder_cli.pipeline import Pipeline, post_process
+
+    assert isinstance(pipeline, Pipeline)
+    result = JobResult(job.input, job.output, seed=spec.seed, ops=[str(s) for s in spec.ops])
+    start = time.perf_counter()
+    try:
+        if check_output(job, spec.overwrite, spec.skip_existing):
+            result.status = "skipped"
+            return result
+        ref = None
+        if job.input.endswith(LATENT_SUFFIX):
+            latent = load_latent(job.input)
+            pipeline.check_latent(latent, job.input)
+            result.in_rate, result.duration = latent.source_rate, latent.length / latent.sample_rate
+        else:
+            wav, rate = audio.read_audio(job.input)
+            result.in_rate, result.duration = rate, wav.shape[-1] / rate
+            ref, result.notes = pipeline.prepare(wav, rate, spec.ops)
+            latent = pipeline.encode_reference(ref, rate)
+        latent = pipeline.apply(latent, spec.ops, spec.seed)
+        result.ops = list(latent.ops)
+        if job.output.endswith(LATENT_SUFFIX):
+            save_latent(job.output, latent)
+            result.channels = latent.channels
+        else:
+            out = pipeline.decode(latent)
+            if ref is not None:
+                out, steps = post_process(out, ref, spec.ops, latent.source_rate, spec.keep_lowband, spec.keep_mid)
+                result.post_steps = list(steps)
+            report = audio.write_audio(job.output, out, latent.sample_rate, spec.subtype, spec.format)
+            result.channels, result.out_rate, result.clipped_samples = out.shape[0], latent.sample_rate, report.clipped_samples
+        result.status = "done"
+    except ReencoderError as exc:
+        message = str(exc)
+        result.error = message if message.startswith((job.input, job.output)) else f"{job.input}: {message}"
+    except MemoryError:
+        result.error = f"{job.input}: out of memory (try a smaller --chunk-seconds)"
+    except Exception as exc:  # a bug or a library failure on one file must not stop the batch
+        result.error = f"{job.input}: internal error: {type(exc).__name__}: {exc}"
+    finally:
+        result.seconds = time.perf_counter() - start
+        result.models = pipeline.model_shas() if "_ae" in pipeline.__dict__ else {}
+        if result.status == "done" and result.seconds > 0:
+            result.realtime_factor = result.duration / result.seconds
+    return result
+
