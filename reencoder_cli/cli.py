@@ -407,6 +407,62 @@ def env() -> None:
         console.print(f"{key:>10}: {value}", markup=False)
 
 
+data_app = typer.Typer(help="Training music: Debian packages and rendered MIDI.", no_args_is_help=True)
+train_app = typer.Typer(help="Train models on CPU, CUDA (bf16) or several GPUs (torchrun).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(train_app, name="train")
+
+
+@data_app.command("build")
+def data_build(
+    root: Annotated[str, typer.Option(help="Cache folder.")] = "data/cache",
+    midi_pieces: Annotated[int, typer.Option(help="music21 corpus pieces to render (0 = none).")] = 200,
+    soundfont: Annotated[Optional[str], typer.Option(help="General MIDI soundfont (default: best installed).")] = None,
+    install: Annotated[bool, typer.Option(help="apt-get install the missing Debian packages first.")] = True,
+) -> None:
+    """Install, decode and render the training music into a cache with a fixed split (resumable)."""
+    from pathlib import Path
+
+    from reencoder_cli.data import build_cache
+
+    tracks = build_cache(Path(root), lambda line: console.print(line, markup=False), midi_pieces=midi_pieces,
+                         soundfont=soundfont, install=install)
+    hours = sum(t.seconds for t in tracks) / 3600
+    console.print(f"{len(tracks)} tracks, {hours:.1f} h in {root}/manifest.json")
+
+
+TrainMinutes = Annotated[float, typer.Option(help="Stop after this many minutes (resume later).")]
+TrainSteps = Annotated[int, typer.Option(help="Stop at this step.")]
+TrainThreads = Annotated[Optional[int], typer.Option(help="CPU threads (default: torch's).")]
+
+
+@train_app.command("autoencoder")
+def train_autoencoder(
+    data: Annotated[str, typer.Option(help="Cache built by `reencoder data build`.")] = "data/cache",
+    run: Annotated[str, typer.Option(help="Run folder: checkpoint, log.csv, loss.png, exported weights.")] = "runs/ae",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N (torchrun picks its own).")] = "auto",
+    minutes: TrainMinutes = float("inf"),
+    steps: TrainSteps = 1_000_000,
+    threads: TrainThreads = None,
+    checkpoint_minutes: Annotated[float, typer.Option(help="Minutes between checkpoints.")] = 10.0,
+    validate_minutes: Annotated[float, typer.Option(help="Minutes between validations.")] = 30.0,
+) -> None:
+    """Train (or resume) the autoencoder; exports RUN/autoencoder.safetensors at every checkpoint."""
+    from pathlib import Path
+
+    import torch
+
+    from reencoder_cli.train.autoencoder import train
+    from reencoder_cli.train.loop import Schedule
+
+    if threads:
+        torch.set_num_threads(threads)
+    schedule = Schedule(steps, minutes, checkpoint_minutes, validate_minutes)
+    out = train(Path(data), Path(run), device=device, schedule=schedule, command=" ".join(["reencoder", *sys.argv[1:]]),
+                log=lambda line: console.print(line, markup=False))
+    console.print(f"weights: {out}")
+
+
 def main() -> None:
     """Console entry point."""
     app()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -95,6 +96,12 @@ def randomize_midi(source: Path, dest: Path, rng: np.random.Generator) -> None:
     mid.save(str(dest))
 
 
+def score_to_midi(score: Path, dest: Path, timeout: float = 120.0) -> None:
+    """Convert a corpus score to MIDI with music21, in a subprocess: some scores hang the parser."""
+    code = "import sys; from music21 import converter; converter.parse(sys.argv[1]).write('midi', fp=sys.argv[2])"
+    subprocess.run([sys.executable, "-c", code, str(score), str(dest)], check=True, capture_output=True, timeout=timeout)
+
+
 def render(midi_path: Path, soundfont: str, sample_rate: int = 44100) -> np.ndarray:
     """Render a MIDI file with fluidsynth. Returns ``(T, 2)`` float32."""
     import soundfile as sf
@@ -106,7 +113,7 @@ def render(midi_path: Path, soundfont: str, sample_rate: int = 44100) -> np.ndar
         subprocess.run(
             ["fluidsynth", "-ni", "-q", "-g", "0.5", "-r", str(sample_rate), "-R", "1", "-C", "1",
              "-F", str(out), "-T", "wav", "-O", "float", soundfont, str(midi_path)],
-            check=True, capture_output=True, timeout=600,
+            check=True, capture_output=True, timeout=60,
         )
         wav, _ = sf.read(out, dtype="float32", always_2d=True, frames=MAX_SECONDS * sample_rate)
     return wav
@@ -120,8 +127,6 @@ def render_corpus(
     Returns ``(name, path)`` per rendered piece, sorted by name. Pieces music21 cannot parse
     or fluidsynth cannot play are logged and left out.
     """
-    from music21 import converter
-
     from reencoder_cli.data import save_npy_atomic, to_int16
 
     font = find_soundfont(soundfont)
@@ -134,10 +139,10 @@ def render_corpus(
             try:
                 with tempfile.TemporaryDirectory() as tmp:
                     raw, played = Path(tmp) / "raw.mid", Path(tmp) / "played.mid"
-                    converter.parse(str(piece)).write("midi", fp=str(raw))
+                    score_to_midi(piece, raw)
                     randomize_midi(raw, played, rng)
                     wav = render(played, font)
-            except Exception as exc:  # music21/fluidsynth fail in many ways on odd scores
+            except (subprocess.SubprocessError, OSError, ValueError, EOFError) as exc:  # odd scores fail in many ways
                 log(f"midi: skipped {name}: {type(exc).__name__}: {str(exc)[:80]}")
                 continue
             peak = float(np.abs(wav).max())

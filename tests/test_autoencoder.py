@@ -1,0 +1,59 @@
+"""The autoencoder contract (DESIGN.md): shapes, lengths, ISTFT exactness, weights round trip."""
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from reencoder_cli.autoencoder import Autoencoder
+from reencoder_cli.pipeline import model_factories
+from reencoder_cli.weights import load_model, save_model
+
+from conftest import TINY_AE
+
+
+@pytest.fixture(scope="module")
+def ae() -> Autoencoder:
+    torch.manual_seed(0)
+    return Autoencoder(TINY_AE).eval()
+
+
+@pytest.mark.parametrize("length", [1, 1023, 1024, 1025, 44100 + 7])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_encode_decode_shapes(ae: Autoencoder, length: int, batch: int) -> None:
+    wav = torch.randn(batch, length)
+    z = ae.encode(wav)
+    frames = math.ceil(length / ae.hop)
+    assert z.shape == (batch, ae.latent_dim, frames)
+    assert ae.decode(z).shape == (batch, frames * ae.hop)
+    assert ae(wav).shape == (batch, length)
+
+
+def test_contract_attributes(ae: Autoencoder) -> None:
+    assert (ae.sample_rate, ae.hop) == (44100, 1024)
+    assert Autoencoder().latent_dim == 64
+
+
+def test_istft_inverts_the_stft(ae: Autoencoder) -> None:
+    c = ae.config
+    wav = torch.randn(2, 16 * c.stft_hop)
+    pad = (c.n_fft - c.stft_hop) // 2
+    spec = torch.stft(torch.nn.functional.pad(wav, (pad, pad)), c.n_fft, c.stft_hop, window=ae.window,
+                      center=False, return_complex=True)
+    assert torch.allclose(ae.istft(spec), wav, atol=1e-5)
+
+
+def test_posterior_is_variational(ae: Autoencoder) -> None:
+    mean, logvar = ae.posterior(torch.randn(1, 5000))
+    assert mean.shape == logvar.shape
+    assert torch.equal(ae.encode(torch.zeros(1, 10)), ae.posterior(torch.zeros(1, 10))[0])
+
+
+def test_weights_round_trip(ae: Autoencoder, tmp_path: Path) -> None:
+    path = tmp_path / "ae.safetensors"
+    save_model(path, ae, "autoencoder", TINY_AE)
+    loaded, meta = load_model(str(path), model_factories(), expect_arch="autoencoder")
+    wav = torch.randn(1, 3000)
+    assert meta.config == {k: v for k, v in TINY_AE.__dict__.items()}
+    assert torch.equal(loaded(wav), ae(wav))

@@ -1,0 +1,195 @@
+"""The CLI end to end on generated audio, with tiny random models: outputs, error paths, exit codes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from reencoder_cli.cli import app
+
+from conftest import music
+
+runner = CliRunner()
+
+
+def cli(*args: str) -> "object":
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def files(weights_env: Path, tmp_path: Path) -> Path:
+    sf.write(tmp_path / "in22.wav", music(2.0, 22050, channels=2).T, 22050)
+    sf.write(tmp_path / "mono.flac", music(1.5, 44100).T, 44100)
+    sf.write(tmp_path / "ref.wav", music(1.5, 44100, channels=2, seed=5).T, 44100)
+    return tmp_path
+
+
+def one_error_line(result: "object") -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr
+    assert len(lines) >= 1
+    return result.stderr
+
+
+def test_upsample_end_to_end(files: Path) -> None:
+    result = cli("upsample", files / "in22.wav", files / "out.wav", "--json")
+    assert result.exit_code == 0, result.stderr
+    wav, rate = sf.read(files / "out.wav", always_2d=True)
+    assert rate == 44100 and wav.shape == (88200, 2)
+    record = json.loads(result.stdout)
+    assert record["status"] == "done" and record["in_rate"] == 22050 and record["out_rate"] == 44100
+    assert record["post_steps"] == ["keep_lowband"] and set(record["models"]) == {"autoencoder", "bwe-s"}
+    assert record["realtime_factor"] > 0 and record["error"] is None
+
+
+def test_upmix_and_width_from(files: Path) -> None:
+    out = [files / f"st{i}.wav" for i in range(3)]
+    assert cli("upmix", files / "mono.flac", out[0], "--seed", "3").exit_code == 0
+    assert cli("upmix", files / "mono.flac", out[1], "--seed", "3").exit_code == 0
+    assert cli("upmix", files / "mono.flac", out[2], "--width-from", files / "ref.wav").exit_code == 0
+    a, b, c = (sf.read(p)[0] for p in out)
+    assert a.shape == (66150, 2) and np.array_equal(a, b) and not np.allclose(a, c)
+
+
+def test_run_chain_encode_decode_and_subtype(files: Path) -> None:
+    r = cli("run", files / "in22.wav", files / "c.flac", "--op", "upsample", "--op", "upmix:seed=2", "--subtype", "PCM_24")
+    assert r.exit_code == 0, r.stderr
+    info = sf.info(files / "c.flac")
+    assert (info.channels, info.samplerate, info.subtype) == (2, 44100, "PCM_24")
+    assert cli("encode", files / "in22.wav", files / "x.latent").exit_code == 0
+    assert cli("decode", files / "x.latent", files / "y.wav", "--op", "gain:db=-6").exit_code == 0
+    assert sf.info(files / "y.wav").frames == 88200
+
+
+def test_encode_and_decode_in_separate_processes_match_one_process(files: Path) -> None:
+    from reencoder_cli.pipeline import Pipeline
+
+    env = dict(os.environ)
+    exe = [sys.executable, "-m", "reencoder_cli"]
+    subprocess.run([*exe, "encode", files / "in22.wav", files / "p.latent", "-q"], check=True, env=env)
+    subprocess.run([*exe, "decode", files / "p.latent", files / "p.wav", "--subtype", "FLOAT", "-q"], check=True, env=env)
+    wav, rate = sf.read(files / "in22.wav", always_2d=True, dtype="float32")
+    pipe = Pipeline(device="cpu")
+    expected = pipe.decode(pipe.encode(wav.T, rate))
+    got = sf.read(files / "p.wav", always_2d=True, dtype="float32")[0].T
+    assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-6
+
+
+def write_bad(folder: Path) -> dict[str, Path]:
+    bad = {name: folder / name for name in ("empty.wav", "zero.wav", "noise.wav", "six.wav", "nan.wav", "text.flac")}
+    bad["empty.wav"].write_bytes(b"")
+    sf.write(bad["zero.wav"], np.zeros((0, 1)), 44100)
+    bad["noise.wav"].write_bytes(np.random.default_rng(0).bytes(5000))
+    sf.write(bad["six.wav"], np.zeros((100, 6)), 44100)
+    nan = np.zeros((100, 1), dtype=np.float32)
+    nan[5] = np.nan
+    sf.write(bad["nan.wav"], nan, 44100, subtype="FLOAT")
+    bad["text.flac"].write_text("hello")
+    return bad
+
+
+def test_bad_inputs_fail_cleanly_and_the_batch_goes_on(files: Path) -> None:
+    bad = write_bad(files)
+    result = cli("upsample", *bad.values(), files / "in22.wav", "-o", files / "out", "--json")
+    assert result.exit_code == 1
+    records = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
+    assert records["in22.wav"]["status"] == "done"
+    reasons = {"empty.wav": "not a readable|empty", "zero.wav": "empty", "noise.wav": "not a readable",
+               "six.wav": "6 channels", "nan.wav": "NaN", "text.flac": "not a readable"}
+    import re
+
+    for name, pattern in reasons.items():
+        assert records[name]["status"] == "failed" and re.search(pattern, records[name]["error"]), records[name]
+        assert not (files / "out" / name).exists()
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in (files / "out").iterdir()) == ["in22.wav"]
+
+
+@pytest.mark.parametrize(
+    "args,code,message",
+    [
+        (["upsample", "{d}/missing.wav", "{d}/o.wav"], 1, "no such file"),
+        (["upsample", "{d}/in22.wav", "{d}/in22.wav", "--overwrite"], 1, "refusing to overwrite an input"),
+        (["run", "{d}/in22.wav", "{d}/o.wav", "--op", "bogus"], 2, "unknown op"),
+        (["run", "{d}/in22.wav", "{d}/o.wav", "--op", "gain:db=x"], 2, "not a valid float"),
+        (["run", "{d}/in22.wav", "{d}/o.wav"], 2, "at least one --op"),
+        (["upsample", "{d}/in22.wav", "{d}/o.wav", "--device", "cuda:7"], 1, "cuda"),
+        (["upsample", "{d}/in22.wav", "-", "--json"], 2, "cannot be '-'"),
+        (["upsample", "{d}/in22.wav", "{d}/o.xyz"], 1, "xyz"),
+        (["upsample", "{d}/in22.wav", "{d}/o.wav", "--subtype", "PCM_8"], 1, "PCM_8"),
+        (["upsample", "{d}/mono.flac", "{d}/o.wav"], 1, "already 44100"),
+        (["upsample", "{d}/in22.wav", "{d}/o.wav", "--model", "nope"], 1, "not found"),
+        (["upmix", "{d}/mono.flac", "{d}/o.wav", "--width-from", "{d}/mono.flac"], 1, "mono"),
+        (["upsample", "{d}/in22.wav", "{d}/mono.flac", "{d}/o.wav"], 2, "-o/--output-dir"),
+    ],
+)
+def test_error_paths(files: Path, args: list[str], code: int, message: str) -> None:
+    result = cli(*(a.format(d=files) for a in args))
+    assert result.exit_code == code, result.stderr
+    assert message in one_error_line(result)
+
+
+def test_existing_output_needs_overwrite(files: Path) -> None:
+    (files / "o.wav").write_bytes(b"keep me")
+    result = cli("upsample", files / "in22.wav", files / "o.wav")
+    assert result.exit_code == 1 and "--overwrite" in result.stderr
+    assert (files / "o.wav").read_bytes() == b"keep me"
+    assert cli("upsample", files / "in22.wav", files / "o.wav", "--overwrite").exit_code == 0
+    assert sf.info(files / "o.wav").samplerate == 44100
+
+
+def test_missing_weights_say_not_shipped(files: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("REENCODER_WEIGHTS_DIR", str(tmp_path / "none"))
+    result = cli("upsample", files / "in22.wav", files / "o.wav")
+    assert result.exit_code == 1 and "not shipped yet" in result.stderr
+
+
+def test_help_is_fast_and_does_not_import_torch() -> None:
+    code = ("import sys; from reencoder_cli.cli import app\n"
+            "try: app(['--help'])\nexcept SystemExit: pass\n"
+            "print('torch' in sys.modules, file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr.strip().endswith("False")
+    assert "upsample" in done.stdout and "upmix" in done.stdout
+
+
+def test_stdin_to_stdout_through_a_real_pipe(files: Path) -> None:
+    import io
+    import shlex
+
+    exe = f"{shlex.quote(sys.executable)} -m reencoder_cli"
+    done = subprocess.run(
+        f"cat {shlex.quote(str(files / 'in22.wav'))} | {exe} upsample - - -q | {exe} upmix - - -q",
+        shell=True, capture_output=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    wav, rate = sf.read(io.BytesIO(done.stdout), always_2d=True)
+    assert rate == 44100 and wav.shape == (88200, 2)
+    assert done.stderr == b""
+
+
+def test_models_and_env_commands(weights_env: Path) -> None:
+    result = cli("models", "--json")
+    assert result.exit_code == 0
+    assert set(json.loads(result.stdout)) >= {"autoencoder.safetensors", "bwe-s.safetensors"}
+    env = cli("env")
+    assert env.exit_code == 0 and "torch" in env.stderr and "threads" in env.stderr
+
+
+def test_python_api_numpy_and_torch(weights_env: Path) -> None:
+    import torch
+
+    from reencoder_cli import Pipeline, upmix, upsample
+
+    x = music(1.0, 16000)[0]
+    y, rate = upsample(x, 16000, device="cpu")
+    assert rate == 44100 and y.shape == (44100,) and isinstance(y, np.ndarray)
+    s, _ = upmix(torch.from_numpy(music(1.0, 44100)), 44100, seed=1, device="cpu")
+    assert isinstance(s, torch.Tensor) and s.shape == (2, 44100)
+    assert Pipeline(device="cpu").run(x[None], 16000, ["upsample"]).wav.shape == (1, 44100)

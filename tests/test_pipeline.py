@@ -1,0 +1,149 @@
+"""Encode once / decode once: chunking exactness, lengths, post-steps, latent files, ops."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from reencoder_cli.errors import LatentFileError, UsageError
+from reencoder_cli.latentfile import Latent, load_latent, save_latent
+from reencoder_cli.ops import parse_op
+from reencoder_cli.pipeline import Pipeline
+from reencoder_cli.weights import AEId
+
+from conftest import music
+
+CHUNK_TOLERANCE = 1e-5  # max |chunked - unchunked| on a signal of peak 0.3 (float32 rounding)
+
+
+@pytest.fixture
+def pipes(weights_env: Path) -> tuple[Pipeline, Pipeline]:
+    """The same models with one chunk for everything and with 1-second chunks."""
+    return Pipeline(device="cpu", chunk_seconds=1000), Pipeline(device="cpu", chunk_seconds=1.0)
+
+
+@pytest.mark.parametrize(
+    "ops",
+    [["upsample"], ["upmix:seed=3"], ["upsample:model=flow-s,steps=2,seed=5"], ["upsample", "upmix:seed=1"],
+     ["gain:db=-6", "upsample"]],
+)
+def test_chunked_equals_unchunked(pipes: tuple[Pipeline, Pipeline], ops: list[str]) -> None:
+    whole, chunked = pipes
+    x = music(6.3, 22050, channels=2)
+    a = whole.run(x, 22050, ops, keep_lowband=False, keep_mid=False).wav
+    b = chunked.run(x, 22050, ops, keep_lowband=False, keep_mid=False).wav
+    assert a.shape == b.shape
+    assert np.abs(a - b).max() < CHUNK_TOLERANCE
+    # no click at chunk boundaries: the sample-to-sample step there is like anywhere else
+    boundary = np.arange(1, 6) * chunked.chunk_frames * 1024
+    steps = np.abs(np.diff(b, axis=-1))
+    assert steps[:, boundary - 1].max() <= steps.max()
+
+
+@pytest.mark.parametrize("rate,length,channels", [(8000, 8001, 1), (22050, 1, 2), (44100, 44100, 2), (48000, 4799, 1)])
+def test_output_length_and_channels(weights_env: Path, rate: int, length: int, channels: int) -> None:
+    pipe = Pipeline(device="cpu")
+    x = np.random.default_rng(0).standard_normal((channels, length)).astype(np.float32) * 0.1
+    expected = max(1, int(length * 44100 / rate + 0.5))
+    out = pipe.run(x, rate, ["gain:db=0"]).wav
+    assert out.shape == (channels, expected)
+    assert pipe.run(x, rate, ["upmix:seed=0"]).wav.shape == (2, expected)
+
+
+def test_gain_zero_db_is_identity_and_gain_scales(weights_env: Path) -> None:
+    pipe = Pipeline(device="cpu")
+    latent = pipe.encode(music(1.0, 44100), 44100)
+    assert torch.equal(pipe.apply(latent, ["gain:db=0"]).z, latent.z)
+    assert torch.allclose(pipe.apply(latent, ["gain:db=-6.0206"]).z, latent.z / 2, atol=1e-5)
+
+
+def test_keep_lowband_keeps_the_input_below_nyquist(weights_env: Path) -> None:
+    pipe = Pipeline(device="cpu")
+    x = music(3.0, 22050, channels=2)
+    out = pipe.run(x, 22050, ["upsample"]).wav
+    raw = pipe.run(x, 22050, ["upsample"], keep_lowband=False).wav
+    from reencoder_cli.audio import resample
+
+    ref = resample(x, 22050, 44100)
+    spec = lambda s: np.abs(np.fft.rfft(s[:, 4096:-4096], axis=-1))  # noqa: E731
+    freqs = np.fft.rfftfreq(ref.shape[-1] - 8192, 1 / 44100)
+    low = freqs < 9000
+    err_kept = np.abs(spec(out) - spec(ref))[:, low].max() / spec(ref)[:, low].max()
+    err_raw = np.abs(spec(raw) - spec(ref))[:, low].max() / spec(ref)[:, low].max()
+    assert err_kept < 1e-3 < err_raw
+    high = freqs > 12000
+    assert np.allclose(spec(out)[:, high], spec(raw)[:, high], rtol=0.05, atol=1e-2 * spec(raw)[:, high].max())
+
+
+def test_keep_mid_makes_the_mid_the_input(weights_env: Path) -> None:
+    pipe = Pipeline(device="cpu")
+    mono = music(2.0, 44100)
+    out = pipe.run(mono, 44100, ["upmix:seed=4"]).wav
+    assert out.shape == (2, mono.shape[-1])
+    assert np.abs((out[0] + out[1]) / 2 - mono[0]).max() < 1e-6
+    assert np.abs(out[0] - out[1]).max() > 1e-4  # it is not dual mono
+
+
+def test_upmix_seed_reproducible_and_different(weights_env: Path) -> None:
+    pipe = Pipeline(device="cpu")
+    mono = music(2.0, 44100)
+    a, b, c = (pipe.run(mono, 44100, [f"upmix:seed={s}"], keep_mid=False).wav for s in (3, 3, 4))
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_latent_file_round_trip(weights_env: Path, tmp_path: Path) -> None:
+    pipe = Pipeline(device="cpu")
+    latent = pipe.encode(music(1.5, 32000, channels=2), 32000)
+    save_latent(tmp_path / "x.latent", latent)
+    loaded = load_latent(tmp_path / "x.latent")
+    assert torch.equal(loaded.z, latent.z)
+    assert (loaded.length, loaded.source_rate, loaded.autoencoder, loaded.channels) == (
+        latent.length, 32000, pipe.ae_id, 2)
+    assert np.array_equal(pipe.decode(loaded), pipe.decode(latent))
+
+
+def test_latent_of_another_autoencoder_is_refused(weights_env: Path, tmp_path: Path) -> None:
+    pipe = Pipeline(device="cpu")
+    other = Latent(torch.zeros(1, 16, 3), 3000, 44100, AEId("someone-else", "0" * 64))
+    with pytest.raises(LatentFileError, match="another|encoded by"):
+        pipe.decode(other)
+    (tmp_path / "bad.latent").write_bytes(b"not a latent")
+    with pytest.raises(LatentFileError, match="bad.latent"):
+        load_latent(tmp_path / "bad.latent")
+
+
+def test_mix_op_adds_latents(weights_env: Path, tmp_path: Path) -> None:
+    import soundfile as sf
+
+    pipe = Pipeline(device="cpu")
+    a, b = music(1.0, 44100, seed=1), music(1.5, 44100, seed=2)
+    sf.write(tmp_path / "b.wav", b[0], 44100, subtype="FLOAT")
+    la = pipe.encode(a, 44100)
+    mixed = pipe.apply(la, [f"mix:with={tmp_path / 'b.wav'},weight=0.5"])
+    zb = pipe.encode(b, 44100).z
+    assert mixed.length == b.shape[-1]
+    assert torch.allclose(mixed.z[..., : la.z.shape[-1]], la.z + 0.5 * zb[..., : la.z.shape[-1]], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "text,match",
+    [("nope", "unknown op"), ("gain:db=loud", "not a valid float"), ("gain:db=100", "outside"),
+     ("upsample:foo=1", "bad parameter"), ("upmix:style_mix=0.5", None)],
+)
+def test_op_parsing(text: str, match: str | None) -> None:
+    if match is None:
+        assert parse_op(text).params["style_mix"] == 0.5
+    else:
+        with pytest.raises(UsageError, match=match):
+            parse_op(text)
+
+
+def test_upsample_refuses_full_rate_input_without_from_rate(weights_env: Path) -> None:
+    pipe = Pipeline(device="cpu")
+    x = music(1.0, 44100)
+    with pytest.raises(UsageError, match="already 44100"):
+        pipe.run(x, 44100, ["upsample"])
+    assert pipe.run(x, 44100, ["upsample:rate=16000"]).wav.shape == x.shape
+
