@@ -114,7 +114,7 @@ def read_audio(source: Source) -> tuple[np.ndarray, int]:
         sample_rate = f.samplerate
     if not blocks:
         raise AudioError(f"{name}: empty (0 samples)")
-    wav = np.ascontiguousarray(np.concatenate(blocks).T)
+    wav = np.concatenate([block.T for block in blocks], axis=1)  # (C, T), contiguous
     if not np.isfinite(wav).all():
         raise AudioError(f"{name}: contains NaN/Inf samples")
     return wav, sample_rate
@@ -176,11 +176,14 @@ def resample(wav: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     if sr_in == sr_out:
         return wav
     frames = resampled_length(wav.shape[1], sr_in, sr_out)
-    tail = 2 * math.ceil(sr_in / sr_out) + 1  # zeros so soxr yields at least `frames` samples
-    padded = np.pad(np.asarray(wav, dtype=np.float32).T, ((0, tail), (0, 0)))
-    out = soxr.resample(padded, sr_in, sr_out, quality="VHQ")[:frames]
-    assert out.shape[0] == frames, (out.shape, frames)
-    return np.ascontiguousarray(out.T)
+    tail = np.zeros(2 * math.ceil(sr_in / sr_out) + 1, dtype=np.float32)  # so soxr yields >= `frames`
+    out = np.empty((wav.shape[0], frames), dtype=np.float32)
+    for channel, row in enumerate(wav):  # one channel at a time: memory is input + output + one row
+        resampled = soxr.resample(np.concatenate([row.astype(np.float32, copy=False), tail]), sr_in, sr_out,
+                                  quality="VHQ")
+        assert resampled.shape[0] >= frames, (resampled.shape, frames)
+        out[channel] = resampled[:frames]
+    return out
 
 
 def to_mono(wav: np.ndarray) -> np.ndarray:
@@ -216,13 +219,20 @@ def _subtype(name: str, format: str, subtype: str | None) -> str:
     return subtype
 
 
-def _limit(wav: np.ndarray, subtype: str) -> tuple[np.ndarray, WriteReport]:
-    """(C, T) -> (T, C) ready for soundfile, limited to [-1, 1] unless the subtype is float."""
-    peak = float(np.abs(wav).max(initial=0.0))
-    if subtype in FLOAT_SUBTYPES:
-        return np.ascontiguousarray(wav.T), WriteReport(0, peak)
-    clipped = int(np.count_nonzero(np.abs(wav) > 1.0))
-    return np.ascontiguousarray(np.clip(wav, -1.0, 1.0).T), WriteReport(clipped, peak)
+def _write_blocks(target: str | BinaryIO, wav: np.ndarray, sample_rate: int, subtype: str,
+                  format: str) -> WriteReport:
+    """Write (C, T) in blocks (memory: one block), limiting to [-1, 1] unless the subtype is float."""
+    limit = subtype not in FLOAT_SUBTYPES
+    clipped, peak = 0, 0.0
+    with sf.SoundFile(target, "w", sample_rate, wav.shape[0], subtype, format=format) as f:
+        for start in range(0, wav.shape[1], BLOCK_FRAMES):
+            block = wav[:, start : start + BLOCK_FRAMES]
+            peak = max(peak, float(np.abs(block).max(initial=0.0)))
+            if limit:
+                clipped += int(np.count_nonzero(np.abs(block) > 1.0))
+                block = np.clip(block, -1.0, 1.0)
+            f.write(np.ascontiguousarray(block.T))
+    return WriteReport(clipped, peak)
 
 
 def _umask() -> int:
@@ -232,8 +242,8 @@ def _umask() -> int:
     return mask
 
 
-def _write_atomic(path: str, data: np.ndarray, sample_rate: int, subtype: str,
-                  format: str) -> None:
+def _write_atomic(path: str, wav: np.ndarray, sample_rate: int, subtype: str,
+                  format: str) -> WriteReport:
     """Write to a hidden temporary file in the same folder, then rename it over ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
@@ -241,9 +251,10 @@ def _write_atomic(path: str, data: np.ndarray, sample_rate: int, subtype: str,
     with tempfile.NamedTemporaryFile(dir=folder, prefix=".", suffix=".tmp", delete=False) as tmp:
         tmp_path = tmp.name
     try:
-        sf.write(tmp_path, data, sample_rate, subtype=subtype, format=format)
+        report = _write_blocks(tmp_path, wav, sample_rate, subtype, format)
         os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
+        return report
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp_path)
@@ -277,14 +288,13 @@ def write_audio(dest: Source, wav: np.ndarray, sample_rate: int, subtype: str | 
     name = _name(dest, "stdout")
     format = _format(dest, format)
     subtype = _subtype(name, format, subtype)
-    data, report = _limit(wav, subtype)
     path = _path(dest)
     try:
         if path is not None and path != STDIO:
-            _write_atomic(path, data, sample_rate, subtype, format)
+            report = _write_atomic(path, wav, sample_rate, subtype, format)
         else:
             buffer = io.BytesIO()
-            sf.write(buffer, data, sample_rate, subtype=subtype, format=format)
+            report = _write_blocks(buffer, wav, sample_rate, subtype, format)
             stream = sys.stdout.buffer if isinstance(dest, (str, os.PathLike)) else dest
             stream.write(buffer.getvalue())
             stream.flush()

@@ -143,7 +143,7 @@ class Pipeline:
         Args:
             fn: maps slices of ``tensors`` to an output whose last axis has ``scale_out``
                 entries per frame.
-            tensors: inputs (B, *, F * scale_in), all with the same number F of frames.
+            tensors: inputs (B, *, T) with T = F * scale_in, or less for a short last frame.
             context: frames each side (the model's receptive field makes it exact).
             scale_in: entries of the inputs' last axis per frame (hop for waveforms).
             scale_out: entries of the output's last axis per frame.
@@ -151,14 +151,17 @@ class Pipeline:
         Returns:
             (B, *, F * scale_out), equal to ``fn(*tensors)`` up to float rounding.
         """
-        frames = tensors[0].shape[-1] // scale_in
-        outputs = []
+        frames = math.ceil(tensors[0].shape[-1] / scale_in)  # a short last frame is padded by ``fn``
+        out: Tensor | None = None
         for a in range(0, frames, self.chunk_frames):
             b = min(frames, a + self.chunk_frames)
             a0, b0 = max(0, a - context), min(frames, b + context)
-            out = fn(*(t[..., a0 * scale_in : b0 * scale_in] for t in tensors))
-            outputs.append(out[..., (a - a0) * scale_out : (b - a0) * scale_out])
-        return torch.cat(outputs, dim=-1)
+            chunk = fn(*(t[..., a0 * scale_in : b0 * scale_in] for t in tensors))
+            if out is None:  # preallocated: the output is written once, never concatenated
+                out = chunk.new_empty((*chunk.shape[:-1], frames * scale_out))
+            out[..., a * scale_out : b * scale_out] = chunk[..., (a - a0) * scale_out : (b - a0) * scale_out]
+        assert out is not None
+        return out
 
     def encode(self, wav: np.ndarray, sample_rate: int) -> Latent:
         """Resample to 44.1 kHz and encode each channel: wav (C, T) -> Latent with z (C, D, F)."""
@@ -166,11 +169,8 @@ class Pipeline:
         return self._encode_resampled(ref, sample_rate)
 
     def _encode_resampled(self, wav: np.ndarray, source_rate: int) -> Latent:
-        hop = self.ae.hop
-        frames = max(1, math.ceil(wav.shape[-1] / hop))
-        x = torch.from_numpy(np.ascontiguousarray(wav)).to(self.device)
-        x = torch.nn.functional.pad(x, (0, frames * hop - x.shape[-1]))
-        z = self.map_frames(self.ae.encode, [x], self.ae.context_frames, scale_in=hop)
+        x = torch.from_numpy(np.ascontiguousarray(wav)).to(self.device)  # no copy on CPU
+        z = self.map_frames(self.ae.encode, [x], self.ae.context_frames, scale_in=self.ae.hop)
         return Latent(z.cpu(), wav.shape[-1], source_rate, self.ae_id, self.ae.sample_rate)
 
     def encode_file(self, path: str) -> Latent:

@@ -30,11 +30,14 @@ def lowpass_fir(cutoff: float, width: float, sample_rate: int) -> np.ndarray:
     return firwin(taps | 1, cutoff, window=("kaiser", beta), fs=sample_rate).astype(np.float32)
 
 
-def crossover(low_from: np.ndarray, high_from: np.ndarray, cutoff: float, width: float, sample_rate: int) -> np.ndarray:
+def crossover(
+    low_from: np.ndarray, high_from: np.ndarray, cutoff: float, width: float, sample_rate: int, block: int = 1 << 20
+) -> np.ndarray:
     """Join the band below ``cutoff`` of one signal to the band above it of another.
 
-    The high band is ``x - lowpass(x)``, so the two filters sum to exactly one: if both
-    inputs are equal the output is that input.
+    Computed as ``high + lowpass(low - high)``: the two bands' filters sum to exactly
+    one, so equal inputs give that input back. Runs in float32 blocks of ``block``
+    samples, so memory stays at the output plus one block.
 
     Args:
         low_from: (C, T) source of the low band.
@@ -42,14 +45,22 @@ def crossover(low_from: np.ndarray, high_from: np.ndarray, cutoff: float, width:
         cutoff: crossover centre in Hz.
         width: transition width in Hz.
         sample_rate: rate in Hz.
+        block: samples per block.
 
     Returns:
-        (C, T)
+        (C, T) float32
     """
-    h = lowpass_fir(cutoff, width, sample_rate)[None]
-    low = oaconvolve(low_from, h, mode="same", axes=-1)
-    high = high_from - oaconvolve(high_from, h, mode="same", axes=-1)
-    return (low + high).astype(np.float32)
+    h = lowpass_fir(cutoff, width, sample_rate)
+    half = len(h) // 2
+    length = low_from.shape[-1]
+    out = np.array(high_from, dtype=np.float32)
+    for a in range(0, length, block):
+        b = min(length, a + block)
+        a0, b0 = max(0, a - half), min(length, b + half)
+        diff = (low_from[:, a0:b0] - high_from[:, a0:b0]).astype(np.float32)
+        filtered = oaconvolve(diff, h[None], mode="full", axes=-1)  # (C, b0 - a0 + 2 half)
+        out[:, a:b] += filtered[:, a - a0 + half : b - a0 + half]
+    return out
 
 
 def keep_lowband(reference: np.ndarray, output: np.ndarray, source_rate: int, sample_rate: int = 44100) -> np.ndarray:

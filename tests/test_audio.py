@@ -285,14 +285,22 @@ def test_to_mono_averages_channels() -> None:
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    def half_write(file: str, data: np.ndarray, *args: object, **kwargs: object) -> None:
-        with open(file, "wb") as f:
-            f.write(b"RIFF half")
-        raise RuntimeError("disk vanished")
+    """The first block reaches the temporary file, the second fails: nothing is left behind."""
+    from reencoder_cli.audio import BLOCK_FRAMES
 
-    monkeypatch.setattr(sf, "write", half_write)
+    original = sf.SoundFile.write
+    calls = []
+
+    def half_write(self: sf.SoundFile, data: np.ndarray) -> None:
+        calls.append(len(data))
+        if len(calls) > 1:
+            raise RuntimeError("disk vanished")
+        original(self, data)
+
+    monkeypatch.setattr(sf.SoundFile, "write", half_write)
     with pytest.raises(RuntimeError, match="disk vanished"):
-        write_audio(tmp_path / "out.wav", noise(2, 1000), SR)
+        write_audio(tmp_path / "out.wav", noise(2, 3 * BLOCK_FRAMES), SR)
+    assert calls == [BLOCK_FRAMES, BLOCK_FRAMES]
     assert leftovers(tmp_path) == []
 
 

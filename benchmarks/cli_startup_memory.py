@@ -1,0 +1,80 @@
+"""CLI start-up time and peak memory of long files through the pipeline.
+
+Full-size models with random weights (memory and speed do not depend on the values) are
+written to a temporary weights folder; a long generated stereo file at 22.05 kHz is
+upsampled by the real CLI in a child process, whose peak RSS is read from getrusage.
+
+    python benchmarks/cli_startup_memory.py --minutes 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+
+def startup_seconds(runs: int = 10) -> float:
+    """Median wall time of ``reencoder --help``."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "reencoder_cli", "--help"], check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def full_size_weights(folder: Path) -> None:
+    """Random full-size autoencoder and S modules, tied together, with a manifest."""
+    from reencoder_cli.autoencoder import Autoencoder, AutoencoderConfig
+    from reencoder_cli.bwe import BWEConfig, LatentBWE
+    from reencoder_cli.stereo import LatentUpmix, StereoConfig
+    from reencoder_cli.weights import AEId, save_model, update_manifest
+
+    sha = save_model(folder / "autoencoder.safetensors", Autoencoder(), "autoencoder", AutoencoderConfig())
+    ae = AEId("autoencoder", sha)
+    save_model(folder / "bwe-s.safetensors", LatentBWE(), "bwe", BWEConfig(), autoencoder=ae)
+    save_model(folder / "stereo-s.safetensors", LatentUpmix(), "stereo", StereoConfig(), autoencoder=ae)
+    update_manifest(folder)
+
+
+def peak_rss_mb(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Run the CLI in a child; return (its peak RSS in MB, wall seconds)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "reencoder_cli", *args], check=True, env=env)
+    seconds = time.perf_counter() - start
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    print(f"reencoder --help: {startup_seconds():.3f} s (median of 10)")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        full_size_weights(folder / "weights")
+        rate = 22050
+        wav = (0.1 * np.random.default_rng(0).standard_normal((int(args.minutes * 60 * rate), 2))).astype(np.float32)
+        sf.write(folder / "long.wav", wav, rate, subtype="PCM_16")
+        env = dict(os.environ, REENCODER_WEIGHTS_DIR=str(folder / "weights"), OMP_NUM_THREADS=str(args.threads))
+        rss, seconds = peak_rss_mb(["upsample", str(folder / "long.wav"), str(folder / "out.wav"), "-q"], env)
+        audio_mb = args.minutes * 60 * 44100 * 2 * 4 / 1e6
+        print(f"upsample {args.minutes:g} min stereo 22.05 kHz -> 44.1 kHz: peak RSS {rss:.0f} MB "
+              f"(the 44.1 kHz float32 audio alone is {audio_mb:.0f} MB), {seconds:.1f} s wall, "
+              f"{args.threads} threads")
+
+
+if __name__ == "__main__":
+    main()
