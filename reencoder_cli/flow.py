@@ -36,7 +36,7 @@ class FlowConfig:
 
 
 class LatentFlow(nn.Module):
-    """Velocity network v(x_t, t | z_low, rate) and its Euler sampler.
+    """Velocity network v(x_t, t | z_low, rate) (``forward``) and its Euler sampler.
 
     Args:
         config: sizes, rates, normalisation.
@@ -64,8 +64,8 @@ class LatentFlow(nn.Module):
         """Unit-scale space -> latent: (B, D, F) -> (B, D, F)."""
         return x * self.std + self.mean
 
-    def velocity(self, x: Tensor, t: Tensor, low: Tensor, rate: Tensor) -> Tensor:
-        """x, low: (B, D, F) normalised; t: (B,) in [0, 1]; rate: (B,) indices -> velocity (B, D, F)."""
+    def forward(self, x: Tensor, t: Tensor, low: Tensor, rate: Tensor) -> Tensor:
+        """The velocity field. x, low: (B, D, F) normalised; t: (B,) in [0, 1]; rate: (B,) indices -> (B, D, F)."""
         cond = self.rate_embedding(rate) + self.time_mlp(sinusoidal_embedding(t * 1000, self.config.cond_dim))
         return self.backbone(torch.cat([x, low], dim=1), cond)
 
@@ -89,7 +89,7 @@ class LatentFlow(nn.Module):
         x = noise
         for k in range(steps):
             t = torch.full((low.shape[0],), k / steps, device=low.device)
-            x = x + self.velocity(x, t, low, rate) / steps
+            x = x + self(x, t, low, rate) / steps
         return self.denormalize(x)
 
     @property

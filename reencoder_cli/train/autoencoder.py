@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from reencoder_cli.autoencoder import ARCH, Autoencoder, AutoencoderConfig
 from reencoder_cli.discriminators import WaveDiscriminator, WaveDiscriminatorConfig
-from reencoder_cli.train.loop import Runtime, unwrap, warmup_lr
+from reencoder_cli.train.loop import Runtime, warmup_lr
 from reencoder_cli.train.losses import (
     MultiScaleMelLoss,
     discriminator_loss,
@@ -98,6 +98,22 @@ def augment(
     return z_in, target, {"gain": gain, "mix": mix, "noise": level}
 
 
+class AutoencoderObjective(nn.Module):
+    """Encode, sample, augment and decode in one ``forward``, so DDP sees every trained computation."""
+
+    def __init__(self, ae: Autoencoder, config: AETrainConfig) -> None:
+        super().__init__()
+        self.ae = ae
+        self.config = config
+
+    def forward(self, wav: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """wav: (B, T) -> estimate (B, T), its target (B, T), posterior mean and logvar (B, D, F)."""
+        mean, logvar = self.ae.posterior(wav)
+        z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, device=wav.device, generator=generator)
+        z_in, target, _ = augment(z, wav, self.config, generator)
+        return self.ae.decode(z_in)[..., : wav.shape[-1]], target, mean, logvar
+
+
 class AutoencoderTrainer:
     """Implements ``loop.Trainer`` for the autoencoder.
 
@@ -123,8 +139,9 @@ class AutoencoderTrainer:
         self.config, self.model_config, self.runtime = config, model_config, runtime
         self.sampler = sampler
         self.valid = valid
-        self.ae = runtime.wrap(Autoencoder(model_config))
-        self.ema = copy.deepcopy(unwrap(self.ae)).requires_grad_(False)
+        self.ae = Autoencoder(model_config).to(runtime.device)
+        self.objective = runtime.wrap(AutoencoderObjective(self.ae, config))
+        self.ema = copy.deepcopy(self.ae).requires_grad_(False)
         self.disc = runtime.wrap(WaveDiscriminator(WaveDiscriminatorConfig()))
         self.mel = MultiScaleMelLoss(model_config.sample_rate).to(runtime.device)
         self.stft = auraloss.freq.MultiResolutionSTFTLoss().to(runtime.device)
@@ -147,17 +164,14 @@ class AutoencoderTrainer:
         wav = wav * 10 ** ((lo + (hi - lo) * torch.rand(c.batch, 1, device=dev, generator=self.generator)) / 20)
         gan = step >= c.gan_start
         with self.runtime.autocast():
-            mean, logvar = unwrap(self.ae).posterior(wav)
-            z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, device=dev, generator=self.generator)
-            z_in, target, _ = augment(z, wav, c, self.generator)
-            est = unwrap(self.ae).decode(z_in)[..., : wav.shape[-1]]
+            est, target, mean, logvar = self.objective(wav, self.generator)
         est = est.float()
         logs: dict[str, float] = {}
         if gan:
             start = int(torch.randint(0, wav.shape[-1] - c.disc_crop + 1, (1,), generator=self.generator, device=dev))
             real_crop, fake_crop = (x[..., start : start + c.disc_crop] for x in (target, est))
-            d_real, _ = self.disc(real_crop)
-            d_fake, _ = self.disc(fake_crop.detach())
+            scores, _ = self.disc(torch.cat([real_crop, fake_crop.detach()]))  # one forward (DDP)
+            d_real, d_fake = [x[: c.batch] for x in scores], [x[c.batch :] for x in scores]
             d_loss = discriminator_loss(d_real, d_fake) / len(d_real)
             self._update("disc", d_loss)
             logs["disc"] = d_loss.item()
@@ -176,7 +190,7 @@ class AutoencoderTrainer:
             logs |= {"adv": adv.item(), "fm": fm.item()}
         self._update("ae", loss)
         with torch.no_grad():
-            for p_ema, p in zip(self.ema.parameters(), unwrap(self.ae).parameters()):
+            for p_ema, p in zip(self.ema.parameters(), self.ae.parameters()):
                 p_ema.lerp_(p, 1 - c.ema)
         return logs | {"loss": loss.item(), "mel": mel.item(), "stft": stft.item(), "kl": kl.item()}
 

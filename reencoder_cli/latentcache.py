@@ -1,0 +1,142 @@
+"""Latent data cache: every track encoded once by the frozen autoencoder, for every input condition.
+
+One safetensors shard per track (fp16), holding:
+
+- ``full``: (2, D, F) latents of the left and right channels;
+- ``mid``: (1, D, F) latent of the mono downmix (L + R) / 2;
+- ``r<rate>``: (2, D, F) latents of each channel resampled down to ``rate`` and back up to
+  44.1 kHz with the windowed-sinc resampler (the bandwidth-extension inputs).
+
+All conditions of a track share F frames. Latent-module training then never runs the
+autoencoder. Building is resumable (finished shards are skipped) and tied to one
+autoencoder: a shard made by another is rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from reencoder_cli.bwe import RATES
+from reencoder_cli.data import SAMPLE_RATE, Track, load_manifest
+
+
+def shard_path(root: Path, track: Track) -> Path:
+    """Where a track's latents live under ``root``."""
+    return root / track.split / f"{track.source}__{track.name}.safetensors"
+
+
+def encode_track(pipeline: object, wav: np.ndarray, rates: tuple[int, ...]) -> dict[str, Tensor]:
+    """All conditions of one stereo track.
+
+    Args:
+        pipeline: a ``Pipeline`` holding the frozen autoencoder.
+        wav: (2, T) float32 at 44.1 kHz.
+        rates: low input rates to simulate.
+
+    Returns:
+        name -> (C, D, F) fp16 tensors, all with the same F.
+    """
+    from reencoder_cli import audio
+
+    out = {
+        "full": pipeline.encode(wav, SAMPLE_RATE).z,  # type: ignore[attr-defined]
+        "mid": pipeline.encode(audio.to_mono(wav), SAMPLE_RATE).z,  # type: ignore[attr-defined]
+    }
+    for rate in rates:
+        low = audio.resample(wav, SAMPLE_RATE, rate)
+        out[f"r{rate}"] = pipeline.encode(low, rate).z  # type: ignore[attr-defined]
+    frames = min(z.shape[-1] for z in out.values())
+    return {k: z[..., :frames].half().contiguous() for k, z in out.items()}
+
+
+def build(
+    data: Path,
+    root: Path,
+    autoencoder: str,
+    log: Callable[[str], None],
+    rates: tuple[int, ...] = RATES,
+    splits: tuple[str, ...] = ("train", "valid"),
+    device: str = "auto",
+) -> dict[str, float]:
+    """Encode every track of the music cache at ``data`` into shards under ``root``.
+
+    Returns:
+        Summary: tracks, hours of audio, size in MB, seconds spent.
+    """
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from reencoder_cli.pipeline import Pipeline
+
+    pipeline = Pipeline(autoencoder=autoencoder, device=device, chunk_seconds=60.0)
+    sha = pipeline.ae_id.sha256
+    start = time.perf_counter()
+    tracks = [t for t in load_manifest(data) if t.split in splits]
+    done_seconds = 0.0
+    for index, track in enumerate(tracks):
+        path = shard_path(root, track)
+        if path.exists():
+            with safe_open(str(path), framework="pt") as fh:
+                if (fh.metadata() or {}).get("autoencoder_sha256") == sha:
+                    continue
+        wav = np.load(data / track.path, mmap_mode="r").T.astype(np.float32) / 32768.0
+        tensors = encode_track(pipeline, wav, rates)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        meta = {"autoencoder_sha256": sha, "track": json.dumps(track.__dict__), "rates": json.dumps(list(rates))}
+        save_file(tensors, str(tmp), metadata=meta)
+        os.replace(tmp, path)
+        done_seconds += track.seconds
+        elapsed = time.perf_counter() - start
+        log(f"latents: {index + 1}/{len(tracks)} {track.source}/{track.name} "
+            f"({done_seconds / max(elapsed, 1e-9):.0f}x real time)")
+    size = sum(p.stat().st_size for p in root.rglob("*.safetensors"))
+    hours = sum(t.seconds for t in tracks) / 3600
+    return {"tracks": len(tracks), "hours": hours, "megabytes": size / 1e6, "seconds": time.perf_counter() - start}
+
+
+class LatentCrops:
+    """Random aligned crops of cached latents (all in memory, fp16).
+
+    Args:
+        root: cache folder.
+        split: "train" or "valid".
+        keys: which conditions to load (e.g. ``("full", "r8000", ...)``).
+        frames: frames per crop.
+        seed: RNG seed.
+    """
+
+    def __init__(self, root: Path, split: str, keys: tuple[str, ...], frames: int, seed: int = 0) -> None:
+        from safetensors.torch import load_file
+
+        paths = sorted((root / split).glob("*.safetensors"))
+        if not paths:
+            raise FileNotFoundError(f"no latent shards in {root / split}: build them with `reencoder train latents`")
+        self.shards = [load_file(str(p)) for p in paths]
+        self.shards = [{k: s[k] for k in keys} for s in self.shards if s["full"].shape[-1] > frames]
+        lengths = np.array([s["full"].shape[-1] for s in self.shards], dtype=np.float64)
+        self.weights = lengths / lengths.sum()
+        self.frames = frames
+        self.rng = np.random.default_rng(seed)
+
+    def sample(self, batch: int) -> list[dict[str, Tensor]]:
+        """``batch`` crops: each a dict of (C, D, frames) float32 tensors, one per key."""
+        crops = []
+        for i in self.rng.choice(len(self.shards), size=batch, p=self.weights):
+            shard = self.shards[i]
+            start = int(self.rng.integers(0, shard["full"].shape[-1] - self.frames + 1))
+            crops.append({k: v[..., start : start + self.frames].float() for k, v in shard.items()})
+        return crops
+
+    def statistics(self) -> tuple[list[float], list[float]]:
+        """Per-channel mean and std of the full-band latents: (D,), (D,)."""
+        z = torch.cat([s["full"].float().transpose(0, 1).reshape(s["full"].shape[1], -1) for s in self.shards], dim=1)
+        return z.mean(dim=1).tolist(), z.std(dim=1).clamp_min(1e-3).tolist()

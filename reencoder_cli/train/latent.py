@@ -1,0 +1,311 @@
+"""Latent-module training, on cached latents only (no decoder pass in any loss).
+
+- ``BWETrainer``: regression from the sinc-input latent to the full-band latent,
+  10 x L1 + 0.5 x least-squares adversarial + 1.0 x feature matching from one latent
+  discriminator (or L1 only), AdamW 5e-4 / 1e-4, weight decay 1e-4, warm-ups.
+- ``FlowTrainer``: conditional flow matching from noise to the full-band latent,
+  conditioned on the sinc-input latent and the rate.
+- ``StereoTrainer``: mono latent + style -> left/right latents, L1 + 5e-4 x KL of the
+  variational style encoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from reencoder_cli.bwe import BWEConfig, LatentBWE
+from reencoder_cli.discriminators import LatentDiscriminator, LatentDiscriminatorConfig
+from reencoder_cli.flow import FlowConfig, LatentFlow
+from reencoder_cli.stereo import LatentUpmix, StereoConfig
+from reencoder_cli.train.loop import Runtime, unwrap, warmup_lr
+from reencoder_cli.train.losses import discriminator_loss, feature_matching_loss, generator_loss, kl_divergence
+
+
+@dataclass(frozen=True)
+class LatentTrainConfig:
+    """Hyper-parameters shared by the latent trainers (stored with the weights)."""
+
+    frames: int = 128
+    batch: int = 16
+    lr: float = 5e-4
+    disc_lr: float = 1e-4
+    weight_decay: float = 1e-4
+    warmup: int = 500
+    disc_start: int = 1000
+    l1_weight: float = 10.0
+    adv_weight: float = 0.5
+    fm_weight: float = 1.0
+    disc_channels: int = 64
+    kl_weight: float = 5e-4
+    grad_clip: float = 100.0
+    valid_batches: int = 8
+    seed: int = 0
+
+
+class LatentTrainer:
+    """Shared parts: crops, optimisers with warm-up, updates, fixed validation batches.
+
+    Subclasses set ``self.model`` (and optionally ``self.disc``) before calling
+    ``setup`` and implement ``loss`` (a dict with ``loss`` and logged terms).
+    """
+
+    keys: tuple[str, ...] = ()
+    model: nn.Module
+    disc: nn.Module | None = None
+
+    def __init__(self, config: LatentTrainConfig, runtime: Runtime, train: object, valid: object) -> None:
+        torch.manual_seed(config.seed)
+        self.config, self.runtime, self.train_crops = config, runtime, train
+        self.valid = [self.collate(valid.sample(config.batch)) for _ in range(config.valid_batches)]  # type: ignore[attr-defined]
+        self.generator = torch.Generator(runtime.device).manual_seed(config.seed + runtime.rank)
+
+    def setup(self) -> None:
+        """Wrap modules and build optimisers (call at the end of a subclass ``__init__``)."""
+        c = self.config
+        self.model = self.runtime.wrap(self.model)
+        self.modules: dict[str, nn.Module] = {"model": self.model}
+        self.optimizers = {
+            "model": torch.optim.AdamW(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        }
+        if self.disc is not None:
+            self.disc = self.runtime.wrap(self.disc)
+            self.modules["disc"] = self.disc
+            self.optimizers["disc"] = torch.optim.AdamW(
+                self.disc.parameters(), lr=c.disc_lr, betas=(0.8, 0.99), weight_decay=c.weight_decay
+            )
+
+    def exported(self) -> nn.Module:
+        """The module to ship (without DDP or training wrappers)."""
+        return unwrap(self.model)
+
+    def collate(self, crops: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+        """Turn raw crops into a batch on the device (subclasses pick channels/rates)."""
+        raise NotImplementedError
+
+    def loss(self, batch: dict[str, Tensor], step: int | None) -> dict[str, Tensor]:
+        """Losses of a batch; ``step`` None means validation (deterministic, no discriminator update)."""
+        raise NotImplementedError
+
+    def step(self, step: int) -> dict[str, float]:
+        """One optimisation step."""
+        c = self.config
+        for name, opt in self.optimizers.items():
+            base = c.disc_lr if name == "disc" else c.lr
+            start = c.disc_start if name == "disc" else 0
+            for group in opt.param_groups:
+                group["lr"] = base * warmup_lr(max(0, step - start), c.warmup)
+        batch = self.collate(self.train_crops.sample(c.batch))  # type: ignore[attr-defined]
+        with self.runtime.autocast():
+            losses = self.loss(batch, step)
+        self._update("model", losses["loss"])
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+    def _update(self, name: str, loss: Tensor) -> None:
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.modules[name].parameters(), self.config.grad_clip)
+        opt.step()
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mean of every loss term over the fixed validation batches."""
+        self.model.eval()
+        totals: dict[str, float] = {}
+        for batch in self.valid:
+            for key, value in self.loss(batch, None).items():
+                totals[key] = totals.get(key, 0.0) + float(value) / len(self.valid)
+        self.model.train()
+        return totals
+
+
+class BWETrainer(LatentTrainer):
+    """Regression bandwidth extension, with the latent discriminator unless ``adv_weight`` is 0."""
+
+    def __init__(self, model_config: BWEConfig, config: LatentTrainConfig, runtime: Runtime,
+                 train: object, valid: object) -> None:
+        self.model_config = model_config
+        self.keys = ("full", *(f"r{r}" for r in model_config.rates))
+        self.rng = torch.Generator().manual_seed(config.seed)
+        super().__init__(config, runtime, train, valid)
+        self.model = LatentBWE(model_config)
+        adversarial = config.adv_weight > 0 or config.fm_weight > 0
+        self.disc = LatentDiscriminator(LatentDiscriminatorConfig(channels=config.disc_channels)) if adversarial else None
+        self.setup()
+
+    def collate(self, crops: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+        """Each item: a random channel and a random input rate. -> low, full (B, D, F), rate (B,)."""
+        rates = self.model_config.rates
+        rate = torch.randint(0, len(rates), (len(crops),), generator=self.rng)
+        channel = torch.randint(0, 2, (len(crops),), generator=self.rng)
+        low = torch.stack([c[f"r{rates[r]}"][ch] for c, r, ch in zip(crops, rate.tolist(), channel.tolist())])
+        full = torch.stack([c["full"][ch] for c, ch in zip(crops, channel.tolist())])
+        dev = self.runtime.device
+        return {"low": low.to(dev), "full": full.to(dev), "rate": rate.to(dev)}
+
+    def loss(self, batch: dict[str, Tensor], step: int | None) -> dict[str, Tensor]:
+        c = self.config
+        est = self.model(batch["low"], batch["rate"])
+        l1 = F.l1_loss(est.float(), batch["full"])
+        out = {"l1": l1, "l1_identity": F.l1_loss(batch["low"], batch["full"])}
+        loss = c.l1_weight * l1
+        gan = self.disc is not None and (step is None or step >= c.disc_start)
+        if gan:
+            assert self.disc is not None
+            if step is not None:
+                b = est.shape[0]
+                scores, _ = self.disc(torch.cat([batch["full"], est.detach().float()]))  # one forward (DDP)
+                d_loss = discriminator_loss([x[:b] for x in scores], [x[b:] for x in scores])
+                self._update("disc", d_loss)
+                out["disc"] = d_loss.detach()
+            fake, fake_feats = self.disc(est.float())
+            with torch.no_grad():
+                _, real_feats = self.disc(batch["full"])
+            adv, fm = generator_loss(fake), feature_matching_loss(real_feats, fake_feats)
+            loss = loss + c.adv_weight * adv + c.fm_weight * fm
+            out |= {"adv": adv.detach(), "fm": fm.detach()}
+        out["loss"] = loss
+        return out
+
+
+class FlowTrainer(LatentTrainer):
+    """Conditional flow matching: x_t = (1 - t) noise + t target, regress the velocity target - noise."""
+
+    def __init__(self, model_config: FlowConfig, config: LatentTrainConfig, runtime: Runtime,
+                 train: object, valid: object) -> None:
+        self.model_config = model_config
+        self.rng = torch.Generator().manual_seed(config.seed)
+        self.keys = ("full", *(f"r{r}" for r in model_config.rates))
+        super().__init__(config, runtime, train, valid)
+        self.model = LatentFlow(model_config)
+        self.setup()
+
+    collate = BWETrainer.collate
+
+    def loss(self, batch: dict[str, Tensor], step: int | None) -> dict[str, Tensor]:
+        model = unwrap(self.model)
+        x1, low = model.normalize(batch["full"]), model.normalize(batch["low"])
+        gen = self.generator if step is not None else torch.Generator(x1.device).manual_seed(0)
+        x0 = torch.randn(x1.shape, generator=gen, device=x1.device)
+        t = torch.rand(x1.shape[0], generator=gen, device=x1.device)
+        xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * x1
+        mse = F.mse_loss(self.model(xt, t, low, batch["rate"]).float(), x1 - x0)
+        out = {"loss": mse}
+        if step is None:  # one-step sample error, in latent units, comparable to the regression L1
+            est = model.sample(batch["low"], batch["rate"], torch.randn(x1.shape, generator=gen, device=x1.device))
+            out["l1_1step"] = F.l1_loss(est, batch["full"])
+        return out
+
+
+class StereoObjective(nn.Module):
+    """Style encoder + upmix in one ``forward``, so DDP sees every trained computation."""
+
+    def __init__(self, model: LatentUpmix) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, mid: Tensor, lr: Tensor, noise: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """mid (B, D, F), lr (B, 2D, F), noise (B, style) or None (posterior mean) -> estimate, mean, logvar."""
+        mean, logvar = self.model.style(lr)
+        style = mean if noise is None else mean + (0.5 * logvar).exp() * noise
+        return self.model(mid, style), mean, logvar
+
+
+class StereoTrainer(LatentTrainer):
+    """Upmix with a variational style encoder: L1 on stacked L/R latents + KL on the style."""
+
+    def __init__(self, model_config: StereoConfig, config: LatentTrainConfig, runtime: Runtime,
+                 train: object, valid: object) -> None:
+        self.model_config = model_config
+        self.keys = ("full", "mid")
+        super().__init__(config, runtime, train, valid)
+        self.model = StereoObjective(LatentUpmix(model_config))
+        self.setup()
+
+    def exported(self) -> nn.Module:
+        """The upmix model (with its style encoder) without the training wrapper."""
+        return unwrap(self.model).model
+
+    def collate(self, crops: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+        """-> mid (B, D, F), lr (B, 2D, F) stacked left then right."""
+        dev = self.runtime.device
+        mid = torch.stack([c["mid"][0] for c in crops]).to(dev)
+        lr = torch.stack([c["full"].reshape(-1, c["full"].shape[-1]) for c in crops]).to(dev)
+        return {"mid": mid, "lr": lr}
+
+    def loss(self, batch: dict[str, Tensor], step: int | None) -> dict[str, Tensor]:
+        style_dim = self.model_config.style_dim
+        noise = None
+        if step is not None:
+            noise = torch.randn(batch["mid"].shape[0], style_dim, generator=self.generator, device=batch["mid"].device)
+        est, mean, logvar = self.model(batch["mid"], batch["lr"], noise)
+        l1 = F.l1_loss(est.float(), batch["lr"])
+        kl = kl_divergence(mean.float(), logvar.float())
+        out = {"loss": l1 + self.config.kl_weight * kl, "l1": l1, "kl": kl}
+        if step is None:
+            upmix = self.exported()
+            random = upmix.random_style(mean.shape[0], 0, mean.device)
+            out["l1_random_style"] = F.l1_loss(upmix(batch["mid"], random).float(), batch["lr"])
+            out["l1_dual_mono"] = F.l1_loss(batch["mid"].repeat(1, 2, 1), batch["lr"])
+        return out
+
+
+TRAINERS = {"bwe": (BWETrainer, BWEConfig), "flow": (FlowTrainer, FlowConfig), "stereo": (StereoTrainer, StereoConfig)}
+
+
+def train(
+    kind: str,
+    latents: Path,
+    run_dir: Path,
+    autoencoder: str,
+    *,
+    model_config: object,
+    config: LatentTrainConfig = LatentTrainConfig(),
+    device: str = "auto",
+    schedule: object | None = None,
+    command: str = "",
+    log: object = print,
+) -> Path:
+    """Train (or resume) a latent module on the latent cache; export ``run_dir/<kind>.safetensors``.
+
+    Args:
+        kind: "bwe", "flow" or "stereo".
+        latents: latent cache folder (``reencoder train latents``).
+        run_dir: checkpoint, logs and exported weights.
+        autoencoder: the autoencoder weights the cache was made with (recorded in the export).
+        model_config: the module's config (for flow, normalisation statistics are filled in).
+        config: training hyper-parameters.
+        device: auto, cpu, cuda, cuda:N.
+        schedule: a ``loop.Schedule``.
+        command: the command line, for provenance.
+        log: progress lines.
+    """
+    from reencoder_cli.latentcache import LatentCrops
+    from reencoder_cli.pipeline import model_factories
+    from reencoder_cli.train.loop import Schedule, fit, setup_runtime
+    from reencoder_cli.weights import AEId, load_model, save_model
+
+    runtime = setup_runtime(device)
+    trainer_cls, _ = TRAINERS[kind]
+    keys = ("full", "mid") if kind == "stereo" else ("full", *(f"r{r}" for r in model_config.rates))  # type: ignore[attr-defined]
+    crops = LatentCrops(latents, "train", keys, config.frames, seed=config.seed + 1000 * runtime.rank)
+    valid = LatentCrops(latents, "valid", keys, config.frames, seed=12345)
+    if kind == "flow" and not model_config.latent_mean:  # type: ignore[attr-defined]
+        mean, std = crops.statistics()
+        model_config = replace(model_config, latent_mean=tuple(mean), latent_std=tuple(std))  # type: ignore[type-var]
+    trainer = trainer_cls(model_config, config, runtime, crops, valid)
+    _, ae_meta = load_model(autoencoder, model_factories(), expect_arch="autoencoder")
+    ae = AEId(Path(ae_meta.path).stem, ae_meta.sha256)
+    out = run_dir / f"{kind}.safetensors"
+
+    def export(step: int) -> None:
+        info = {"command": command, "steps": step, "config": asdict(config), "data": str(latents)}
+        save_model(out, trainer.exported(), kind, model_config, autoencoder=ae, train=info, dtype=torch.float16)
+
+    fit(trainer, run_dir, runtime, schedule or Schedule(), on_checkpoint=export, log=log)  # type: ignore[arg-type]
+    return out
