@@ -2,8 +2,9 @@
 
 The cache is a folder of ``.npy`` files, one per track, each ``(T, 2)`` int16 at 44.1 kHz
 (memory-mapped for random crops), plus ``manifest.json`` listing every track with its
-source, duration and split. The split is fixed: every 10th track of each source, by sorted
-name, is validation, and training never sees it.
+source, duration and split. The split is fixed: every 10th track of each Debian source, by
+sorted name, and rendered pieces whose name hashes to 0 modulo 10, are validation, and
+training never sees them.
 
 Building is resumable: finished tracks are skipped, each one is written atomically.
 """
@@ -16,6 +17,7 @@ import os
 import shutil
 import subprocess
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -69,8 +71,13 @@ def install_packages(packages: list[str], log: Callable[[str], None]) -> None:
 
 
 def split_of(index: int) -> str:
-    """The fixed split of the ``index``-th track of a source (sorted by name)."""
+    """The fixed split of the ``index``-th track of a packaged source (a fixed set, sorted by name)."""
     return "valid" if index % VALIDATION_EVERY == 0 else "train"
+
+
+def split_of_name(name: str) -> str:
+    """The fixed split of a rendered piece, from a hash of its name: stable however many are rendered."""
+    return "valid" if zlib.crc32(name.encode()) % VALIDATION_EVERY == 0 else "train"
 
 
 def source_files(source: Source) -> Iterator[tuple[str, Callable[[], io.BytesIO | str]]]:
@@ -146,9 +153,9 @@ def build_cache(
         log(summary_line(source.name, [t for t in tracks if t.source == source.name]))
     if midi_pieces:
         rendered = midi.render_corpus(root / "midi", midi_pieces, soundfont, log)
-        for index, (name, path) in enumerate(rendered):
+        for name, path in rendered:
             seconds = np.load(path, mmap_mode="r").shape[0] / SAMPLE_RATE
-            tracks.append(Track("midi", name, str(path.relative_to(root)), seconds, split_of(index)))
+            tracks.append(Track("midi", name, str(path.relative_to(root)), seconds, split_of_name(name)))
         log(summary_line("midi", [t for t in tracks if t.source == "midi"]))
     write_manifest(root, tracks)
     return tracks

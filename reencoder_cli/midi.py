@@ -125,7 +125,7 @@ def render_corpus(
     """Render ``count`` corpus pieces into ``folder`` as ``(T, 2)`` int16 ``.npy``; skip finished ones.
 
     Returns ``(name, path)`` per rendered piece, sorted by name. Pieces music21 cannot parse
-    or fluidsynth cannot play are logged and left out.
+    or fluidsynth cannot play are logged, marked with a ``.skip`` file and left out.
     """
     from reencoder_cli.data import save_npy_atomic, to_int16
 
@@ -134,6 +134,9 @@ def render_corpus(
     for index, piece in enumerate(corpus_pieces(count, seed)):
         name = f"{piece.parent.name}_{piece.stem}"
         dest = folder / f"{name}.npy"
+        skipped = dest.with_suffix(".skip")  # a piece that failed once is not retried
+        if skipped.exists():
+            continue
         if not dest.exists():
             rng = np.random.default_rng([seed, index])
             try:
@@ -143,11 +146,14 @@ def render_corpus(
                     randomize_midi(raw, played, rng)
                     wav = render(played, font)
             except (subprocess.SubprocessError, OSError, ValueError, EOFError) as exc:  # odd scores fail in many ways
-                log(f"midi: skipped {name}: {type(exc).__name__}: {str(exc)[:80]}")
+                reason = f"{type(exc).__name__}: {str(exc)[:80]}"
+                log(f"midi: skipped {name}: {reason}")
+                skipped.write_text(reason + "\n")
                 continue
             peak = float(np.abs(wav).max())
             if peak < 1e-4:
                 log(f"midi: skipped {name}: silent render")
+                skipped.write_text("silent render\n")
                 continue
             save_npy_atomic(dest, to_int16(wav / peak * 10 ** (rng.uniform(-9, -1) / 20)))
         done.append((name, dest))

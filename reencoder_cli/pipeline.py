@@ -27,13 +27,14 @@ from reencoder_cli.weights import AEId, ModelMeta, load_model
 
 def model_factories() -> dict[str, tuple[type, Callable[[object], nn.Module]]]:
     """Every model family the pipeline can load: arch -> (config class, constructor)."""
-    from reencoder_cli import autoencoder, bwe, flow, stereo
+    from reencoder_cli import autoencoder, bwe, flow, rawbwe, stereo
 
     return {
         autoencoder.ARCH: (autoencoder.AutoencoderConfig, autoencoder.Autoencoder),
         bwe.ARCH: (bwe.BWEConfig, bwe.LatentBWE),
         flow.ARCH: (flow.FlowConfig, flow.LatentFlow),
         stereo.ARCH: (stereo.StereoConfig, stereo.LatentUpmix),
+        rawbwe.ARCH: (rawbwe.RawBWEConfig, rawbwe.RawBWE),
     }
 
 

@@ -1,0 +1,145 @@
+"""Benchmarks: parameters, GFLOPs per second of audio, real-time factors, peak memory.
+
+FLOPs are counted with ``torch.utils.flop_counter.FlopCounterMode`` (matrix products and
+convolutions, 2 per multiply-add) on a 10-second input and divided by its duration.
+Real-time factors are seconds of audio per second of compute, after a warm-up run.
+"""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+SAMPLE_RATE = 44100
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """One model's costs."""
+
+    name: str
+    arch: str
+    part: str
+    params_m: float
+    gflops_per_s: float
+    rtf_cpu: float
+    rtf_cuda: float | None
+    peak_mb: float | None
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs of one call of ``fn`` (matrix products and convolutions)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def realtime_factor(fn: Callable[[], object], audio_seconds: float, device: torch.device, repeats: int = 3) -> float:
+    """Audio seconds processed per wall-clock second (best of ``repeats`` after a warm-up)."""
+    with torch.inference_mode():
+        fn()
+        best = float("inf")
+        for _ in range(repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            best = min(best, time.perf_counter() - start)
+    return audio_seconds / best
+
+
+def model_calls(model: nn.Module, arch: str, frames: int, device: torch.device) -> dict[str, Callable[[], object]]:
+    """The inference calls to measure for one model on ``frames`` latent frames (per part)."""
+    if arch == "autoencoder":
+        wav = torch.randn(1, frames * model.hop, device=device)  # type: ignore[operator]
+        z = model.encode(wav)  # type: ignore[operator]
+        return {"encode": lambda: model.encode(wav), "decode": lambda: model.decode(z)}  # type: ignore[operator]
+    d = model.config.latent_dim  # type: ignore[union-attr]
+    z = torch.randn(1, d, frames, device=device)
+    if arch == "bwe":
+        rate = model.rate_tensor(16000, 1, device)  # type: ignore[operator]
+        return {"module": lambda: model(z, rate)}
+    if arch == "flow":
+        rate = torch.zeros(1, dtype=torch.long, device=device)
+        noise = torch.randn_like(z)
+        return {"1 step": lambda: model.sample(z, rate, noise, 1)}  # type: ignore[operator]
+    if arch == "stereo":
+        style = model.random_style(1, 0, device)  # type: ignore[operator]
+        return {"module": lambda: model(z, style)}
+    if arch == "rawbwe":
+        wav = torch.randn(1, frames * 1024, device=device)
+        rate = torch.zeros(1, dtype=torch.long, device=device)
+        return {"module": lambda: model(wav, rate)}
+    raise ValueError(f"no benchmark for arch {arch!r}")
+
+
+def bench_model(name: str, seconds: float = 10.0, cuda: bool = True) -> list[BenchRow]:
+    """Costs of a weights file, per part (encode/decode for the autoencoder)."""
+    from reencoder_cli.pipeline import model_factories
+    from reencoder_cli.weights import load_model
+
+    model, meta = load_model(name, model_factories())
+    frames = round(seconds * SAMPLE_RATE / 1024)
+    audio_seconds = frames * 1024 / SAMPLE_RATE
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    cpu = torch.device("cpu")
+    rows = []
+    for part, call in model_calls(model, meta.arch, frames, cpu).items():
+        gflops = count_flops(call) / audio_seconds / 1e9
+        rtf_cpu = realtime_factor(call, audio_seconds, cpu)
+        rtf_cuda = peak = None
+        if cuda and torch.cuda.is_available():
+            dev = torch.device("cuda")
+            gpu_call = model_calls(model.to(dev), meta.arch, frames, dev)[part]
+            torch.cuda.reset_peak_memory_stats(dev)
+            rtf_cuda = realtime_factor(gpu_call, audio_seconds, dev)
+            peak = torch.cuda.max_memory_allocated(dev) / 1e6
+            model.to(cpu)
+        rows.append(BenchRow(name, meta.arch, part, params, gflops, rtf_cpu, rtf_cuda, peak))
+    return rows
+
+
+def module_gflops(name: str, seconds: float = 10.0) -> float:
+    """GFLOPs per second of audio of one latent module or raw model (all parts summed)."""
+    from reencoder_cli.pipeline import model_factories
+    from reencoder_cli.weights import load_model
+
+    model, meta = load_model(name, model_factories())
+    frames = round(seconds * SAMPLE_RATE / 1024)
+    calls = model_calls(model, meta.arch, frames, torch.device("cpu"))
+    return sum(count_flops(c) for c in calls.values()) / (frames * 1024 / SAMPLE_RATE) / 1e9
+
+
+@dataclass(frozen=True)
+class CommandRow:
+    """End-to-end cost of a CLI command on a file (model loading and I/O included)."""
+
+    command: str
+    audio_seconds: float
+    wall_seconds: float
+    realtime_factor: float
+    peak_rss_mb: float
+
+
+def bench_command(args: list[str], audio_seconds: float, env: dict[str, str] | None = None) -> CommandRow:
+    """Run ``reencoder ARGS`` in a child process; its wall time and peak RSS.
+
+    The child's peak RSS is read from ``getrusage(RUSAGE_CHILDREN)``, which reports the
+    largest child so far: run each command in a fresh benchmark process for exact numbers.
+    """
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "reencoder_cli", *args, "-q", "--overwrite"], check=True, env=env)
+    wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return CommandRow("reencoder " + " ".join(args), audio_seconds, wall, audio_seconds / wall, peak)

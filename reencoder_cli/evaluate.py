@@ -1,0 +1,305 @@
+"""Evaluation: make the degraded inputs, run every system row, score with the DESIGN.md metrics.
+
+Tasks:
+
+- ``upsample``: references are low-passed and resampled to ``rate`` (soxr's anti-aliasing
+  filter), then every bandwidth-extension system brings them back to 44.1 kHz.
+- ``upmix``: references are stereo; systems get the mono downmix (L + R) / 2.
+- ``reconstruct``: the autoencoder against Opus at several bitrates, plus its linearity
+  (gain, mixtures) and robustness to latent noise.
+
+A system is a function from (reference clip, degraded input) to an estimate of the
+reference; rows hold the metrics averaged over clips and the system's GFLOPs per second.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from reencoder_cli import audio, baselines
+from reencoder_cli.metrics import band_metrics, stereo_metrics
+
+SAMPLE_RATE = 44100
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A reference excerpt at 44.1 kHz: wav (C, T)."""
+
+    name: str
+    wav: np.ndarray
+
+
+@dataclass
+class Row:
+    """One system's averaged metrics."""
+
+    system: str
+    metrics: dict[str, float]
+    gflops: float | None = None
+    note: str = ""
+    outputs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # clip name -> estimate
+
+
+System = Callable[[Clip, np.ndarray], np.ndarray]
+
+
+def load_clips(paths: list[str], seconds: float | None = None, per_file: int = 1) -> list[Clip]:
+    """Reference clips from audio files or folders: ``per_file`` evenly spaced excerpts of ``seconds``.
+
+    Files are resampled to 44.1 kHz; ``seconds`` None takes each file whole.
+    """
+    from reencoder_cli.jobs import expand_inputs
+
+    clips = []
+    for source in expand_inputs(paths, recursive=True):
+        wav, rate = audio.read_audio(source.path)
+        wav = audio.resample(wav, rate, SAMPLE_RATE)
+        length = wav.shape[-1] if seconds is None else min(wav.shape[-1], round(seconds * SAMPLE_RATE))
+        for k in range(per_file if length < wav.shape[-1] else 1):
+            start = (wav.shape[-1] - length) * (k + 1) // (per_file + 1) if length < wav.shape[-1] else 0
+            clips.append(Clip(f"{Path(source.path).stem}_{k}", np.ascontiguousarray(wav[:, start : start + length])))
+    return clips
+
+
+def cache_clips(cache: Path, seconds: float, per_track: int) -> list[Clip]:
+    """Stereo clips from the validation split of the music cache (``reencoder data build``)."""
+    from reencoder_cli.data import load_manifest
+    from reencoder_cli.dataset import validation_clips
+
+    tracks = load_manifest(cache, "valid")
+    clips = validation_clips(cache, tracks, seconds, per_track)
+    names = [f"{t.source}-{t.name}_{k}" for t in tracks if t.seconds > seconds for k in range(per_track)]
+    return [Clip(n, c) for n, c in zip(names, clips)]
+
+
+def fit_length(wav: np.ndarray, length: int) -> np.ndarray:
+    """Trim or zero-pad the last axis to ``length`` (resampling can differ by a sample)."""
+    if wav.shape[-1] >= length:
+        return wav[..., :length]
+    return np.pad(wav, [(0, 0)] * (wav.ndim - 1) + [(0, length - wav.shape[-1])])
+
+
+def score(systems: dict[str, System], clips: list[Clip], degrade: Callable[[Clip], np.ndarray],
+          metric: Callable[[np.ndarray, np.ndarray], dict[str, float]], keep_outputs: bool = False) -> list[Row]:
+    """Run each system on each clip's degraded input; average the metrics over clips."""
+    inputs = {c.name: degrade(c) for c in clips}
+    rows = []
+    for name, system in systems.items():
+        per_clip, outputs = [], {}
+        for clip in clips:
+            est = fit_length(system(clip, inputs[clip.name]), clip.wav.shape[-1])
+            per_clip.append(metric(est, clip.wav))
+            if keep_outputs:
+                outputs[clip.name] = est
+        rows.append(Row(name, {k: float(np.mean([m[k] for m in per_clip])) for k in per_clip[0]}, outputs=outputs))
+    return rows
+
+
+# -- bandwidth extension ----------------------------------------------------------------------------
+
+
+def upsample_systems(pipeline: object, rate: int, models: list[str], raw_model: str | None) -> dict[str, System]:
+    """Every bandwidth-extension row: ceilings, classical baselines, latent modules, raw baselines."""
+    from reencoder_cli.baselines import sinc_upsample
+
+    def ae(x: np.ndarray) -> np.ndarray:
+        return pipeline.decode(pipeline.encode(x, SAMPLE_RATE))  # type: ignore[attr-defined]
+
+    def latent(op: str, keep: bool) -> System:
+        return lambda clip, low: pipeline.run(low, rate, [op], keep_lowband=keep).wav  # type: ignore[attr-defined]
+
+    systems: dict[str, System] = {
+        "AE reconstruction (ceiling)": lambda clip, low: ae(clip.wav),
+        "sinc only": lambda clip, low: sinc_upsample(low, rate),
+        "AE of the sinc input": lambda clip, low: ae(sinc_upsample(low, rate)),
+        "SBR (classical)": lambda clip, low: baselines.spectral_band_replication(sinc_upsample(low, rate), rate),
+    }
+    for model in models:
+        arch = model_arch(model)
+        variants = [(f"{model} flow {s} step{'s' if s > 1 else ''}", f"upsample:model={model},steps={s}")
+                    for s in (1, 4)] if arch == "flow" else [(model, f"upsample:model={model}")]
+        for label, op in variants:
+            systems[f"{label} (pure latent)"] = latent(op, False)
+            systems[f"{label} + keep-lowband"] = latent(op, True)
+    if raw_model:
+        from reencoder_cli.rawbwe import apply_raw
+
+        systems[f"{raw_model} (raw audio)"] = lambda clip, low: apply_raw(raw_model, sinc_upsample(low, rate), rate)
+        systems[f"{raw_model} on AE of sinc (transmission)"] = lambda clip, low: apply_raw(
+            raw_model, ae(sinc_upsample(low, rate)), rate)
+    return systems
+
+
+def model_arch(name: str) -> str:
+    """The arch of a weights name (read from its header only)."""
+    from reencoder_cli.weights import read_meta, resolve
+
+    return read_meta(resolve(name)).arch
+
+
+def noise_fill_row(clips: list[Clip], rate: int) -> Row:
+    """Sinc + white noise above the input's Nyquist, at the level with the best mean high-band LSD."""
+    from reencoder_cli.baselines import sinc_upsample
+
+    best: Row | None = None
+    for level in baselines.noise_fill_levels():
+        row = score({"": lambda c, low, lv=level: baselines.noise_fill(sinc_upsample(low, rate), rate, lv)},
+                    clips, lambda c: audio.resample(c.wav, SAMPLE_RATE, rate), band_metrics)[0]
+        if best is None or row.metrics["lsd_high"] < best.metrics["lsd_high"]:
+            best = Row(f"sinc + noise fill ({level:+.0f} dB)", row.metrics, note=f"level {level} dB")
+    assert best is not None
+    return best
+
+
+def evaluate_upsample(clips: list[Clip], rate: int, pipeline: object, models: list[str],
+                      raw_model: str | None = None, keep_outputs: bool = False) -> list[Row]:
+    """All bandwidth-extension rows for references ``clips`` degraded to ``rate``."""
+    systems = upsample_systems(pipeline, rate, models, raw_model)
+    rows = score(systems, clips, lambda c: audio.resample(c.wav, SAMPLE_RATE, rate), band_metrics, keep_outputs)
+    rows.insert(2, noise_fill_row(clips, rate))
+    return rows
+
+
+# -- mono to stereo -----------------------------------------------------------------------------------
+
+
+def evaluate_upmix(clips: list[Clip], pipeline: object, model: str, seed: int = 0,
+                   keep_outputs: bool = False) -> list[Row]:
+    """Stereo rows: dual mono, pseudo-stereo, AE ceiling, ours with random and oracle style."""
+    stereo = [c for c in clips if c.wav.shape[0] == 2]
+
+    def ours(clip: Clip, mono: np.ndarray, oracle: bool, keep_mid: bool) -> np.ndarray:
+        with tempfile.TemporaryDirectory() as tmp:
+            op = f"upmix:model={model},seed={seed}"
+            if oracle:
+                ref = Path(tmp) / "ref.wav"
+                audio.write_audio(ref, clip.wav, SAMPLE_RATE, "FLOAT")
+                op += f",width_from={ref}"
+            return pipeline.run(mono, SAMPLE_RATE, [op], keep_mid=keep_mid).wav  # type: ignore[attr-defined]
+
+    systems: dict[str, System] = {
+        "dual mono": lambda c, m: baselines.dual_mono(m),
+        "pseudo-stereo (classical)": lambda c, m: baselines.pseudo_stereo(m),
+        "AE reconstruction (ceiling)": lambda c, m: pipeline.decode(pipeline.encode(c.wav, SAMPLE_RATE)),  # type: ignore[attr-defined]
+        f"{model} random style (pure latent)": lambda c, m: ours(c, m, False, False),
+        f"{model} random style + keep-mid": lambda c, m: ours(c, m, False, True),
+        f"{model} oracle style (pure latent)": lambda c, m: ours(c, m, True, False),
+        f"{model} oracle style + keep-mid": lambda c, m: ours(c, m, True, True),
+    }
+    return score(systems, stereo, lambda c: audio.to_mono(c.wav), stereo_metrics, keep_outputs)
+
+
+def style_mix_correlation(clips: list[Clip], pipeline: object, model: str,
+                          lambdas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0), segment: float = 1.0) -> list[dict[str, float]]:
+    """The paper's Fig. 3 experiment: does ``--style-mix`` steer the stereo image toward the reference?
+
+    For each lambda, every clip is upmixed from its mono downmix with the style taken
+    ``lambda`` of the way from a random one (seed = clip index) to the clip's own, and the
+    left/right energy ratio (dB) of output and reference is measured per ``segment``
+    seconds. Returns per lambda the Pearson correlation of the two ratios over all
+    segments, and the mean absolute ratio error.
+    """
+    stereo = [c for c in clips if c.wav.shape[0] == 2]
+    hop = round(segment * SAMPLE_RATE)
+
+    def ratios(wav: np.ndarray) -> np.ndarray:
+        n = wav.shape[-1] // hop
+        energy = (wav[:, : n * hop].reshape(2, n, hop) ** 2).mean(-1) + 1e-10
+        return 10 * np.log10(energy[0] / energy[1])
+
+    table = []
+    with tempfile.TemporaryDirectory() as tmp:
+        refs = []
+        for i, clip in enumerate(stereo):
+            path = Path(tmp) / f"ref{i}.wav"
+            audio.write_audio(path, clip.wav, SAMPLE_RATE, "FLOAT")
+            refs.append(path)
+        for lam in lambdas:
+            ref_r, out_r = [], []
+            for i, (clip, path) in enumerate(zip(stereo, refs)):
+                op = f"upmix:model={model},seed={i},width_from={path},style_mix={lam}"
+                out = pipeline.run(audio.to_mono(clip.wav), SAMPLE_RATE, [op], keep_mid=False).wav  # type: ignore[attr-defined]
+                ref_r.append(ratios(clip.wav))
+                out_r.append(ratios(fit_length(out, clip.wav.shape[-1])))
+            a, b = np.concatenate(ref_r), np.concatenate(out_r)
+            table.append({"lambda": lam, "correlation": float(np.corrcoef(a, b)[0, 1]),
+                          "mean_abs_error_db": float(np.abs(a - b).mean()), "segments": float(len(a))})
+    return table
+
+
+# -- autoencoder reconstruction ----------------------------------------------------------------------
+
+
+def opus_round_trip(wav: np.ndarray, kbps: int) -> np.ndarray | None:
+    """Encode with opusenc at ``kbps`` per channel and decode at 44.1 kHz; None without opus-tools."""
+    if shutil.which("opusenc") is None or shutil.which("opusdec") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        src, enc, dec = (Path(tmp) / n for n in ("in.wav", "x.opus", "out.wav"))
+        audio.write_audio(src, wav, SAMPLE_RATE, "FLOAT")
+        subprocess.run(["opusenc", "--quiet", "--bitrate", str(kbps * wav.shape[0]), str(src), str(enc)], check=True)
+        subprocess.run(["opusdec", "--quiet", "--rate", str(SAMPLE_RATE), "--float", str(enc), str(dec)], check=True)
+        out, _ = audio.read_audio(dec)
+    return fit_length(out, wav.shape[-1])
+
+
+def evaluate_reconstruct(clips: list[Clip], pipeline: object, bitrates: tuple[int, ...] = (32, 64, 96),
+                         keep_outputs: bool = False) -> list[Row]:
+    """Autoencoder vs Opus (kbps per channel), mono clips."""
+    import torch
+
+    mono = [Clip(c.name, audio.to_mono(c.wav)) for c in clips]
+
+    def ae(clip: Clip, x: np.ndarray) -> np.ndarray:
+        return pipeline.decode(pipeline.encode(x, SAMPLE_RATE))  # type: ignore[attr-defined]
+
+    def noisy(level: float) -> System:
+        def run(clip: Clip, x: np.ndarray) -> np.ndarray:
+            latent = pipeline.encode(x, SAMPLE_RATE)  # type: ignore[attr-defined]
+            gen = torch.Generator().manual_seed(0)
+            z = latent.z + level * latent.z.std() * torch.randn(latent.z.shape, generator=gen)
+            return pipeline.decode(latent.with_z(z))  # type: ignore[attr-defined]
+        return run
+
+    systems: dict[str, System] = {"autoencoder": ae, "AE, latent noise 0.1 std": noisy(0.1),
+                                  "AE, latent noise 0.3 std": noisy(0.3)}
+    if shutil.which("opusenc"):
+        for kbps in bitrates:
+            systems[f"Opus {kbps} kbps"] = lambda c, x, k=kbps: opus_round_trip(x, k)
+    return score(systems, mono, lambda c: c.wav, band_metrics, keep_outputs)
+
+
+def evaluate_linearity(clips: list[Clip], pipeline: object, gains: tuple[float, ...] = (0.25, 0.5, 2.0)) -> list[Row]:
+    """Homogeneity D(g E(x)) vs g x and additivity D(E(a) + E(b)) vs a + b, next to plain reconstruction.
+
+    For additivity, a and b are the two halves of each clip; the last row, D(E(a + b)),
+    is the plain reconstruction error of those same mixtures, the fair reference.
+    """
+    mono = [audio.to_mono(c.wav) for c in clips]
+    enc = [pipeline.encode(x, SAMPLE_RATE) for x in mono]  # type: ignore[attr-defined]
+
+    def mean_metrics(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+        per = [band_metrics(fit_length(e, r.shape[-1]), r) for e, r in pairs]
+        return {k: float(np.mean([m[k] for m in per])) for k in per[0]}
+
+    rows = [Row("D(E(x)) vs x", mean_metrics([(pipeline.decode(z), x) for z, x in zip(enc, mono)]))]  # type: ignore[attr-defined]
+    for g in gains:
+        pairs = [(pipeline.decode(z.with_z(g * z.z)), g * x) for z, x in zip(enc, mono)]  # type: ignore[attr-defined]
+        rows.append(Row(f"D({g:g} E(x)) vs {g:g} x", mean_metrics(pairs)))
+    halves = [(x[:, : x.shape[-1] // 2], x[:, x.shape[-1] // 2 : 2 * (x.shape[-1] // 2)]) for x in mono]
+    pairs = []
+    for a, b in halves:  # the two halves of each clip: different music, same length
+        za, zb = pipeline.encode(a, SAMPLE_RATE), pipeline.encode(b, SAMPLE_RATE)  # type: ignore[attr-defined]
+        pairs.append((pipeline.decode(za.with_z(za.z + zb.z)), a + b))  # type: ignore[attr-defined]
+    rows.append(Row("D(E(a) + E(b)) vs a + b", mean_metrics(pairs)))
+    rows.append(Row("D(E(a + b)) vs a + b", mean_metrics(
+        [(pipeline.decode(pipeline.encode(b, SAMPLE_RATE)), b) for _, b in pairs])))  # type: ignore[attr-defined]
+    return rows
