@@ -93,7 +93,34 @@ def randomize_midi(source: Path, dest: Path, rng: np.random.Generator) -> None:
         setup.append(mido.Message("control_change", channel=channel, control=91, value=int(rng.integers(10, 90))))
         setup.append(mido.Message("control_change", channel=channel, control=93, value=int(rng.integers(0, 30))))
     mid.tracks.insert(0, setup)
-    mid.save(str(dest))
+    truncate(mid, MAX_SECONDS + 2.0).save(str(dest))
+
+
+def truncate(mid: object, seconds: float) -> object:
+    """A type-0 copy of a MIDI file cut at ``seconds``, at a fixed tempo, ending with all notes off.
+
+    Bounding the length here bounds what fluidsynth renders: some scores' timing makes it
+    write for hours of (silent) audio otherwise.
+    """
+    import mido
+
+    ticks_per_second = 960  # 480 ticks per beat at 120 beats per minute
+    out = mido.MidiFile(type=0, ticks_per_beat=480)
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500000)])
+    out.tracks.append(track)
+    elapsed, last_tick, channels = 0.0, 0, set()
+    for msg in mid:  # merged tracks, delta times in seconds (tempo changes applied)
+        elapsed += msg.time
+        if elapsed > seconds:
+            break
+        if msg.is_meta and msg.type in ("set_tempo", "end_of_track"):
+            continue
+        tick = round(elapsed * ticks_per_second)
+        track.append(msg.copy(time=tick - last_tick))
+        last_tick = tick
+        channels |= {msg.channel} if hasattr(msg, "channel") else set()
+    track += [mido.Message("control_change", channel=c, control=123, value=0) for c in sorted(channels)]
+    return out
 
 
 def score_to_midi(score: Path, dest: Path, timeout: float = 120.0) -> None:
