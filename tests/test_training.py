@@ -1,0 +1,138 @@
+"""Training: augmentations do what they say, steps lower losses, adversarial and KL terms reach the gradient."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from reencoder_cli.train.autoencoder import AETrainConfig, AutoencoderTrainer, augment
+from reencoder_cli.train.latent import BWETrainer, FlowTrainer, LatentTrainConfig, StereoTrainer
+from reencoder_cli.train.loop import Runtime
+
+from conftest import TINY_AE, TINY_BWE, TINY_FLOW, TINY_STEREO, music
+
+CPU = Runtime(torch.device("cpu"))
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_augment_gain_scales_the_target_and_mix_sums_latents() -> None:
+    z, wav = torch.randn(6, 4, 5), torch.randn(6, 100)
+    gen = torch.Generator().manual_seed(0)
+    only_gain = AETrainConfig(gain_prob=1.0, mix_prob=0.0, noise_prob=0.0)
+    z_in, target, info = augment(z, wav, only_gain, gen)
+    g = info["gain"]
+    assert (g >= 0.25).all() and (g <= 2.0).all() and not torch.allclose(g, torch.ones(6))
+    assert torch.allclose(z_in, g[:, None, None] * z) and torch.allclose(target, g[:, None] * wav)
+    only_mix = AETrainConfig(gain_prob=0.0, mix_prob=1.0, noise_prob=0.0)
+    z_in, target, info = augment(z, wav, only_mix, gen)
+    partner = torch.roll(torch.arange(6), 1)
+    assert torch.allclose(z_in, z + z[partner]) and torch.allclose(target, wav + wav[partner])
+    only_noise = AETrainConfig(gain_prob=0.0, mix_prob=0.0, noise_prob=1.0, noise_max=0.3)
+    z_in, target, info = augment(z, wav, only_noise, gen)
+    assert torch.equal(target, wav) and not torch.allclose(z_in, z)
+    assert (info["noise"] <= 0.3).all() and (info["noise"] > 0).any()
+
+
+class Crops:
+    """Fixed music crops: training on the same batch must lower the loss."""
+
+    def __init__(self, batch: int, length: int) -> None:
+        self.wav = np.stack([music(length / 44100, seed=i)[0] for i in range(batch)])
+
+    def mono(self, batch: int) -> np.ndarray:
+        return self.wav[:batch]
+
+
+def test_autoencoder_steps_lower_the_loss() -> None:
+    config = AETrainConfig(batch=2, crop=8192, warmup=1, lr=2e-3, gain_prob=0, mix_prob=0, noise_prob=0,
+                           input_gain_db=(0.0, 0.0), gan_start=10**9)
+    trainer = AutoencoderTrainer(TINY_AE, config, CPU, Crops(2, 8192), np.zeros((1, 4096), np.float32))
+    losses = [trainer.step(s)["loss"] for s in range(8)]
+    assert losses[-1] < losses[0]
+
+
+def test_autoencoder_gan_phase_updates_the_discriminator() -> None:
+    config = AETrainConfig(batch=2, crop=8192, disc_crop=4096, warmup=1, gan_start=0)
+    trainer = AutoencoderTrainer(TINY_AE, config, CPU, Crops(2, 8192), np.zeros((1, 4096), np.float32))
+    before = [p.detach().clone() for p in trainer.disc.parameters()]
+    logs = trainer.step(0)
+    assert {"disc", "adv", "fm"} <= set(logs)
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.disc.parameters()))
+
+
+class LatentCrops:
+    """Synthetic cached latents: the target is a fixed function of the input."""
+
+    def __init__(self, rates: tuple[int, ...], d: int = 16, frames: int = 24) -> None:
+        gen = torch.Generator().manual_seed(0)
+        full = torch.randn(2, d, frames, generator=gen)
+        self.crop = {"full": full, "mid": full.mean(0, keepdim=True)}
+        self.crop |= {f"r{r}": 0.5 * full + 0.1 * i for i, r in enumerate(rates)}
+
+    def sample(self, batch: int) -> list[dict[str, torch.Tensor]]:
+        return [self.crop] * batch
+
+
+CONFIG = LatentTrainConfig(frames=24, batch=4, warmup=1, lr=2e-3, disc_start=0, valid_batches=1, disc_channels=8)
+
+
+@pytest.mark.parametrize("trainer_cls,model_config,key", [
+    (BWETrainer, TINY_BWE, "l1"), (FlowTrainer, TINY_FLOW, "loss"), (StereoTrainer, TINY_STEREO, "l1")])
+def test_latent_steps_lower_the_loss(trainer_cls: type, model_config: object, key: str) -> None:
+    crops = LatentCrops(TINY_BWE.rates)
+    config = replace(CONFIG, adv_weight=0.0, fm_weight=0.0)
+    trainer = trainer_cls(model_config, config, CPU, crops, crops)
+    first = trainer.validate()[key]
+    for step in range(15):
+        trainer.step(step)
+    assert trainer.validate()[key] < first
+
+
+def test_discriminator_terms_reach_the_generator_gradient() -> None:
+    crops = LatentCrops(TINY_BWE.rates)
+    trainer = BWETrainer(TINY_BWE, replace(CONFIG, l1_weight=0.0), CPU, crops, crops)
+    batch = trainer.collate(crops.sample(4))
+    losses = trainer.loss(batch, step=0)  # updates the discriminator once, then the generator's loss
+    assert {"adv", "fm", "disc"} <= set(losses)
+    trainer.model.zero_grad()
+    losses["loss"].backward()  # l1 weight 0: any gradient comes from the adversarial and feature terms
+    grads = [p.grad for p in trainer.model.parameters() if p.grad is not None]
+    assert grads and sum(float(g.abs().sum()) for g in grads) > 0
+    l1_only = BWETrainer(TINY_BWE, replace(CONFIG, adv_weight=0.0, fm_weight=0.0), CPU, crops, crops)
+    assert l1_only.disc is None and "adv" not in l1_only.loss(batch, step=0)
+
+
+def test_kl_term_reaches_the_style_encoder_gradient() -> None:
+    crops = LatentCrops(TINY_BWE.rates)
+    trainer = StereoTrainer(TINY_STEREO, CONFIG, CPU, crops, crops)
+    batch = trainer.collate(crops.sample(4))
+    losses = trainer.loss(batch, step=0)
+    style = trainer.exported().style
+    kl_grad = torch.autograd.grad(losses["kl"], list(style.parameters()), allow_unused=True, retain_graph=True)
+    assert sum(float(g.abs().sum()) for g in kl_grad if g is not None) > 0
+    total = torch.autograd.grad(losses["loss"] - losses["l1"], list(style.parameters()), allow_unused=True)
+    assert sum(float(g.abs().sum()) for g in total if g is not None) > 0  # the KL is in the training loss
+
+
+@pytest.mark.parametrize("frames", [1, 7, 33])
+def test_latent_module_shapes_for_odd_frames_and_batch_one(frames: int) -> None:
+    from reencoder_cli.bwe import LatentBWE
+    from reencoder_cli.flow import LatentFlow
+    from reencoder_cli.stereo import LatentUpmix
+
+    z = torch.randn(1, 16, frames)
+    bwe = LatentBWE(TINY_BWE)
+    assert bwe(z, bwe.rate_tensor(22050, 1)).shape == (1, 16, frames)
+    flow = LatentFlow(TINY_FLOW)
+    assert flow.sample(z, torch.zeros(1, dtype=torch.long), torch.randn_like(z), 3).shape == (1, 16, frames)
+    upmix = LatentUpmix(TINY_STEREO)
+    assert upmix(z, upmix.random_style(1, 0)).shape == (1, 32, frames)
+    assert upmix.style(torch.randn(1, 32, frames))[0].shape == (1, TINY_STEREO.style_dim)
