@@ -15,6 +15,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from typing import BinaryIO
+from collections.abc import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -89,6 +90,55 @@ def _open(source: str | BinaryIO, name: str) -> sf.SoundFile:
         raise AudioError(f"{name}: not a readable audio file ({_reason(err)})") from err
 
 
+class AudioReader:
+    """An open, checked input read block by block (memory: one block).
+
+    Use as a context manager. ``"-"`` (stdin) and non-seekable streams are read into
+    memory first, since libsndfile needs to seek.
+
+    Attributes:
+        name: the name used in messages.
+        sample_rate: in Hz.
+        channels: 1 or 2.
+
+    Raises:
+        AudioError: unreadable, or more than 2 channels (at opening); NaN/Inf samples or a
+            decoding failure (while reading); no samples at all (at the end of ``blocks``).
+    """
+
+    def __init__(self, source: Source) -> None:
+        self.name = _name(source, "stdin")
+        self._file = _open(_seekable(source), self.name)
+        if self._file.channels > 2:
+            self._file.close()
+            raise AudioError(f"{self.name}: {self._file.channels} channels; reencoder handles mono or stereo")
+        self.sample_rate = int(self._file.samplerate)
+        self.channels = int(self._file.channels)
+
+    def blocks(self, frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
+        """Checked blocks: (C, n) float32, n <= frames, all finite."""
+        total = 0
+        while True:
+            try:
+                block = self._file.read(frames, dtype="float32", always_2d=True)
+            except sf.LibsndfileError as err:
+                raise AudioError(f"{self.name}: not a readable audio file ({_reason(err)})") from err
+            if not len(block):
+                break
+            if not np.isfinite(block).all():
+                raise AudioError(f"{self.name}: contains NaN/Inf samples")
+            total += len(block)
+            yield np.ascontiguousarray(block.T)
+        if not total:
+            raise AudioError(f"{self.name}: empty (0 samples)")
+
+    def __enter__(self) -> AudioReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+
 def read_audio(source: Source) -> tuple[np.ndarray, int]:
     """Read an audio file (anything libsndfile reads) into a checked waveform.
 
@@ -101,23 +151,8 @@ def read_audio(source: Source) -> tuple[np.ndarray, int]:
     Raises:
         AudioError: unreadable, empty, more than 2 channels, or NaN/Inf samples.
     """
-    name = _name(source, "stdin")
-    with _open(_seekable(source), name) as f:
-        if f.channels > 2:
-            raise AudioError(f"{name}: {f.channels} channels; reencoder handles mono or stereo")
-        blocks = []
-        try:
-            while len(block := f.read(BLOCK_FRAMES, dtype="float32", always_2d=True)):
-                blocks.append(block)
-        except sf.LibsndfileError as err:
-            raise AudioError(f"{name}: not a readable audio file ({_reason(err)})") from err
-        sample_rate = f.samplerate
-    if not blocks:
-        raise AudioError(f"{name}: empty (0 samples)")
-    wav = np.concatenate([block.T for block in blocks], axis=1)  # (C, T), contiguous
-    if not np.isfinite(wav).all():
-        raise AudioError(f"{name}: contains NaN/Inf samples")
-    return wav, sample_rate
+    with AudioReader(source) as reader:
+        return np.concatenate(list(reader.blocks()), axis=1), reader.sample_rate
 
 
 def audio_info(source: Source) -> AudioInfo:
@@ -219,22 +254,6 @@ def _subtype(name: str, format: str, subtype: str | None) -> str:
     return subtype
 
 
-def _write_blocks(target: str | BinaryIO, wav: np.ndarray, sample_rate: int, subtype: str,
-                  format: str) -> WriteReport:
-    """Write (C, T) in blocks (memory: one block), limiting to [-1, 1] unless the subtype is float."""
-    limit = subtype not in FLOAT_SUBTYPES
-    clipped, peak = 0, 0.0
-    with sf.SoundFile(target, "w", sample_rate, wav.shape[0], subtype, format=format) as f:
-        for start in range(0, wav.shape[1], BLOCK_FRAMES):
-            block = wav[:, start : start + BLOCK_FRAMES]
-            peak = max(peak, float(np.abs(block).max(initial=0.0)))
-            if limit:
-                clipped += int(np.count_nonzero(np.abs(block) > 1.0))
-                block = np.clip(block, -1.0, 1.0)
-            f.write(np.ascontiguousarray(block.T))
-    return WriteReport(clipped, peak)
-
-
 def _umask() -> int:
     """The process umask (read by setting and restoring it)."""
     mask = os.umask(0)
@@ -242,62 +261,115 @@ def _umask() -> int:
     return mask
 
 
-def _write_atomic(path: str, wav: np.ndarray, sample_rate: int, subtype: str,
-                  format: str) -> WriteReport:
-    """Write to a hidden temporary file in the same folder, then rename it over ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise OutputError(f"{path}: folder {folder} does not exist")
-    with tempfile.NamedTemporaryFile(dir=folder, prefix=".", suffix=".tmp", delete=False) as tmp:
-        tmp_path = tmp.name
-    try:
-        report = _write_blocks(tmp_path, wav, sample_rate, subtype, format)
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, path)
-        return report
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp_path)
-        raise
+class AudioWriter:
+    """Writes (C, n) blocks to a path atomically, or to stdout / a stream, never clipping silently.
 
-
-def write_audio(dest: Source, wav: np.ndarray, sample_rate: int, subtype: str | None = None,
-                format: str | None = None) -> WriteReport:
-    """Write a waveform without ever clipping silently.
-
-    Float subtypes keep samples beyond +/-1; integer and lossy ones limit them to [-1, 1]
-    and the report counts how many were limited. A path is written atomically; ``"-"``
-    (stdout) and streams get the whole file in one write, so pipes need not be seekable.
+    A path is written to a hidden temporary file in the same folder and renamed over the
+    destination by ``commit``; ``abort`` (or an exception inside the ``with`` block) removes
+    it, so a crash never leaves a half-written output. ``"-"`` (stdout) and streams get the
+    whole file in one write at ``commit``, so pipes need not be seekable. Float subtypes keep
+    samples beyond +/-1; integer and lossy ones limit them to [-1, 1] and count them.
 
     Args:
         dest: a path, ``"-"`` for stdout, or a binary stream.
-        wav: (C, T) float32.
         sample_rate: in Hz.
+        channels: 1 or 2.
         subtype: "PCM_16", "PCM_24", "FLOAT" or None (PCM_16 for WAV/FLAC, else the
             format's default).
-        format: a libsndfile format name ("wav", "flac", "ogg", ...); None takes it from
-            the extension, or WAV for stdout and streams.
-
-    Returns:
-        The number of limited samples and the input's peak magnitude.
+        format: a libsndfile format name; None takes it from the extension (WAV for streams).
 
     Raises:
         UsageError: unknown format or subtype, or a subtype the format cannot hold.
         OutputError: the folder is missing or the file cannot be written.
     """
-    name = _name(dest, "stdout")
-    format = _format(dest, format)
-    subtype = _subtype(name, format, subtype)
-    path = _path(dest)
-    try:
-        if path is not None and path != STDIO:
-            report = _write_atomic(path, wav, sample_rate, subtype, format)
+
+    def __init__(self, dest: Source, sample_rate: int, channels: int, subtype: str | None = None,
+                 format: str | None = None) -> None:
+        self.name = _name(dest, "stdout")
+        format = _format(dest, format)
+        self.subtype = _subtype(self.name, format, subtype)
+        self._dest = dest
+        path = _path(dest)
+        self._path = path if path is not None and path != STDIO else None
+        self._tmp: str | None = None
+        if self._path is not None:
+            folder = os.path.dirname(os.path.abspath(self._path))
+            if not os.path.isdir(folder):
+                raise OutputError(f"{self._path}: folder {folder} does not exist")
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".", suffix=".tmp", delete=False) as tmp:
+                self._tmp = tmp.name
+            target: str | BinaryIO = self._tmp
         else:
-            buffer = io.BytesIO()
-            report = _write_blocks(buffer, wav, sample_rate, subtype, format)
-            stream = sys.stdout.buffer if isinstance(dest, (str, os.PathLike)) else dest
-            stream.write(buffer.getvalue())
-            stream.flush()
-    except (OSError, sf.LibsndfileError) as err:
-        raise OutputError(f"{name}: cannot write ({_reason(err)})") from err
-    return report
+            self._buffer = io.BytesIO()
+            target = self._buffer
+        self.clipped, self.peak = 0, 0.0
+        try:
+            self._file = sf.SoundFile(target, "w", sample_rate, channels, self.subtype, format=format)
+        except (OSError, sf.LibsndfileError) as err:
+            self.abort()
+            raise OutputError(f"{self.name}: cannot write ({_reason(err)})") from err
+
+    def write(self, wav: np.ndarray) -> None:
+        """Append samples: wav (C, n) float32."""
+        for start in range(0, wav.shape[1], BLOCK_FRAMES):
+            block = wav[:, start : start + BLOCK_FRAMES]
+            self.peak = max(self.peak, float(np.abs(block).max(initial=0.0)))
+            if self.subtype not in FLOAT_SUBTYPES:
+                self.clipped += int(np.count_nonzero(np.abs(block) > 1.0))
+                block = np.clip(block, -1.0, 1.0)
+            try:
+                self._file.write(np.ascontiguousarray(block.T))
+            except (OSError, sf.LibsndfileError) as err:
+                raise OutputError(f"{self.name}: cannot write ({_reason(err)})") from err
+
+    def commit(self) -> WriteReport:
+        """Finish: rename the temporary file over the destination, or send the bytes to the stream."""
+        try:
+            self._file.close()
+            if self._tmp is not None:
+                os.chmod(self._tmp, 0o666 & ~_umask())
+                os.replace(self._tmp, self._path)  # type: ignore[arg-type]
+                self._tmp = None
+            else:
+                stream = sys.stdout.buffer if isinstance(self._dest, (str, os.PathLike)) else self._dest
+                stream.write(self._buffer.getvalue())
+                stream.flush()
+        except (OSError, sf.LibsndfileError) as err:
+            self.abort()
+            raise OutputError(f"{self.name}: cannot write ({_reason(err)})") from err
+        return WriteReport(self.clipped, self.peak)
+
+    def abort(self) -> None:
+        """Discard everything written: the temporary file is removed."""
+        with contextlib.suppress(Exception):
+            self._file.close()
+        if self._tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self._tmp)
+            self._tmp = None
+
+    def __enter__(self) -> AudioWriter:
+        return self
+
+    def __exit__(self, kind: type | None, *exc: object) -> None:
+        if kind is not None:
+            self.abort()
+
+
+def write_audio(dest: Source, wav: np.ndarray, sample_rate: int, subtype: str | None = None,
+                format: str | None = None) -> WriteReport:
+    """Write a waveform without ever clipping silently (see ``AudioWriter``).
+
+    Args:
+        dest: a path, ``"-"`` for stdout, or a binary stream.
+        wav: (C, T) float32.
+        sample_rate: in Hz.
+        subtype: "PCM_16", "PCM_24", "FLOAT" or None.
+        format: a libsndfile format name, or None.
+
+    Returns:
+        The number of limited samples and the input's peak magnitude.
+    """
+    with AudioWriter(dest, sample_rate, wav.shape[0], subtype, format) as writer:
+        writer.write(wav)
+        return writer.commit()

@@ -225,12 +225,16 @@ def check_output(job: Job, overwrite: bool, skip_existing: bool) -> bool:
 
 
 def process(job: Job, spec: JobSpec, pipeline: object) -> JobResult:
-    """Run one job: read (or load a latent), encode once, ops, decode once, post-steps, write atomically.
+    """Run one job, streamed: read (or load a latent), encode once, ops, decode once, post-steps, write atomically.
 
-    Never raises for a bad file: the result says ``failed`` with a one-line reason.
-    KeyboardInterrupt and SystemExit propagate.
+    Memory is bounded by the pipeline's chunk size whatever the input's length (the
+    44.1 kHz input the post-steps need goes to a temporary file next to the output).
+    Never raises for a bad file: the result says ``failed`` with a one-line reason, and
+    no output (not even a partial one) is left behind. KeyboardInterrupt and SystemExit
+    propagate, also leaving nothing behind.
     """
-    from reencoder_cli.pipeline import Pipeline, post_process
+    from reencoder_cli.pipeline import Pipeline
+    from reencoder_cli.stream import StreamJob
 
     assert isinstance(pipeline, Pipeline)
     result = JobResult(job.input, job.output, seed=spec.seed, ops=[str(s) for s in spec.ops])
@@ -239,28 +243,28 @@ def process(job: Job, spec: JobSpec, pipeline: object) -> JobResult:
         if check_output(job, spec.overwrite, spec.skip_existing):
             result.status = "skipped"
             return result
-        ref = None
-        if job.input.endswith(LATENT_SUFFIX):
-            latent = load_latent(job.input)
-            pipeline.check_latent(latent, job.input)
+        workdir = Path(job.output).parent if job.output != STDIO else None
+        with StreamJob(pipeline, list(spec.ops), spec.keep_lowband, spec.keep_mid, workdir) as stream:
+            if job.input.endswith(LATENT_SUFFIX):
+                latent = load_latent(job.input)
+                pipeline.check_latent(latent, job.input)
+            else:
+                with audio.AudioReader(job.input) as reader:
+                    latent = stream.encode(reader.blocks(), reader.sample_rate, reader.channels)
             result.in_rate, result.duration = latent.source_rate, latent.length / latent.sample_rate
-        else:
-            wav, rate = audio.read_audio(job.input)
-            result.in_rate, result.duration = rate, wav.shape[-1] / rate
-            ref, result.notes = pipeline.prepare(wav, rate, spec.ops)
-            latent = pipeline.encode_reference(ref, rate)
-        latent = pipeline.apply(latent, spec.ops, spec.seed)
-        result.ops = list(latent.ops)
-        if job.output.endswith(LATENT_SUFFIX):
-            save_latent(job.output, latent)
-            result.channels = latent.channels
-        else:
-            out = pipeline.decode(latent)
-            if ref is not None:
-                out, steps = post_process(out, ref, spec.ops, latent.source_rate, spec.keep_lowband, spec.keep_mid)
-                result.post_steps = list(steps)
-            report = audio.write_audio(job.output, out, latent.sample_rate, spec.subtype, spec.format)
-            result.channels, result.out_rate, result.clipped_samples = out.shape[0], latent.sample_rate, report.clipped_samples
+            result.notes = list(stream.notes)
+            latent = pipeline.apply(latent, spec.ops, spec.seed)
+            result.ops, result.channels = list(latent.ops), latent.channels
+            if job.output.endswith(LATENT_SUFFIX):
+                save_latent(job.output, latent)
+            else:
+                with audio.AudioWriter(job.output, latent.sample_rate, latent.channels, spec.subtype,
+                                       spec.format) as writer:
+                    for block in stream.output(latent):
+                        writer.write(block)
+                    report = writer.commit()
+                result.out_rate, result.clipped_samples = latent.sample_rate, report.clipped_samples
+                result.post_steps = list(stream.post_steps)
         result.status = "done"
     except ReencoderError as exc:
         message = str(exc)
@@ -275,4 +279,3 @@ def process(job: Job, spec: JobSpec, pipeline: object) -> JobResult:
         if result.status == "done" and result.seconds > 0:
             result.realtime_factor = result.duration / result.seconds
     return result
-

@@ -164,21 +164,23 @@ class Pipeline:
         assert out is not None
         return out
 
-    def encode(self, wav: np.ndarray, sample_rate: int) -> Latent:
+    def encode(self, wav: np.ndarray, sample_rate: int, mono: bool = False) -> Latent:
         """Resample to 44.1 kHz and encode each channel: wav (C, T) -> Latent with z (C, D, F)."""
-        ref = audio.resample(np.asarray(wav, dtype=np.float32), sample_rate, self.ae.sample_rate)
-        return self._encode_resampled(ref, sample_rate)
+        from reencoder_cli.stream import encode_stream
 
-    def _encode_resampled(self, wav: np.ndarray, source_rate: int) -> Latent:
-        x = torch.from_numpy(np.ascontiguousarray(wav)).to(self.device)  # no copy on CPU
-        z = self.map_frames(self.ae.encode, [x], self.ae.context_frames, scale_in=self.ae.hop)
-        return Latent(z.cpu(), wav.shape[-1], source_rate, self.ae_id, self.ae.sample_rate)
+        wav = np.asarray(wav, dtype=np.float32)
+        return encode_stream(self, [wav], sample_rate, wav.shape[0], mono)
 
     def encode_file(self, path: str) -> Latent:
-        """Encode an audio file, or load a ``.latent`` made by this autoencoder."""
-        latent = load_latent(path) if str(path).endswith(SUFFIX) else self.encode(*audio.read_audio(path))
-        self.check_latent(latent, str(path))
-        return latent
+        """Encode an audio file (streamed), or load a ``.latent`` made by this autoencoder."""
+        from reencoder_cli.stream import encode_stream
+
+        if str(path).endswith(SUFFIX):
+            latent = load_latent(path)
+            self.check_latent(latent, str(path))
+            return latent
+        with audio.AudioReader(path) as reader:
+            return encode_stream(self, reader.blocks(), reader.sample_rate, reader.channels)
 
     def check_latent(self, latent: Latent, name: str) -> None:
         """Refuse a latent made by another autoencoder."""
@@ -192,10 +194,10 @@ class Pipeline:
 
     def decode(self, latent: Latent) -> np.ndarray:
         """Decode each channel and trim to the original length: -> (C, T) float32 at 44.1 kHz."""
+        from reencoder_cli.stream import decode_stream
+
         self.check_latent(latent, "latent")
-        z = latent.z.to(self.device)
-        wav = self.map_frames(self.ae.decode, [z], self.ae.context_frames, scale_out=self.ae.hop)
-        return wav[..., : latent.length].float().cpu().numpy()
+        return np.concatenate(list(decode_stream(self, latent)), axis=1)
 
     def apply(self, latent: Latent, ops: Sequence[OpSpec | str], seed: int = 0) -> Latent:
         """Apply ops in order to a latent."""
@@ -205,23 +207,6 @@ class Pipeline:
         return latent
 
     # -- the whole job --------------------------------------------------------------------
-
-    def prepare(self, wav: np.ndarray, sample_rate: int, specs: Sequence[OpSpec]) -> tuple[np.ndarray, list[str]]:
-        """The 44.1 kHz reference the chain starts from: downmixed when an op needs mono input.
-
-        Returns:
-            (C, T) float32 at the autoencoder's rate, and notes on what was done.
-        """
-        notes = []
-        wav = np.asarray(wav, dtype=np.float32)
-        if wav.shape[0] == 2 and any(OPS[s.name].mono_input for s in specs):
-            wav = audio.to_mono(wav)
-            notes.append("stereo input downmixed to mono for upmix")
-        return audio.resample(wav, sample_rate, self.ae.sample_rate), notes
-
-    def encode_reference(self, ref: np.ndarray, source_rate: int) -> Latent:
-        """Encode audio already at 44.1 kHz: ref (C, T) -> Latent with z (C, D, F)."""
-        return self._encode_resampled(ref, source_rate)
 
     def run(
         self,
@@ -246,13 +231,24 @@ class Pipeline:
         Returns:
             The output (C', T') at 44.1 kHz, T' = T resampled.
         """
+        from reencoder_cli.stream import StreamJob
+
         specs = [parse_op(op) if isinstance(op, str) else op for op in ops]
         if not specs:
             raise UsageError("no op given")
-        ref, notes = self.prepare(wav, sample_rate, specs)
-        latent = self.apply(self._encode_resampled(ref, sample_rate), specs, seed)
-        out, steps = post_process(self.decode(latent), ref, specs, sample_rate, keep_lowband, keep_mid)
-        return RunResult(out, self.ae.sample_rate, tuple(latent.ops), steps, tuple(notes))
+        wav = np.asarray(wav, dtype=np.float32)
+        with StreamJob(self, specs, keep_lowband, keep_mid) as job:
+            latent = self.apply(job.encode([wav], sample_rate, wav.shape[0]), specs, seed)
+            out = np.concatenate(list(job.output(latent)), axis=1)
+        return RunResult(out, self.ae.sample_rate, tuple(latent.ops), job.post_steps, tuple(job.notes))
+
+
+def post_steps_apply(specs: Sequence[OpSpec], keep_lowband: bool, keep_mid: bool) -> bool:
+    """Whether ``post_process`` will change anything for this chain."""
+    names = {s.name for s in specs}
+    if not names or not names <= {"upsample", "upmix"}:
+        return False
+    return ("upsample" in names and keep_lowband) or ("upmix" in names and keep_mid)
 
 
 def post_process(
@@ -283,9 +279,9 @@ def post_process(
     Returns:
         The output and the names of the post-steps applied.
     """
-    names = {s.name for s in specs}
-    if not names or not names <= {"upsample", "upmix"}:
+    if not post_steps_apply(specs, keep_lowband, keep_mid):
         return out, ()
+    names = {s.name for s in specs}
     upsample = next((s for s in specs if s.name == "upsample"), None)
     rate = (upsample.params["rate"] or source_rate) if upsample else source_rate
     steps: list[str] = []

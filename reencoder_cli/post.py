@@ -79,6 +79,12 @@ def keep_lowband(reference: np.ndarray, output: np.ndarray, source_rate: int, sa
     return crossover(reference, output, CROSSOVER_AT * nyquist, CROSSOVER_WIDTH * nyquist, sample_rate)
 
 
+def margin_for(source_rate: int, sample_rate: int = 44100) -> int:
+    """Samples of context each side that ``keep_lowband`` needs for an exact result."""
+    nyquist = min(source_rate, sample_rate) / 2
+    return len(lowpass_fir(CROSSOVER_AT * nyquist, CROSSOVER_WIDTH * nyquist, sample_rate)) // 2
+
+
 def mid_side(wav: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(2, T) left/right -> mid (1, T) = (L + R) / 2 and side (1, T) = (L - R) / 2."""
     return (wav[:1] + wav[1:]) / 2, (wav[:1] - wav[1:]) / 2

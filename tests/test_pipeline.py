@@ -41,6 +41,17 @@ def test_chunked_equals_unchunked(pipes: tuple[Pipeline, Pipeline], ops: list[st
     assert steps[:, boundary - 1].max() <= steps.max()
 
 
+@pytest.mark.parametrize("ops,rate", [(["upsample"], 8000), (["upsample"], 22050), (["upmix:seed=2"], 44100),
+                                      (["upsample", "upmix:seed=2"], 16000)])
+def test_chunked_equals_unchunked_with_post_steps(pipes: tuple[Pipeline, Pipeline], ops: list[str], rate: int) -> None:
+    """The crossover and the mid replacement see every sample they need across chunk boundaries."""
+    whole, chunked = pipes
+    x = music(4.2, rate, channels=2)
+    a, b = whole.run(x, rate, ops), chunked.run(x, rate, ops)
+    assert a.post_steps == b.post_steps and a.post_steps
+    assert np.abs(a.wav - b.wav).max() < CHUNK_TOLERANCE
+
+
 @pytest.mark.parametrize("rate,length,channels", [(8000, 8001, 1), (22050, 1, 2), (44100, 44100, 2), (48000, 4799, 1)])
 def test_output_length_and_channels(weights_env: Path, rate: int, length: int, channels: int) -> None:
     pipe = Pipeline(device="cpu")

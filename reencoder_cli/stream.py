@@ -1,0 +1,241 @@
+"""Streaming: audio of any length through encode -> ops -> decode in memory bounded by the chunk size.
+
+Blocks of input are resampled to 44.1 kHz as they arrive (soxr's streaming resampler,
+bit-identical to the one-shot one), encoded chunk by chunk from a rolling buffer with
+context frames on both sides, and the whole latent (64 x 43 numbers per second and
+channel: small) goes through the ops. Decoding is chunked the same way, with a few frames
+of margin so the waveform post-steps see every sample they need; the 44.1 kHz input they
+refer to is kept in a temporary file rather than in memory. Every chunk is computed
+exactly as in one pass over the whole signal.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import soxr
+import torch
+
+from reencoder_cli.audio import resampled_length
+from reencoder_cli.latentfile import Latent
+
+
+class Resampler:
+    """Block-wise windowed-sinc resampling with the exact length rule of ``audio.resample``."""
+
+    def __init__(self, rate_in: int, rate_out: int, channels: int) -> None:
+        self.rates = (rate_in, rate_out)
+        self.stream = None if rate_in == rate_out else soxr.ResampleStream(
+            rate_in, rate_out, channels, dtype="float32", quality="VHQ")
+        self.total_in = self.total_out = 0
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """(C, n) at the input rate -> (C, m) at the output rate (m may be 0)."""
+        self.total_in += block.shape[1]
+        out = block if self.stream is None else self.stream.resample_chunk(np.ascontiguousarray(block.T)).T
+        self.total_out += out.shape[1]
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def finish(self, channels: int) -> np.ndarray:
+        """The last samples: the total output length is ``resampled_length`` of the total input."""
+        tail = np.zeros((channels, 0), np.float32)
+        if self.stream is not None:
+            tail = self.stream.resample_chunk(np.zeros((0, channels), np.float32), last=True).T
+        want = resampled_length(self.total_in, *self.rates) - self.total_out
+        tail = tail[:, : max(0, want)]
+        return np.ascontiguousarray(np.pad(tail, ((0, 0), (0, max(0, want - tail.shape[1])))), dtype=np.float32)
+
+
+class ReferenceStore:
+    """The 44.1 kHz input, kept for the post-steps: in a temporary file (``folder``) or in memory."""
+
+    def __init__(self, channels: int, folder: str | Path | None = None) -> None:
+        self.channels, self.length = channels, 0
+        self._blocks: list[np.ndarray] = []
+        self._file = None if folder is None else tempfile.NamedTemporaryFile(
+            dir=folder, prefix=".reencoder-ref-", suffix=".f32", delete=False)
+        self._array: np.ndarray | None = None
+
+    def append(self, block: np.ndarray) -> None:
+        """Add (C, n) samples."""
+        self.length += block.shape[1]
+        if self._file is not None:
+            self._file.write(np.ascontiguousarray(block.T, dtype=np.float32).tobytes())
+        else:
+            self._blocks.append(block)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples [start, stop) as (C, stop - start); zeros beyond the end.
+
+        File reads are explicit (``os.pread``), not a memory map: mapped pages would count
+        towards the process's memory, and the point of the file is to keep it bounded.
+        """
+        stop = min(stop, self.length)
+        if self._file is not None:
+            self._file.flush()
+            width = 4 * self.channels
+            data = os.pread(self._file.fileno(), (stop - start) * width, start * width)
+            return np.frombuffer(data, np.float32).reshape(-1, self.channels).T.copy()
+        if self._array is None:
+            self._array = np.concatenate(self._blocks, axis=1) if self._blocks else np.zeros((self.channels, 0))
+            self._blocks = []
+        return np.asarray(self._array[:, start:stop], dtype=np.float32)
+
+    def close(self) -> None:
+        """Remove the temporary file."""
+        self._array = None
+        if self._file is not None:
+            self._file.close()
+            os.unlink(self._file.name)
+            self._file = None
+
+
+def encode_stream(pipeline: object, blocks: Iterable[np.ndarray], source_rate: int, channels: int,
+                  mono: bool = False, store: ReferenceStore | None = None) -> Latent:
+    """Resample and encode blocks as they come: memory holds one chunk plus context.
+
+    Args:
+        pipeline: the ``Pipeline`` (autoencoder, chunk size).
+        blocks: (C, n) float32 blocks at ``source_rate``.
+        source_rate: their rate.
+        channels: C.
+        mono: downmix to mono first (the chain upmixes).
+        store: receives the 44.1 kHz reference, for the post-steps.
+
+    Returns:
+        The latent of the whole input, equal to one ``Pipeline.encode`` of it.
+    """
+    ae = pipeline.ae  # type: ignore[attr-defined]
+    hop, context, chunk = ae.hop, ae.context_frames, pipeline.chunk_frames  # type: ignore[attr-defined]
+    dev = pipeline.device  # type: ignore[attr-defined]
+    out_channels = 1 if mono else channels
+    resampler = Resampler(source_rate, ae.sample_rate, out_channels)
+    buffer, buffer_start, next_frame = np.zeros((out_channels, 0), np.float32), 0, 0
+    latents: list[torch.Tensor] = []
+
+    def emit(a: int, b: int, frames: int | None) -> None:
+        nonlocal buffer, buffer_start
+        a0 = max(0, a - context)
+        b0 = b + context if frames is None else min(frames, b + context)
+        window = buffer[:, a0 * hop - buffer_start : b0 * hop - buffer_start]
+        with torch.inference_mode():
+            z = ae.encode(torch.from_numpy(window).to(dev))
+        latents.append(z[..., a - a0 : b - a0].cpu())
+        drop = max(0, (b - context) * hop - buffer_start)
+        buffer, buffer_start = buffer[:, drop:], buffer_start + drop
+
+    def feed(samples: np.ndarray) -> None:
+        nonlocal buffer, next_frame
+        if store is not None:
+            store.append(samples)
+        buffer = np.concatenate([buffer, samples], axis=1)
+        while (next_frame + chunk + context) * hop <= buffer_start + buffer.shape[1]:
+            emit(next_frame, next_frame + chunk, None)
+            next_frame += chunk
+
+    for block in blocks:
+        feed(resampler.push(block.mean(axis=0, keepdims=True) if mono and block.shape[0] == 2 else block))
+    feed(resampler.finish(out_channels))
+    total = buffer_start + buffer.shape[1]
+    frames = max(1, math.ceil(total / hop))
+    while next_frame < frames:
+        end = min(frames, next_frame + chunk)
+        emit(next_frame, end, frames)
+        next_frame = end
+    return Latent(torch.cat(latents, dim=-1), total, source_rate, pipeline.ae_id, ae.sample_rate)  # type: ignore[attr-defined]
+
+
+Finish = Callable[[int, np.ndarray], np.ndarray]
+
+
+def decode_stream(pipeline: object, latent: Latent, finish: Finish | None = None, margin: int = 0) -> Iterator[np.ndarray]:
+    """Decode chunk by chunk, trimmed to the latent's length: yields (C, n) float32 blocks.
+
+    Args:
+        pipeline: the ``Pipeline``.
+        latent: what to decode.
+        finish: post-step applied to each decoded region, given its first sample's index;
+            it may look up to ``margin`` samples beyond the part that is kept.
+        margin: samples of extra decoded signal on each side of every chunk for ``finish``.
+    """
+    ae = pipeline.ae  # type: ignore[attr-defined]
+    hop, context, chunk = ae.hop, ae.context_frames, pipeline.chunk_frames  # type: ignore[attr-defined]
+    frames, length = latent.z.shape[-1], latent.length
+    extra = math.ceil(margin / hop) if finish is not None else 0
+    for a in range(0, frames, chunk):
+        b = min(frames, a + chunk)
+        lo, hi = max(0, a - extra), min(frames, b + extra)
+        a0, b0 = max(0, lo - context), min(frames, hi + context)
+        with torch.inference_mode():
+            wav = ae.decode(latent.z[..., a0:b0].to(pipeline.device))  # type: ignore[attr-defined]
+        region = wav[..., (lo - a0) * hop : (hi - a0) * hop].float().cpu().numpy()
+        region = region[:, : max(0, min(hi * hop, length) - lo * hop)]
+        if finish is not None:
+            region = finish(lo * hop, region)
+        start, stop = (a - lo) * hop, min(b * hop, length) - lo * hop
+        if stop > start:
+            yield region[:, start:stop]
+
+
+class StreamJob:
+    """One input -> one output through a chain, streamed; use as a context manager.
+
+    Args:
+        pipeline: the ``Pipeline``.
+        specs: the ops.
+        keep_lowband: post-step of ``upsample`` (see ``pipeline.post_process``).
+        keep_mid: post-step of ``upmix``.
+        workdir: folder for the temporary 44.1 kHz reference (None: memory).
+    """
+
+    def __init__(self, pipeline: object, specs: list[object], keep_lowband: bool = True, keep_mid: bool = True,
+                 workdir: str | Path | None = None) -> None:
+        from reencoder_cli.ops import OPS
+
+        self.pipeline, self.specs = pipeline, specs
+        self.keep_lowband, self.keep_mid, self.workdir = keep_lowband, keep_mid, workdir
+        self.mono = any(OPS[s.name].mono_input for s in specs)  # type: ignore[attr-defined]
+        self.store: ReferenceStore | None = None
+        self.post_steps: tuple[str, ...] = ()
+        self.notes: list[str] = []
+
+    def encode(self, blocks: Iterable[np.ndarray], source_rate: int, channels: int) -> Latent:
+        """Encode the input, keeping its 44.1 kHz version when a post-step will need it."""
+        from reencoder_cli.pipeline import post_steps_apply
+
+        mono = self.mono and channels == 2
+        if mono:
+            self.notes.append("stereo input downmixed to mono for upmix")
+        if post_steps_apply(self.specs, self.keep_lowband, self.keep_mid):  # type: ignore[arg-type]
+            self.store = ReferenceStore(1 if self.mono else channels, self.workdir)
+        return encode_stream(self.pipeline, blocks, source_rate, channels, mono, self.store)
+
+    def output(self, latent: Latent) -> Iterator[np.ndarray]:
+        """Decoded blocks of the (processed) latent, with the post-steps when the input was audio."""
+        from reencoder_cli.pipeline import post_process
+        from reencoder_cli.post import margin_for
+
+        if self.store is None:
+            yield from decode_stream(self.pipeline, latent)
+            return
+        store = self.store
+
+        def finish(start: int, region: np.ndarray) -> np.ndarray:
+            ref = store.read(start, start + region.shape[1])
+            out, self.post_steps = post_process(region, ref, self.specs, latent.source_rate,  # type: ignore[arg-type]
+                                                self.keep_lowband, self.keep_mid, latent.sample_rate)
+            return out
+
+        yield from decode_stream(self.pipeline, latent, finish, margin_for(latent.source_rate, latent.sample_rate))
+
+    def __enter__(self) -> StreamJob:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.store is not None:
+            self.store.close()
