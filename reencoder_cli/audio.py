@@ -254,6 +254,37 @@ def _subtype(name: str, format: str, subtype: str | None) -> str:
     return subtype
 
 
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
+    """Delete temporary files left in ``folder`` by processes that no longer exist (killed with -9).
+
+    Temporary names are ``.<name>.<pid>.<random>.tmp``; files of live processes (another
+    batch writing into the same folder) are left alone. Returns how many were removed.
+    """
+    removed = 0
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(folder):
+            parts = entry.name.split(".")
+            if not (entry.name.startswith(".") and entry.name.endswith(".tmp") and len(parts) >= 4):
+                continue
+            pid = parts[-3]
+            if pid.isdigit() and not _alive(int(pid)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(entry.path)
+                    removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _umask() -> int:
     """The process umask (read by setting and restoring it)."""
     mask = os.umask(0)
@@ -296,7 +327,8 @@ class AudioWriter:
             folder = os.path.dirname(os.path.abspath(self._path))
             if not os.path.isdir(folder):
                 raise OutputError(f"{self._path}: folder {folder} does not exist")
-            with tempfile.NamedTemporaryFile(dir=folder, prefix=".", suffix=".tmp", delete=False) as tmp:
+            prefix = f".{os.path.basename(self._path)}.{os.getpid()}."  # pid: stale ones can be found
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=prefix, suffix=".tmp", delete=False) as tmp:
                 self._tmp = tmp.name
             target: str | BinaryIO = self._tmp
         else:

@@ -66,6 +66,7 @@ class JobOptions:
     offline: bool
     seed: int
     chunk_seconds: float
+    batch_size: int
 
 
 def _option(name: str, kind: Any, default: Any, *decls: str, help: str) -> inspect.Parameter:
@@ -91,6 +92,7 @@ COMMON = (
     _option("offline", bool, False, "--offline", help="Never download weights (also HF_HUB_OFFLINE=1)."),
     _option("seed", int, 0, "--seed", help="Seed of random ops: same seed, same output."),
     _option("chunk_seconds", float, 30.0, "--chunk-seconds", help="Audio per processing chunk (bounds memory)."),
+    _option("batch_size", int, 1, "--batch-size", help="Files per group; short files of equal length share model calls."),
 )
 
 
@@ -153,15 +155,19 @@ def run_batch(paths: list[str] | None, opts: JobOptions, specs: list[Any], op_la
     pipeline = Pipeline(opts.autoencoder, opts.device, opts.chunk_seconds, opts.offline or None)
     preload(pipeline, specs)
     counts = {"done": 0, "skipped": 0, "failed": 0}
-    audio_seconds = work_seconds = 0.0
+    audio_seconds = 0.0
     start = time.perf_counter()
-    for job in planned:
-        result = jobs.process(job, spec, pipeline)
-        counts[result.status] += 1
-        audio_seconds += result.duration if result.status == "done" else 0.0
-        work_seconds += result.seconds
-        report(result, opts)
-        if result.status == "failed" and opts.fail_fast:
+    from reencoder_cli.batching import process_batch
+
+    size = max(1, opts.batch_size)
+    for first in range(0, len(planned), size):
+        group = planned[first : first + size]
+        results = process_batch(group, spec, pipeline) if size > 1 else [jobs.process(group[0], spec, pipeline)]
+        for result in results:
+            counts[result.status] += 1
+            audio_seconds += result.duration if result.status == "done" else 0.0
+            report(result, opts)
+        if opts.fail_fast and any(r.status == "failed" for r in results):
             break
     if not opts.quiet and (len(planned) > 1 or counts["failed"] or counts["skipped"]):
         elapsed = time.perf_counter() - start

@@ -218,6 +218,7 @@ def check_output(job: Job, overwrite: bool, skip_existing: bool) -> bool:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{job.output}: cannot create its folder ({exc.strerror or exc})") from None
+    audio.remove_stale_temporaries(out.parent)
     return False
 
 
@@ -233,6 +234,7 @@ def process(job: Job, spec: JobSpec, pipeline: object) -> JobResult:
     no output (not even a partial one) is left behind. KeyboardInterrupt and SystemExit
     propagate, also leaving nothing behind.
     """
+    from reencoder_cli.background import prefetched, write_behind
     from reencoder_cli.pipeline import Pipeline
     from reencoder_cli.stream import StreamJob
 
@@ -250,7 +252,7 @@ def process(job: Job, spec: JobSpec, pipeline: object) -> JobResult:
                 pipeline.check_latent(latent, job.input)
             else:
                 with audio.AudioReader(job.input) as reader:
-                    latent = stream.encode(reader.blocks(), reader.sample_rate, reader.channels)
+                    latent = stream.encode(prefetched(reader.blocks()), reader.sample_rate, reader.channels)
             result.in_rate, result.duration = latent.source_rate, latent.length / latent.sample_rate
             result.notes = list(stream.notes)
             latent = pipeline.apply(latent, spec.ops, spec.seed)
@@ -260,8 +262,7 @@ def process(job: Job, spec: JobSpec, pipeline: object) -> JobResult:
             else:
                 with audio.AudioWriter(job.output, latent.sample_rate, latent.channels, spec.subtype,
                                        spec.format) as writer:
-                    for block in stream.output(latent):
-                        writer.write(block)
+                    write_behind(writer, stream.output(latent))
                     report = writer.commit()
                 result.out_rate, result.clipped_samples = latent.sample_rate, report.clipped_samples
                 result.post_steps = list(stream.post_steps)

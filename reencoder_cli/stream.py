@@ -58,7 +58,7 @@ class ReferenceStore:
         self.channels, self.length = channels, 0
         self._blocks: list[np.ndarray] = []
         self._file = None if folder is None else tempfile.NamedTemporaryFile(
-            dir=folder, prefix=".reencoder-ref-", suffix=".f32", delete=False)
+            dir=folder, prefix=f".reencoder-ref.{os.getpid()}.", suffix=".tmp", delete=False)
         self._array: np.ndarray | None = None
 
     def append(self, block: np.ndarray) -> None:

@@ -1,0 +1,120 @@
+"""Throughput: short files batched through the models together (``--batch-size``).
+
+``process_batch`` stacks short files (at most one chunk long) that have the same number of
+latent frames into one model call per stage. Each item is zero-padded only after its own
+end, exactly as when it is processed alone, so batching never changes a result. Longer
+files, latent files, stdin and chains that mix in other files (which change lengths) go
+through the streaming ``jobs.process``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from reencoder_cli import audio
+from reencoder_cli.errors import ReencoderError
+from reencoder_cli.jobs import STDIO, Job, JobResult, JobSpec, check_output, process
+from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
+from reencoder_cli.latentfile import Latent
+
+def process_batch(jobs: Sequence[Job], spec: JobSpec, pipeline: object) -> list[JobResult]:
+    """Process jobs, batching the short audio ones with equal frame counts; results in job order."""
+    from reencoder_cli.pipeline import Pipeline
+
+    assert isinstance(pipeline, Pipeline)
+    if any(s.name == "mix" for s in spec.ops):
+        return [process(job, spec, pipeline) for job in jobs]
+    from reencoder_cli.ops import OPS
+
+    mono = any(OPS[s.name].mono_input for s in spec.ops)
+    notes: dict[int, list[str]] = {}
+    results: dict[int, JobResult] = {}
+    short: dict[int, list[tuple[int, np.ndarray, int, float]]] = {}  # frames -> (index, ref, rate, t0)
+    limit = pipeline.chunk_frames * pipeline.ae.hop
+    for index, job in enumerate(jobs):
+        if job.input == STDIO or job.input.endswith(LATENT_SUFFIX) or job.output.endswith(LATENT_SUFFIX):
+            results[index] = process(job, spec, pipeline)
+            continue
+        start = time.perf_counter()
+        try:
+            if check_output(job, spec.overwrite, spec.skip_existing):
+                results[index] = JobResult(job.input, job.output, status="skipped", seed=spec.seed)
+                continue
+            wav, rate = audio.read_audio(job.input)
+        except ReencoderError as exc:
+            results[index] = _failed(job, spec, exc, start)
+            continue
+        if audio.resampled_length(wav.shape[1], rate, pipeline.ae.sample_rate) > limit:
+            results[index] = process(job, spec, pipeline)  # long: streamed on its own
+            continue
+        if mono and wav.shape[0] == 2:  # downmix before resampling, in the same order as the stream
+            wav = audio.to_mono(wav)
+            notes[index] = ["stereo input downmixed to mono for upmix"]
+        ref = audio.resample(wav, rate, pipeline.ae.sample_rate)
+        short.setdefault(math.ceil(ref.shape[1] / pipeline.ae.hop), []).append((index, ref, rate, start))
+    for group in short.values():
+        for index, result in _run_group(jobs, group, spec, pipeline):
+            result.notes = notes.get(index, [])
+            results[index] = result
+    return [results[i] for i in range(len(jobs))]
+
+
+def _failed(job: Job, spec: JobSpec, exc: Exception, start: float) -> JobResult:
+    message = str(exc)
+    error = message if message.startswith((job.input, job.output)) else f"{job.input}: {message}"
+    return JobResult(job.input, job.output, error=error, seed=spec.seed, seconds=time.perf_counter() - start)
+
+
+def _run_group(jobs: Sequence[Job], group: list[tuple[int, np.ndarray, int, float]], spec: JobSpec,
+               pipeline: object) -> list[tuple[int, JobResult]]:
+    """One stacked encode and one stacked decode for files with the same frame count."""
+    from reencoder_cli.pipeline import post_process
+    from reencoder_cli.stream import decode_stream, encode_stream
+
+    refs = [ref for _, ref, _, _ in group]
+    width = max(r.shape[1] for r in refs)
+    stacked = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]))) for r in refs])
+    z = encode_stream(pipeline, [stacked], pipeline.ae.sample_rate, stacked.shape[0]).z  # type: ignore[attr-defined]
+    latents, row = [], 0
+    for (_, ref, rate, _), r in zip(group, refs):
+        latents.append(Latent(z[row : row + r.shape[0]], r.shape[1], rate, pipeline.ae_id))  # type: ignore[attr-defined]
+        row += r.shape[0]
+    done: list[tuple[int, JobResult]] = []
+    processed: list[tuple[int, Latent, np.ndarray, float, JobResult]] = []
+    for (index, _, rate, start), r, latent in zip(group, refs, latents):
+        job = jobs[index]
+        result = JobResult(job.input, job.output, seed=spec.seed, in_rate=rate, duration=r.shape[1] / 44100)
+        try:
+            processed.append((index, pipeline.apply(latent, spec.ops, spec.seed), r, start, result))  # type: ignore[attr-defined]
+        except ReencoderError as exc:
+            done.append((index, _failed(job, spec, exc, start)))
+    if not processed:
+        return done
+    frames = processed[0][1].z.shape[-1]
+    z_all = torch.cat([lat.z for _, lat, _, _, _ in processed])
+    wav_all = np.concatenate(list(decode_stream(pipeline, Latent(z_all, frames * pipeline.ae.hop, 44100,  # type: ignore[attr-defined]
+                                                                   pipeline.ae_id))), axis=1)  # type: ignore[attr-defined]
+    row = 0
+    for index, latent, ref, start, result in processed:
+        job = jobs[index]
+        out = wav_all[row : row + latent.channels, : latent.length]
+        row += latent.channels
+        try:
+            out, steps = post_process(out, ref, spec.ops, latent.source_rate, spec.keep_lowband, spec.keep_mid)
+            report = audio.write_audio(job.output, out, latent.sample_rate, spec.subtype, spec.format)
+        except ReencoderError as exc:
+            done.append((index, _failed(job, spec, exc, start)))
+            continue
+        result.status, result.ops, result.post_steps = "done", list(latent.ops), list(steps)
+        result.channels, result.out_rate, result.clipped_samples = latent.channels, latent.sample_rate, report.clipped_samples
+        result.models = pipeline.model_shas()  # type: ignore[attr-defined]
+        result.seconds = time.perf_counter() - start
+        result.realtime_factor = result.duration / result.seconds if result.seconds > 0 else None
+        done.append((index, result))
+    return done
+
