@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+from common import full_size_weights
 
 
 def startup_seconds(runs: int = 10) -> float:
@@ -32,20 +33,6 @@ def startup_seconds(runs: int = 10) -> float:
         subprocess.run([sys.executable, "-m", "reencoder_cli", "--help"], check=True, capture_output=True)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def full_size_weights(folder: Path) -> None:
-    """Random full-size autoencoder and S modules, tied together, with a manifest."""
-    from reencoder_cli.autoencoder import Autoencoder, AutoencoderConfig
-    from reencoder_cli.bwe import BWEConfig, LatentBWE
-    from reencoder_cli.stereo import LatentUpmix, StereoConfig
-    from reencoder_cli.weights import AEId, save_model, update_manifest
-
-    sha = save_model(folder / "autoencoder.safetensors", Autoencoder(), "autoencoder", AutoencoderConfig())
-    ae = AEId("autoencoder", sha)
-    save_model(folder / "bwe-s.safetensors", LatentBWE(), "bwe", BWEConfig(), autoencoder=ae)
-    save_model(folder / "stereo-s.safetensors", LatentUpmix(), "stereo", StereoConfig(), autoencoder=ae)
-    update_manifest(folder)
 
 
 def peak_rss_mb(args: list[str], env: dict[str, str]) -> tuple[float, float]:

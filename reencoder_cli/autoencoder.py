@@ -87,18 +87,23 @@ class Autoencoder(nn.Module):
     def stft_features(self, wav: Tensor) -> Tensor:
         """Power-compressed complex STFT, ``subframes`` frames stacked per latent frame.
 
+        Built in one pass from the real view of the STFT and laid out channels-last, as the
+        encoder's first linear layer reads it (feature index ``(part * bins + bin) * subframes
+        + subframe``, part 0 real and 1 imaginary); the returned tensor is a transposed view.
+
         wav: (B, T) with T a multiple of hop -> (B, 2 * bins * subframes, T / hop)
         """
         c = self.config
         pad = (c.n_fft - c.stft_hop) // 2
         spec = torch.stft(
             F.pad(wav, (pad, pad)), c.n_fft, c.stft_hop, window=self.window, center=False, return_complex=True
-        )  # (B, bins, T / stft_hop)
-        mag = spec.abs().clamp_min(1e-7)
-        spec = spec * mag.pow(c.compress - 1)
-        feats = torch.cat([spec.real, spec.imag], dim=1)  # (B, 2 bins, 4F)
-        b, k, n = feats.shape
-        return feats.reshape(b, k, n // c.subframes, c.subframes).permute(0, 1, 3, 2).reshape(b, k * c.subframes, -1)
+        )  # (B, bins, 4F)
+        parts = torch.view_as_real(spec)  # (B, bins, 4F, 2)
+        power = parts.square().sum(-1, keepdim=True).clamp_min(1e-14)
+        parts = parts * power.pow((c.compress - 1) / 2)  # magnitude to the power `compress`, phase kept
+        b, bins, n, _ = parts.shape
+        feats = parts.reshape(b, bins, n // c.subframes, c.subframes, 2).permute(0, 2, 4, 1, 3)  # (B, F, 2, bins, 4)
+        return feats.reshape(b, n // c.subframes, -1).transpose(1, 2)
 
     def posterior(self, wav: Tensor) -> tuple[Tensor, Tensor]:
         """Mean and log-variance of q(z | wav).
@@ -130,22 +135,19 @@ class Autoencoder(nn.Module):
         """Inverse STFT with "same" padding: (B, bins, N) -> (B, N * stft_hop).
 
         With ``n_fft == 4 * stft_hop`` the overlap-add is four shifted sums of hop-sized
-        blocks; the squared-window envelope is constant inside and computed the same way.
+        blocks, and so is the squared-window envelope it is divided by.
         """
         c = self.config
         frames = torch.fft.irfft(spec, n=c.n_fft, dim=1) * self.window[None, :, None]  # (B, n_fft, N)
-        wav = self.overlap_add(frames)
-        envelope = self.overlap_add(self.window.square()[None, :, None].expand(1, -1, spec.shape[-1]))
-        pad = (c.n_fft - c.stft_hop) // 2
-        return wav[:, pad:-pad] / envelope[:, pad:-pad].clamp_min(1e-11)
-
-    def overlap_add(self, frames: Tensor) -> Tensor:
-        """frames: (B, 4 * hop, N) -> (B, (N + 3) * hop), frame n starting at n * hop."""
         b, _, n = frames.shape
-        hop = self.config.stft_hop
-        parts = frames.reshape(b, 4, hop, n)
-        out = sum(F.pad(parts[:, k], (k, 3 - k)) for k in range(4))  # (B, hop, N + 3)
-        return out.transpose(1, 2).reshape(b, -1)
+        parts = frames.reshape(b, 4, c.stft_hop, n)
+        wav = sum(F.pad(parts[:, k], (k, 3 - k)) for k in range(4)).transpose(1, 2).reshape(b, -1)
+        squares = self.window.square().reshape(4, c.stft_hop)
+        envelope = wav.new_zeros(n + 3, c.stft_hop)
+        for k in range(4):
+            envelope[k : k + n] += squares[k]
+        pad = (c.n_fft - c.stft_hop) // 2
+        return wav[:, pad:-pad] / envelope.reshape(-1)[pad:-pad].clamp_min(1e-11)
 
     def forward(self, wav: Tensor) -> Tensor:
         """Reconstruction, trimmed to the input length: (B, T) -> (B, T)."""

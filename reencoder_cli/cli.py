@@ -719,4 +719,7 @@ def bench(
 
 def main() -> None:
     """Console entry point."""
+    from reencoder_cli.system import tune_allocator
+
+    tune_allocator()
     app()
