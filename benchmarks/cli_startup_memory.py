@@ -53,8 +53,12 @@ def main() -> None:
         folder = Path(tmp)
         full_size_weights(folder / "weights")
         rate = 22050
-        wav = (0.1 * np.random.default_rng(0).standard_normal((int(args.minutes * 60 * rate), 2))).astype(np.float32)
-        sf.write(folder / "long.wav", wav, rate, subtype="PCM_16")
+        rng = np.random.default_rng(0)
+        # written in blocks: a parent holding the whole signal would inflate the child's peak RSS,
+        # which counts the parent's pages between fork and exec
+        with sf.SoundFile(folder / "long.wav", "w", rate, 2, "PCM_16") as f:
+            for _ in range(round(args.minutes * 6)):
+                f.write((0.1 * rng.standard_normal((10 * rate, 2))).astype(np.float32))
         env = dict(os.environ, REENCODER_WEIGHTS_DIR=str(folder / "weights"), OMP_NUM_THREADS=str(args.threads))
         rss, seconds = peak_rss_mb(["upsample", str(folder / "long.wav"), str(folder / "out.wav"), "-q"], env)
         audio_mb = args.minutes * 60 * 44100 * 2 * 4 / 1e6
