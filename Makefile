@@ -6,11 +6,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= data/cache
 
-.PHONY: help install demo test data train-ae manifest bench eval clean
+.PHONY: help install demo lint test data train-ae manifest clean
 
 help:
 	@echo "make demo      install into $(VENV) and upsample a shipped example"
-	@echo "make test      install into $(VENV) and run the tests"
+	@echo "make test      install into $(VENV), lint, and run the tests"
 	@echo "make data      install Debian music + render MIDI into $(DATA)"
 	@echo "make train-ae  train (or resume) the autoencoder on $(DATA)"
 	@echo "make manifest  rewrite weights/MANIFEST.json"
@@ -29,7 +29,11 @@ demo: install
 	$(BIN)/reencoder upsample examples/northerners_10s_22k.flac out/northerners_10s_44k.wav --overwrite
 	@echo "output: out/northerners_10s_44k.wav"
 
-test: install
+lint: install
+	$(BIN)/ruff check reencoder_cli tests benchmarks examples
+	$(BIN)/ruff format --check reencoder_cli tests benchmarks examples
+
+test: lint
 	$(BIN)/python -m pytest
 
 data: install

@@ -62,9 +62,11 @@ def main() -> None:
         env = dict(os.environ, REENCODER_WEIGHTS_DIR=str(folder / "weights"), OMP_NUM_THREADS=str(args.threads))
         rss, seconds = peak_rss_mb(["upsample", str(folder / "long.wav"), str(folder / "out.wav"), "-q"], env)
         audio_mb = args.minutes * 60 * 44100 * 2 * 4 / 1e6
-        print(f"upsample {args.minutes:g} min stereo 22.05 kHz -> 44.1 kHz: peak RSS {rss:.0f} MB "
-              f"(the 44.1 kHz float32 audio alone is {audio_mb:.0f} MB), {seconds:.1f} s wall, "
-              f"{args.threads} threads")
+        print(
+            f"upsample {args.minutes:g} min stereo 22.05 kHz -> 44.1 kHz: peak RSS {rss:.0f} MB "
+            f"(the 44.1 kHz float32 audio alone is {audio_mb:.0f} MB), {seconds:.1f} s wall, "
+            f"{args.threads} threads"
+        )
 
 
 if __name__ == "__main__":

@@ -53,20 +53,29 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        env = dict(os.environ, REENCODER_WEIGHTS_DIR=str(full_size_weights(root / "weights")),
-                   OMP_NUM_THREADS=str(args.threads))
+        env = dict(
+            os.environ,
+            REENCODER_WEIGHTS_DIR=str(full_size_weights(root / "weights")),
+            OMP_NUM_THREADS=str(args.threads),
+        )
         short_audio = write_files(root / "short", args.short, args.short_seconds)
         long_audio = write_files(root / "long", args.long, args.long_minutes * 60)
         print(f"{args.threads} threads; stereo 22.05 kHz inputs; model loading and I/O included")
         for op in ("upsample", "upmix"):
             for batch in (1, 8):
-                wall = run([op, str(root / "short"), "-o", str(root / f"out-{op}-{batch}"), "-q",
-                            "--batch-size", str(batch)], env)
-                print(f"{op:8s} {args.short} x {args.short_seconds:g} s, --batch-size {batch}: {wall:6.1f} s, "
-                      f"{args.short / wall * 60:6.1f} files/min, {short_audio / wall:5.1f}x real time")
+                wall = run(
+                    [op, str(root / "short"), "-o", str(root / f"out-{op}-{batch}"), "-q", "--batch-size", str(batch)],
+                    env,
+                )
+                print(
+                    f"{op:8s} {args.short} x {args.short_seconds:g} s, --batch-size {batch}: {wall:6.1f} s, "
+                    f"{args.short / wall * 60:6.1f} files/min, {short_audio / wall:5.1f}x real time"
+                )
             wall = run([op, str(root / "long"), "-o", str(root / f"long-{op}"), "-q"], env)
-            print(f"{op:8s} {args.long} x {args.long_minutes:g} min: {wall:6.1f} s, "
-                  f"{long_audio / 60 / (wall / 60):5.1f} audio min per min")
+            print(
+                f"{op:8s} {args.long} x {args.long_minutes:g} min: {wall:6.1f} s, "
+                f"{long_audio / 60 / (wall / 60):5.1f} audio min per min"
+            )
 
 
 if __name__ == "__main__":

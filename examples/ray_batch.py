@@ -30,8 +30,12 @@ class Upsampler:
         from reencoder_cli.jobs import Job, process
 
         results = [process(Job(i, o), self.spec, self.pipeline) for i, o in zip(batch["input"], batch["output"])]
-        return {"input": [r.input for r in results], "status": [r.status for r in results],
-                "error": [r.error or "" for r in results], "seconds": [r.duration for r in results]}
+        return {
+            "input": [r.input for r in results],
+            "status": [r.status for r in results],
+            "error": [r.error or "" for r in results],
+            "seconds": [r.duration for r in results],
+        }
 
 
 def main() -> None:
@@ -45,8 +49,9 @@ def main() -> None:
     jobs = plan_jobs(sources, None, args.output, "{stem}.{ext}", None, "upsample", 0)
     ray.init(num_cpus=args.actors, include_dashboard=False)
     dataset = ray.data.from_items([{"input": j.input, "output": j.output} for j in jobs])
-    results = dataset.map_batches(Upsampler, fn_constructor_args=(args.device,), batch_size=4,
-                                  concurrency=args.actors, num_cpus=1).take_all()
+    results = dataset.map_batches(
+        Upsampler, fn_constructor_args=(args.device,), batch_size=4, concurrency=args.actors, num_cpus=1
+    ).take_all()
     for row in results:
         if row["status"] == "failed":
             print(f"failed {row['error']}")

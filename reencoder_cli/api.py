@@ -18,8 +18,9 @@ def _pipeline(autoencoder: str, device: str) -> Pipeline:
     return Pipeline(autoencoder=autoencoder, device=device)
 
 
-def _run(wav: Audio, sample_rate: int, op: str, seed: int, keep_lowband: bool, keep_mid: bool,
-         autoencoder: str, device: str) -> tuple[Audio, int]:
+def _run(
+    wav: Audio, sample_rate: int, op: str, seed: int, keep_lowband: bool, keep_mid: bool, autoencoder: str, device: str
+) -> tuple[Audio, int]:
     is_tensor = isinstance(wav, torch.Tensor)
     array = wav.detach().cpu().numpy() if is_tensor else np.asarray(wav)
     squeeze = array.ndim == 1

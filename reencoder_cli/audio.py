@@ -13,9 +13,9 @@ import math
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
-from collections.abc import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -214,8 +214,9 @@ def resample(wav: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     tail = np.zeros(2 * math.ceil(sr_in / sr_out) + 1, dtype=np.float32)  # so soxr yields >= `frames`
     out = np.empty((wav.shape[0], frames), dtype=np.float32)
     for channel, row in enumerate(wav):  # one channel at a time: memory is input + output + one row
-        resampled = soxr.resample(np.concatenate([row.astype(np.float32, copy=False), tail]), sr_in, sr_out,
-                                  quality="VHQ")
+        resampled = soxr.resample(
+            np.concatenate([row.astype(np.float32, copy=False), tail]), sr_in, sr_out, quality="VHQ"
+        )
         assert resampled.shape[0] >= frames, (resampled.shape, frames)
         out[channel] = resampled[:frames]
     return out
@@ -236,8 +237,7 @@ def _format(dest: Source, format: str | None) -> str:
     format = (format or "WAV").upper()
     if format not in sf.available_formats():
         known = ", ".join(sorted(f.lower() for f in sf.available_formats()))
-        raise UsageError(f"{_name(dest, 'stdout')}: unknown audio format '{format.lower()}'; "
-                         f"use one of {known}")
+        raise UsageError(f"{_name(dest, 'stdout')}: unknown audio format '{format.lower()}'; use one of {known}")
     return format
 
 
@@ -249,8 +249,7 @@ def _subtype(name: str, format: str, subtype: str | None) -> str:
     if subtype not in SUBTYPES:
         raise UsageError(f"{name}: unknown sample type '{subtype}'; use {', '.join(SUBTYPES)}")
     if not sf.check_format(format, subtype):
-        raise UsageError(f"{name}: {format} cannot hold {subtype} samples; "
-                         "use PCM_16 or PCM_24, or write WAV")
+        raise UsageError(f"{name}: {format} cannot hold {subtype} samples; use PCM_16 or PCM_24, or write WAV")
     return subtype
 
 
@@ -314,8 +313,9 @@ class AudioWriter:
         OutputError: the folder is missing or the file cannot be written.
     """
 
-    def __init__(self, dest: Source, sample_rate: int, channels: int, subtype: str | None = None,
-                 format: str | None = None) -> None:
+    def __init__(
+        self, dest: Source, sample_rate: int, channels: int, subtype: str | None = None, format: str | None = None
+    ) -> None:
         self.name = _name(dest, "stdout")
         format = _format(dest, format)
         self.subtype = _subtype(self.name, format, subtype)
@@ -388,8 +388,9 @@ class AudioWriter:
             self.abort()
 
 
-def write_audio(dest: Source, wav: np.ndarray, sample_rate: int, subtype: str | None = None,
-                format: str | None = None) -> WriteReport:
+def write_audio(
+    dest: Source, wav: np.ndarray, sample_rate: int, subtype: str | None = None, format: str | None = None
+) -> WriteReport:
     """Write a waveform without ever clipping silently (see ``AudioWriter``).
 
     Args:

@@ -22,6 +22,7 @@ from reencoder_cli.jobs import STDIO, Job, JobResult, JobSpec, check_output, pro
 from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
 from reencoder_cli.latentfile import Latent
 
+
 def process_batch(jobs: Sequence[Job], spec: JobSpec, pipeline: object) -> list[JobResult]:
     """Process jobs, batching the short audio ones with equal frame counts; results in job order."""
     from reencoder_cli.pipeline import Pipeline
@@ -70,23 +71,23 @@ def _failed(job: Job, spec: JobSpec, exc: Exception, start: float) -> JobResult:
     return JobResult(job.input, job.output, error=error, seed=spec.seed, seconds=time.perf_counter() - start)
 
 
-def _run_group(jobs: Sequence[Job], group: list[tuple[int, np.ndarray, int, float]], spec: JobSpec,
-               pipeline: object) -> list[tuple[int, JobResult]]:
+def _run_group(
+    jobs: Sequence[Job], group: list[tuple[int, np.ndarray, int, float]], spec: JobSpec, pipeline: object
+) -> list[tuple[int, JobResult]]:
     """One stacked encode and one stacked decode for files with the same frame count."""
     from reencoder_cli.pipeline import post_process
     from reencoder_cli.stream import decode_stream, encode_stream
 
-    refs = [ref for _, ref, _, _ in group]
-    width = max(r.shape[1] for r in refs)
-    stacked = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]))) for r in refs])
+    width = max(ref.shape[1] for _, ref, _, _ in group)
+    stacked = np.concatenate([np.pad(ref, ((0, 0), (0, width - ref.shape[1]))) for _, ref, _, _ in group])
     z = encode_stream(pipeline, [stacked], pipeline.ae.sample_rate, stacked.shape[0]).z  # type: ignore[attr-defined]
     latents, row = [], 0
-    for (_, ref, rate, _), r in zip(group, refs):
-        latents.append(Latent(z[row : row + r.shape[0]], r.shape[1], rate, pipeline.ae_id))  # type: ignore[attr-defined]
-        row += r.shape[0]
+    for _, ref, rate, _ in group:
+        latents.append(Latent(z[row : row + ref.shape[0]], ref.shape[1], rate, pipeline.ae_id))  # type: ignore[attr-defined]
+        row += ref.shape[0]
     done: list[tuple[int, JobResult]] = []
     processed: list[tuple[int, Latent, np.ndarray, float, JobResult]] = []
-    for (index, _, rate, start), r, latent in zip(group, refs, latents):
+    for (index, r, rate, start), latent in zip(group, latents):
         job = jobs[index]
         result = JobResult(job.input, job.output, seed=spec.seed, in_rate=rate, duration=r.shape[1] / 44100)
         try:
@@ -97,8 +98,20 @@ def _run_group(jobs: Sequence[Job], group: list[tuple[int, np.ndarray, int, floa
         return done
     frames = processed[0][1].z.shape[-1]
     z_all = torch.cat([lat.z for _, lat, _, _, _ in processed])
-    wav_all = np.concatenate(list(decode_stream(pipeline, Latent(z_all, frames * pipeline.ae.hop, 44100,  # type: ignore[attr-defined]
-                                                                   pipeline.ae_id))), axis=1)  # type: ignore[attr-defined]
+    wav_all = np.concatenate(
+        list(
+            decode_stream(
+                pipeline,
+                Latent(
+                    z_all,
+                    frames * pipeline.ae.hop,
+                    44100,  # type: ignore[attr-defined]
+                    pipeline.ae_id,
+                ),
+            )
+        ),
+        axis=1,
+    )  # type: ignore[attr-defined]
     row = 0
     for index, latent, ref, start, result in processed:
         job = jobs[index]
@@ -111,10 +124,13 @@ def _run_group(jobs: Sequence[Job], group: list[tuple[int, np.ndarray, int, floa
             done.append((index, _failed(job, spec, exc, start)))
             continue
         result.status, result.ops, result.post_steps = "done", list(latent.ops), list(steps)
-        result.channels, result.out_rate, result.clipped_samples = latent.channels, latent.sample_rate, report.clipped_samples
+        result.channels, result.out_rate, result.clipped_samples = (
+            latent.channels,
+            latent.sample_rate,
+            report.clipped_samples,
+        )
         result.models = pipeline.model_shas()  # type: ignore[attr-defined]
         result.seconds = time.perf_counter() - start
         result.realtime_factor = result.duration / result.seconds if result.seconds > 0 else None
         done.append((index, result))
     return done
-

@@ -57,7 +57,12 @@ class LatentBWE(nn.Module):
         self.config = config
         self.rate_embedding = nn.Embedding(len(config.rates), config.cond_dim)
         self.backbone = Backbone(
-            config.latent_dim, config.latent_dim, config.dim, config.blocks, config.hidden, config.kernel,
+            config.latent_dim,
+            config.latent_dim,
+            config.dim,
+            config.blocks,
+            config.hidden,
+            config.kernel,
             cond_dim=config.cond_dim,
         )
 

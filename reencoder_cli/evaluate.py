@@ -87,8 +87,13 @@ def fit_length(wav: np.ndarray, length: int) -> np.ndarray:
     return np.pad(wav, [(0, 0)] * (wav.ndim - 1) + [(0, length - wav.shape[-1])])
 
 
-def score(systems: dict[str, System], clips: list[Clip], degrade: Callable[[Clip], np.ndarray],
-          metric: Callable[[np.ndarray, np.ndarray], dict[str, float]], keep_outputs: bool = False) -> list[Row]:
+def score(
+    systems: dict[str, System],
+    clips: list[Clip],
+    degrade: Callable[[Clip], np.ndarray],
+    metric: Callable[[np.ndarray, np.ndarray], dict[str, float]],
+    keep_outputs: bool = False,
+) -> list[Row]:
     """Run each system on each clip's degraded input; average the metrics over clips."""
     inputs = {c.name: degrade(c) for c in clips}
     rows = []
@@ -124,8 +129,11 @@ def upsample_systems(pipeline: object, rate: int, models: list[str], raw_model: 
     }
     for model in models:
         arch = model_arch(model)
-        variants = [(f"{model} flow {s} step{'s' if s > 1 else ''}", f"upsample:model={model},steps={s}")
-                    for s in (1, 4)] if arch == "flow" else [(model, f"upsample:model={model}")]
+        variants = (
+            [(f"{model} flow {s} step{'s' if s > 1 else ''}", f"upsample:model={model},steps={s}") for s in (1, 4)]
+            if arch == "flow"
+            else [(model, f"upsample:model={model}")]
+        )
         for label, op in variants:
             systems[f"{label} (pure latent)"] = latent(op, False)
             systems[f"{label} + keep-lowband"] = latent(op, True)
@@ -134,7 +142,8 @@ def upsample_systems(pipeline: object, rate: int, models: list[str], raw_model: 
 
         systems[f"{raw_model} (raw audio)"] = lambda clip, low: apply_raw(raw_model, sinc_upsample(low, rate), rate)
         systems[f"{raw_model} on AE of sinc (transmission)"] = lambda clip, low: apply_raw(
-            raw_model, ae(sinc_upsample(low, rate)), rate)
+            raw_model, ae(sinc_upsample(low, rate)), rate
+        )
     return systems
 
 
@@ -151,16 +160,26 @@ def noise_fill_row(clips: list[Clip], rate: int) -> Row:
 
     best: Row | None = None
     for level in baselines.noise_fill_levels():
-        row = score({"": lambda c, low, lv=level: baselines.noise_fill(sinc_upsample(low, rate), rate, lv)},
-                    clips, lambda c: audio.resample(c.wav, SAMPLE_RATE, rate), band_metrics)[0]
+        row = score(
+            {"": lambda c, low, lv=level: baselines.noise_fill(sinc_upsample(low, rate), rate, lv)},
+            clips,
+            lambda c: audio.resample(c.wav, SAMPLE_RATE, rate),
+            band_metrics,
+        )[0]
         if best is None or row.metrics["lsd_high"] < best.metrics["lsd_high"]:
             best = Row(f"sinc + noise fill ({level:+.0f} dB)", row.metrics, note=f"level {level} dB")
     assert best is not None
     return best
 
 
-def evaluate_upsample(clips: list[Clip], rate: int, pipeline: object, models: list[str],
-                      raw_model: str | None = None, keep_outputs: bool = False) -> list[Row]:
+def evaluate_upsample(
+    clips: list[Clip],
+    rate: int,
+    pipeline: object,
+    models: list[str],
+    raw_model: str | None = None,
+    keep_outputs: bool = False,
+) -> list[Row]:
     """All bandwidth-extension rows for references ``clips`` degraded to ``rate``."""
     systems = upsample_systems(pipeline, rate, models, raw_model)
     rows = score(systems, clips, lambda c: audio.resample(c.wav, SAMPLE_RATE, rate), band_metrics, keep_outputs)
@@ -171,8 +190,9 @@ def evaluate_upsample(clips: list[Clip], rate: int, pipeline: object, models: li
 # -- mono to stereo -----------------------------------------------------------------------------------
 
 
-def evaluate_upmix(clips: list[Clip], pipeline: object, model: str, seed: int = 0,
-                   keep_outputs: bool = False) -> list[Row]:
+def evaluate_upmix(
+    clips: list[Clip], pipeline: object, model: str, seed: int = 0, keep_outputs: bool = False
+) -> list[Row]:
     """Stereo rows: dual mono, pseudo-stereo, AE ceiling, ours with random and oracle style."""
     stereo = [c for c in clips if c.wav.shape[0] == 2]
 
@@ -197,8 +217,13 @@ def evaluate_upmix(clips: list[Clip], pipeline: object, model: str, seed: int = 
     return score(systems, stereo, lambda c: audio.to_mono(c.wav), stereo_metrics, keep_outputs)
 
 
-def style_mix_correlation(clips: list[Clip], pipeline: object, model: str,
-                          lambdas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0), segment: float = 1.0) -> list[dict[str, float]]:
+def style_mix_correlation(
+    clips: list[Clip],
+    pipeline: object,
+    model: str,
+    lambdas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0),
+    segment: float = 1.0,
+) -> list[dict[str, float]]:
     """The paper's Fig. 3 experiment: does ``--style-mix`` steer the stereo image toward the reference?
 
     For each lambda, every clip is upmixed from its mono downmix with the style taken
@@ -230,8 +255,14 @@ def style_mix_correlation(clips: list[Clip], pipeline: object, model: str,
                 ref_r.append(ratios(clip.wav))
                 out_r.append(ratios(fit_length(out, clip.wav.shape[-1])))
             a, b = np.concatenate(ref_r), np.concatenate(out_r)
-            table.append({"lambda": lam, "correlation": float(np.corrcoef(a, b)[0, 1]),
-                          "mean_abs_error_db": float(np.abs(a - b).mean()), "segments": float(len(a))})
+            table.append(
+                {
+                    "lambda": lam,
+                    "correlation": float(np.corrcoef(a, b)[0, 1]),
+                    "mean_abs_error_db": float(np.abs(a - b).mean()),
+                    "segments": float(len(a)),
+                }
+            )
     return table
 
 
@@ -251,8 +282,9 @@ def opus_round_trip(wav: np.ndarray, kbps: int) -> np.ndarray | None:
     return fit_length(out, wav.shape[-1])
 
 
-def evaluate_reconstruct(clips: list[Clip], pipeline: object, bitrates: tuple[int, ...] = (32, 64, 96),
-                         keep_outputs: bool = False) -> list[Row]:
+def evaluate_reconstruct(
+    clips: list[Clip], pipeline: object, bitrates: tuple[int, ...] = (32, 64, 96), keep_outputs: bool = False
+) -> list[Row]:
     """Autoencoder vs Opus (kbps per channel), mono clips."""
     import torch
 
@@ -267,10 +299,14 @@ def evaluate_reconstruct(clips: list[Clip], pipeline: object, bitrates: tuple[in
             gen = torch.Generator().manual_seed(0)
             z = latent.z + level * latent.z.std() * torch.randn(latent.z.shape, generator=gen)
             return pipeline.decode(latent.with_z(z))  # type: ignore[attr-defined]
+
         return run
 
-    systems: dict[str, System] = {"autoencoder": ae, "AE, latent noise 0.1 std": noisy(0.1),
-                                  "AE, latent noise 0.3 std": noisy(0.3)}
+    systems: dict[str, System] = {
+        "autoencoder": ae,
+        "AE, latent noise 0.1 std": noisy(0.1),
+        "AE, latent noise 0.3 std": noisy(0.3),
+    }
     if shutil.which("opusenc"):
         for kbps in bitrates:
             systems[f"Opus {kbps} kbps"] = lambda c, x, k=kbps: opus_round_trip(x, k)
@@ -300,6 +336,10 @@ def evaluate_linearity(clips: list[Clip], pipeline: object, gains: tuple[float, 
         za, zb = pipeline.encode(a, SAMPLE_RATE), pipeline.encode(b, SAMPLE_RATE)  # type: ignore[attr-defined]
         pairs.append((pipeline.decode(za.with_z(za.z + zb.z)), a + b))  # type: ignore[attr-defined]
     rows.append(Row("D(E(a) + E(b)) vs a + b", mean_metrics(pairs)))
-    rows.append(Row("D(E(a + b)) vs a + b", mean_metrics(
-        [(pipeline.decode(pipeline.encode(b, SAMPLE_RATE)), b) for _, b in pairs])))  # type: ignore[attr-defined]
+    rows.append(
+        Row(
+            "D(E(a + b)) vs a + b",
+            mean_metrics([(pipeline.decode(pipeline.encode(b, SAMPLE_RATE)), b) for _, b in pairs]),
+        )
+    )  # type: ignore[attr-defined]
     return rows

@@ -118,9 +118,13 @@ def expand_inputs(
             found.append(Source(STDIO, Path("stdin")))
         elif path.is_dir():
             pattern = "**/*" if recursive else "*"
-            found += [Source(str(p), p.relative_to(path)) for p in sorted(path.glob(pattern)) if p.is_file() and is_audio(p)]
+            found += [
+                Source(str(p), p.relative_to(path)) for p in sorted(path.glob(pattern)) if p.is_file() and is_audio(p)
+            ]
         elif not path.exists() and glob.has_magic(item):
-            found += [Source(p, Path(Path(p).name)) for p in sorted(glob.glob(item, recursive=True)) if is_audio(Path(p))]
+            found += [
+                Source(p, Path(Path(p).name)) for p in sorted(glob.glob(item, recursive=True)) if is_audio(Path(p))
+            ]
         else:
             found.append(Source(item, Path(path.name)))
     unique: dict[str, Source] = {}
@@ -184,9 +188,7 @@ def plan_jobs(
     if output_dir is None:
         raise UsageError("missing OUTPUT: give an output file, or -o/--output-dir for a batch")
     root = Path(output_dir)
-    return [
-        Job(s.path, str(root / s.rel.parent / output_name(s, template, fmt, op, seed))) for s in sources
-    ]
+    return [Job(s.path, str(root / s.rel.parent / output_name(s, template, fmt, op, seed))) for s in sources]
 
 
 def shard(jobs: Sequence[Job], index: int, count: int) -> list[Job]:
@@ -206,7 +208,8 @@ def check_output(job: Job, overwrite: bool, skip_existing: bool) -> bool:
         return False
     out = Path(job.output)
     if job.input != STDIO and (
-        os.path.abspath(job.input) == os.path.abspath(out) or (out.exists() and Path(job.input).exists() and os.path.samefile(job.input, out))
+        os.path.abspath(job.input) == os.path.abspath(out)
+        or (out.exists() and Path(job.input).exists() and os.path.samefile(job.input, out))
     ):
         raise OutputError(f"{job.output}: is the input; refusing to overwrite an input")
     if out.exists():
@@ -260,8 +263,9 @@ def process(job: Job, spec: JobSpec, pipeline: object) -> JobResult:
             if job.output.endswith(LATENT_SUFFIX):
                 save_latent(job.output, latent)
             else:
-                with audio.AudioWriter(job.output, latent.sample_rate, latent.channels, spec.subtype,
-                                       spec.format) as writer:
+                with audio.AudioWriter(
+                    job.output, latent.sample_rate, latent.channels, spec.subtype, spec.format
+                ) as writer:
                     write_behind(writer, stream.output(latent))
                     report = writer.commit()
                 result.out_rate, result.clipped_samples = latent.sample_rate, report.clipped_samples

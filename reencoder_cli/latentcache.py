@@ -96,8 +96,10 @@ def build(
         os.replace(tmp, path)
         done_seconds += track.seconds
         elapsed = time.perf_counter() - start
-        log(f"latents: {index + 1}/{len(tracks)} {track.source}/{track.name} "
-            f"({done_seconds / max(elapsed, 1e-9):.0f}x real time)")
+        log(
+            f"latents: {index + 1}/{len(tracks)} {track.source}/{track.name} "
+            f"({done_seconds / max(elapsed, 1e-9):.0f}x real time)"
+        )
     size = sum(p.stat().st_size for p in root.rglob("*.safetensors"))
     hours = sum(t.seconds for t in tracks) / 3600
     return {"tracks": len(tracks), "hours": hours, "megabytes": size / 1e6, "seconds": time.perf_counter() - start}

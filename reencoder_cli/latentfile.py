@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import torch
 from torch import Tensor
 
 from reencoder_cli.errors import LatentFileError

@@ -72,21 +72,21 @@ def _guard(losses: list[torch.nn.Module]) -> None:
         loss.spectralconv = _SafeSpectralConvergence()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _stft_loss() -> MultiResolutionSTFTLoss:
     loss = MultiResolutionSTFTLoss()
     _guard(list(loss.stft_losses))
     return loss.eval()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mel_loss() -> MelSTFTLoss:
     loss = MelSTFTLoss(sample_rate=SAMPLE_RATE)
     _guard([loss])
     return loss.eval()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _butter(btype: str, cutoff: float, sample_rate: int) -> np.ndarray:
     return butter(8, cutoff, btype=btype, fs=sample_rate, output="sos")
 
@@ -105,9 +105,7 @@ def _as_2d(wav: Signal) -> torch.Tensor:
 def _pair(est: Signal, ref: Signal) -> tuple[torch.Tensor, torch.Tensor]:
     """Check shapes, convert to ``(C, T)`` float32 and zero-pad both to ``MIN_LENGTH``."""
     if tuple(est.shape) != tuple(ref.shape):
-        raise ValueError(
-            f"est and ref shapes differ: est {tuple(est.shape)} vs ref {tuple(ref.shape)}"
-        )
+        raise ValueError(f"est and ref shapes differ: est {tuple(est.shape)} vs ref {tuple(ref.shape)}")
     e, r = _as_2d(est), _as_2d(ref)
     pad = MIN_LENGTH - e.shape[-1]
     if pad > 0:
@@ -193,8 +191,7 @@ def split_bands(
     dtype = np.float32 if x.dtype == np.float32 else np.float64
     padlen = min(27, x.shape[-1] - 1)  # scipy's default for 4 sections, capped for short x
     low, high = (
-        sosfiltfilt(_butter(btype, cutoff, sample_rate), x, axis=-1, padlen=padlen)
-        for btype in ("lowpass", "highpass")
+        sosfiltfilt(_butter(btype, cutoff, sample_rate), x, axis=-1, padlen=padlen) for btype in ("lowpass", "highpass")
     )
     return low.astype(dtype), high.astype(dtype)
 

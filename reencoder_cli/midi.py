@@ -23,15 +23,50 @@ SOUNDFONTS = (
     "/usr/share/sounds/sf2/default-GM.sf2",
 )
 COMPOSERS = (
-    "bach", "beethoven", "mozart", "haydn", "monteverdi", "palestrina", "trecento",
-    "josquin", "schumann_robert", "schumann_clara", "joplin", "handel", "corelli",
-    "schubert", "chopin", "verdi", "weber", "cpebach", "beach", "luca", "ciconia",
+    "bach",
+    "beethoven",
+    "mozart",
+    "haydn",
+    "monteverdi",
+    "palestrina",
+    "trecento",
+    "josquin",
+    "schumann_robert",
+    "schumann_clara",
+    "joplin",
+    "handel",
+    "corelli",
+    "schubert",
+    "chopin",
+    "verdi",
+    "weber",
+    "cpebach",
+    "beach",
+    "luca",
+    "ciconia",
 )
 # General MIDI programs that suit arbitrary polyphonic parts (no percussion, no effects).
 PROGRAMS = (
-    *range(0, 8), *range(8, 14), *range(16, 24), *range(24, 32), *range(32, 40),
-    *range(40, 52), *range(52, 55), *range(56, 64), *range(64, 72), *range(72, 80),
-    *range(80, 88), *range(88, 96), 104, 105, 106, 107, 108, 109, 110, 111,
+    *range(0, 8),
+    *range(8, 14),
+    *range(16, 24),
+    *range(24, 32),
+    *range(32, 40),
+    *range(40, 52),
+    *range(52, 55),
+    *range(56, 64),
+    *range(64, 72),
+    *range(72, 80),
+    *range(80, 88),
+    *range(88, 96),
+    104,
+    105,
+    106,
+    107,
+    108,
+    109,
+    110,
+    111,
 )
 DRUM_CHANNEL = 9
 MAX_SECONDS = 120
@@ -126,7 +161,9 @@ def truncate(mid: object, seconds: float) -> object:
 def score_to_midi(score: Path, dest: Path, timeout: float = 120.0) -> None:
     """Convert a corpus score to MIDI with music21, in a subprocess: some scores hang the parser."""
     code = "import sys; from music21 import converter; converter.parse(sys.argv[1]).write('midi', fp=sys.argv[2])"
-    subprocess.run([sys.executable, "-c", code, str(score), str(dest)], check=True, capture_output=True, timeout=timeout)
+    subprocess.run(
+        [sys.executable, "-c", code, str(score), str(dest)], check=True, capture_output=True, timeout=timeout
+    )
 
 
 def render(midi_path: Path, soundfont: str, sample_rate: int = 44100) -> np.ndarray:
@@ -138,9 +175,30 @@ def render(midi_path: Path, soundfont: str, sample_rate: int = 44100) -> np.ndar
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "render.wav"
         subprocess.run(
-            ["fluidsynth", "-ni", "-q", "-g", "0.5", "-r", str(sample_rate), "-R", "1", "-C", "1",
-             "-F", str(out), "-T", "wav", "-O", "float", soundfont, str(midi_path)],
-            check=True, capture_output=True, timeout=60,
+            [
+                "fluidsynth",
+                "-ni",
+                "-q",
+                "-g",
+                "0.5",
+                "-r",
+                str(sample_rate),
+                "-R",
+                "1",
+                "-C",
+                "1",
+                "-F",
+                str(out),
+                "-T",
+                "wav",
+                "-O",
+                "float",
+                soundfont,
+                str(midi_path),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
         wav, _ = sf.read(out, dtype="float32", always_2d=True, frames=MAX_SECONDS * sample_rate)
     return wav

@@ -99,7 +99,11 @@ class Pipeline:
     @cached_property
     def _ae(self) -> tuple[nn.Module, ModelMeta]:
         return load_model(
-            self.autoencoder_name, model_factories(), expect_arch="autoencoder", offline=self.offline, device=self.device
+            self.autoencoder_name,
+            model_factories(),
+            expect_arch="autoencoder",
+            offline=self.offline,
+            device=self.device,
         )
 
     @property
@@ -117,7 +121,11 @@ class Pipeline:
         """Load (once) a latent module trained on this autoencoder; returns it and its arch."""
         if name not in self._modules:
             self._modules[name] = load_model(
-                name, model_factories(), expect_arch=archs, autoencoder=self.ae_id, offline=self.offline,
+                name,
+                model_factories(),
+                expect_arch=archs,
+                autoencoder=self.ae_id,
+                offline=self.offline,
                 device=self.device,
             )
         model, meta = self._modules[name]

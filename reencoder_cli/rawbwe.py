@@ -108,7 +108,9 @@ def _load(name: str) -> RawBWE:
 
 
 @torch.inference_mode()
-def apply_raw(name: str, wav44: np.ndarray, source_rate: int, chunk: int = 30 * 44100, context: int = 8192) -> np.ndarray:
+def apply_raw(
+    name: str, wav44: np.ndarray, source_rate: int, chunk: int = 30 * 44100, context: int = 8192
+) -> np.ndarray:
     """Run a shipped raw baseline on a sinc-upsampled signal: (C, T) -> (C, T), in chunks with context."""
     model = _load(name)
     x = torch.from_numpy(np.ascontiguousarray(wav44, dtype=np.float32))

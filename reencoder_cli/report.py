@@ -26,8 +26,11 @@ def markdown(rows: list[Row], columns: tuple[str, ...] | None = None, title: str
     head = ["system", *columns, "GFLOPs/s"]
     lines = [f"**{title}**\n" if title else "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        cells = [row.system, *(f"{row.metrics[c]:.3f}" for c in columns),
-                 f"{row.gflops:.2f}" if row.gflops is not None else "-"]
+        cells = [
+            row.system,
+            *(f"{row.metrics[c]:.3f}" for c in columns),
+            f"{row.gflops:.2f}" if row.gflops is not None else "-",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(line for line in lines if line) + "\n"
 
@@ -40,8 +43,9 @@ def rich_table(rows: list[Row], columns: tuple[str, ...] | None = None, title: s
     table = Table("system", *columns, "GFLOPs/s", title=title or None)
     best = {c: min(r.metrics[c] for r in rows) for c in columns}
     for row in rows:
-        cells = [f"[bold]{row.metrics[c]:.3f}[/]" if row.metrics[c] == best[c] else f"{row.metrics[c]:.3f}"
-                 for c in columns]
+        cells = [
+            f"[bold]{row.metrics[c]:.3f}[/]" if row.metrics[c] == best[c] else f"{row.metrics[c]:.3f}" for c in columns
+        ]
         table.add_row(row.system, *cells, f"{row.gflops:.2f}" if row.gflops is not None else "-")
     return table
 
@@ -64,8 +68,14 @@ def spectrogram_db(wav: np.ndarray) -> np.ndarray:
     return 20 * np.log10(np.abs(spec) + 1e-9)
 
 
-def write_listening_page(folder: Path, clips: list[Clip], inputs: dict[str, np.ndarray], rows: list[Row],
-                         title: str, sample_rate: int = 44100) -> Path:
+def write_listening_page(
+    folder: Path,
+    clips: list[Clip],
+    inputs: dict[str, np.ndarray],
+    rows: list[Row],
+    title: str,
+    sample_rate: int = 44100,
+) -> Path:
     """Per clip: one PNG of spectrograms (reference, input, every system; one colour scale) and WAVs;
     plus ``index.html`` with audio players side by side. Returns the HTML path.
 
@@ -82,29 +92,41 @@ def write_listening_page(folder: Path, clips: list[Clip], inputs: dict[str, np.n
     sections = []
     for clip in clips:
         entries = [("reference", clip.wav), ("input", inputs[clip.name])] + [
-            (r.system, r.outputs[clip.name]) for r in rows if clip.name in r.outputs]
+            (r.system, r.outputs[clip.name]) for r in rows if clip.name in r.outputs
+        ]
         ref_db = spectrogram_db(clip.wav)
         vmax = float(ref_db.max())
         fig, axes = plt.subplots(len(entries), 1, figsize=(9, 1.6 * len(entries)), squeeze=False)
         players = []
         for ax, (name, wav) in zip(axes[:, 0], entries):
-            ax.imshow(spectrogram_db(wav), origin="lower", aspect="auto", vmin=vmax - 90, vmax=vmax, cmap="magma",
-                      extent=(0, wav.shape[-1] / sample_rate, 0, sample_rate / 2000))
+            ax.imshow(
+                spectrogram_db(wav),
+                origin="lower",
+                aspect="auto",
+                vmin=vmax - 90,
+                vmax=vmax,
+                cmap="magma",
+                extent=(0, wav.shape[-1] / sample_rate, 0, sample_rate / 2000),
+            )
             ax.set_title(name, fontsize=8)
             ax.set_ylabel("kHz", fontsize=7)
             ax.tick_params(labelsize=6)
             wav_name = f"{slug(clip.name)}__{slug(name)}.wav"
             write_audio(folder / wav_name, wav, sample_rate, "PCM_16")
-            players.append(f"<tr><td>{html.escape(name)}</td><td><audio controls preload=none "
-                           f"src='{wav_name}'></audio></td></tr>")
+            players.append(
+                f"<tr><td>{html.escape(name)}</td><td><audio controls preload=none src='{wav_name}'></audio></td></tr>"
+            )
         fig.tight_layout()
         png = f"{slug(clip.name)}.png"
         fig.savefig(folder / png, dpi=90)
         plt.close(fig)
-        sections.append(f"<h2>{html.escape(clip.name)}</h2><table>{''.join(players)}</table>"
-                        f"<img src='{png}' style='max-width:100%'>")
+        sections.append(
+            f"<h2>{html.escape(clip.name)}</h2><table>{''.join(players)}</table>"
+            f"<img src='{png}' style='max-width:100%'>"
+        )
     page = folder / "index.html"
-    page.write_text(f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
-                    f"<h1>{html.escape(title)}</h1>{''.join(sections)}\n")
+    page.write_text(
+        f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
+        f"<h1>{html.escape(title)}</h1>{''.join(sections)}\n"
+    )
     return page
-

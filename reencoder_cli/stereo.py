@@ -59,7 +59,9 @@ class LatentUpmix(nn.Module):
         self.config = config
         c = config
         self.style = StyleEncoder(c)
-        self.backbone = Backbone(c.latent_dim, 2 * c.latent_dim, c.dim, c.blocks, c.hidden, c.kernel, cond_dim=c.style_dim)
+        self.backbone = Backbone(
+            c.latent_dim, 2 * c.latent_dim, c.dim, c.blocks, c.hidden, c.kernel, cond_dim=c.style_dim
+        )
 
     def forward(self, z_mono: Tensor, style: Tensor) -> Tensor:
         """z_mono: (B, D, F), style: (B, style_dim) -> (B, 2D, F) stacked (left, right)."""

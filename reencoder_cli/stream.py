@@ -30,8 +30,11 @@ class Resampler:
 
     def __init__(self, rate_in: int, rate_out: int, channels: int) -> None:
         self.rates = (rate_in, rate_out)
-        self.stream = None if rate_in == rate_out else soxr.ResampleStream(
-            rate_in, rate_out, channels, dtype="float32", quality="VHQ")
+        self.stream = (
+            None
+            if rate_in == rate_out
+            else soxr.ResampleStream(rate_in, rate_out, channels, dtype="float32", quality="VHQ")
+        )
         self.total_in = self.total_out = 0
 
     def push(self, block: np.ndarray) -> np.ndarray:
@@ -57,8 +60,13 @@ class ReferenceStore:
     def __init__(self, channels: int, folder: str | Path | None = None) -> None:
         self.channels, self.length = channels, 0
         self._blocks: list[np.ndarray] = []
-        self._file = None if folder is None else tempfile.NamedTemporaryFile(
-            dir=folder, prefix=f".reencoder-ref.{os.getpid()}.", suffix=".tmp", delete=False)
+        self._file = (
+            None
+            if folder is None
+            else tempfile.NamedTemporaryFile(
+                dir=folder, prefix=f".reencoder-ref.{os.getpid()}.", suffix=".tmp", delete=False
+            )
+        )
         self._array: np.ndarray | None = None
 
     def append(self, block: np.ndarray) -> None:
@@ -95,8 +103,14 @@ class ReferenceStore:
             self._file = None
 
 
-def encode_stream(pipeline: object, blocks: Iterable[np.ndarray], source_rate: int, channels: int,
-                  mono: bool = False, store: ReferenceStore | None = None) -> Latent:
+def encode_stream(
+    pipeline: object,
+    blocks: Iterable[np.ndarray],
+    source_rate: int,
+    channels: int,
+    mono: bool = False,
+    store: ReferenceStore | None = None,
+) -> Latent:
     """Resample and encode blocks as they come: memory holds one chunk plus context.
 
     Args:
@@ -153,7 +167,9 @@ def encode_stream(pipeline: object, blocks: Iterable[np.ndarray], source_rate: i
 Finish = Callable[[int, np.ndarray], np.ndarray]
 
 
-def decode_stream(pipeline: object, latent: Latent, finish: Finish | None = None, margin: int = 0) -> Iterator[np.ndarray]:
+def decode_stream(
+    pipeline: object, latent: Latent, finish: Finish | None = None, margin: int = 0
+) -> Iterator[np.ndarray]:
     """Decode chunk by chunk, trimmed to the latent's length: yields (C, n) float32 blocks.
 
     Args:
@@ -193,8 +209,14 @@ class StreamJob:
         workdir: folder for the temporary 44.1 kHz reference (None: memory).
     """
 
-    def __init__(self, pipeline: object, specs: list[object], keep_lowband: bool = True, keep_mid: bool = True,
-                 workdir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        pipeline: object,
+        specs: list[object],
+        keep_lowband: bool = True,
+        keep_mid: bool = True,
+        workdir: str | Path | None = None,
+    ) -> None:
         from reencoder_cli.ops import OPS
 
         self.pipeline, self.specs = pipeline, specs
@@ -227,8 +249,15 @@ class StreamJob:
 
         def finish(start: int, region: np.ndarray) -> np.ndarray:
             ref = store.read(start, start + region.shape[1])
-            out, self.post_steps = post_process(region, ref, self.specs, latent.source_rate,  # type: ignore[arg-type]
-                                                self.keep_lowband, self.keep_mid, latent.sample_rate)
+            out, self.post_steps = post_process(
+                region,
+                ref,
+                self.specs,
+                latent.source_rate,  # type: ignore[arg-type]
+                self.keep_lowband,
+                self.keep_mid,
+                latent.sample_rate,
+            )
             return out
 
         yield from decode_stream(self.pipeline, latent, finish, margin_for(latent.source_rate, latent.sample_rate))

@@ -215,9 +215,16 @@ def read_meta(path: str | Path, *, sha256: str | None = None) -> ModelMeta:
     if not isinstance(config, dict) or not isinstance(train, dict):
         raise WeightsError(f"{where}: metadata 'config' and 'train' must be JSON objects")
     ae = AEId.from_json(meta["autoencoder"]) if meta.get("autoencoder") else None
-    return ModelMeta(arch=meta["arch"], config=config, autoencoder=ae, train=train,
-                     sha256=sha256 or _cached_sha256(path), path=path, size_bytes=path.stat().st_size,
-                     dtype=meta.get("dtype", ""))
+    return ModelMeta(
+        arch=meta["arch"],
+        config=config,
+        autoencoder=ae,
+        train=train,
+        sha256=sha256 or _cached_sha256(path),
+        path=path,
+        size_bytes=path.stat().st_size,
+        dtype=meta.get("dtype", ""),
+    )
 
 
 def resolve(name: str, *, offline: bool | None = None) -> Path:
@@ -238,7 +245,7 @@ def resolve(name: str, *, offline: bool | None = None) -> Path:
         raise WeightsError(f"model {name!r} not found: not a file, not in {_show(d)}, not an hf:// address")
     if offline is None:
         offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-    repo, _, filename = name[len("hf://"):].partition("/")
+    repo, _, filename = name[len("hf://") :].partition("/")
     repo2, _, filename = filename.partition("/")
     repo_id, _, revision = f"{repo}/{repo2}".partition("@")
     if not repo or not repo2 or not filename:
@@ -247,18 +254,25 @@ def resolve(name: str, *, offline: bool | None = None) -> Path:
     from huggingface_hub.utils import LocalEntryNotFoundError, OfflineModeIsEnabled
 
     try:
-        return Path(hf_hub_download(repo_id=repo_id, filename=filename, revision=revision or None,
-                                    local_files_only=offline))
+        return Path(
+            hf_hub_download(repo_id=repo_id, filename=filename, revision=revision or None, local_files_only=offline)
+        )
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as e:
         if offline or isinstance(e, OfflineModeIsEnabled) or getattr(constants, "HF_HUB_OFFLINE", False):
-            raise WeightsError(f"{name}: not in the local cache and offline mode is on (HF_HUB_OFFLINE=1);"
-                               " run once online or pass a local path") from e
-        raise WeightsError(f"{name}: the Hugging Face Hub cannot be reached and the file is not cached;"
-                           " check the network or pass a local path") from e
+            raise WeightsError(
+                f"{name}: not in the local cache and offline mode is on (HF_HUB_OFFLINE=1);"
+                " run once online or pass a local path"
+            ) from e
+        raise WeightsError(
+            f"{name}: the Hugging Face Hub cannot be reached and the file is not cached;"
+            " check the network or pass a local path"
+        ) from e
     except Exception as e:  # not found, gated, bad name, HTTP errors: all end the same way
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WeightsError(f"{name}: cannot download from the Hugging Face Hub ({msg});"
-                           " check the address and your access, or pass a local path") from e
+        raise WeightsError(
+            f"{name}: cannot download from the Hugging Face Hub ({msg});"
+            " check the address and your access, or pass a local path"
+        ) from e
 
 
 def update_manifest(directory: Path | None = None) -> dict[str, Any]:
@@ -271,9 +285,13 @@ def update_manifest(directory: Path | None = None) -> dict[str, Any]:
     files = {}
     for p in sorted(d.glob("*" + SUFFIX)):
         m = read_meta(p)
-        files[p.name] = {"sha256": m.sha256, "size": m.size_bytes, "arch": m.arch,
-                         "autoencoder": dataclasses.asdict(m.autoencoder) if m.autoencoder else None,
-                         "train": m.train}
+        files[p.name] = {
+            "sha256": m.sha256,
+            "size": m.size_bytes,
+            "arch": m.arch,
+            "autoencoder": dataclasses.asdict(m.autoencoder) if m.autoencoder else None,
+            "train": m.train,
+        }
     manifest = {"files": files}
     fd, tmp = tempfile.mkstemp(dir=d, prefix=f".{MANIFEST}.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -306,8 +324,9 @@ def verify(path: Path) -> ModelMeta:
         raise WeightsError(f"{where}: size mismatch (expected {entry.get('size')} bytes, got {size}); {fix}")
     got = _cached_sha256(path)
     if entry.get("sha256") != got:
-        raise WeightsError(f"{where}: checksum mismatch (expected {_short(str(entry.get('sha256')))},"
-                           f" got {_short(got)}); {fix}")
+        raise WeightsError(
+            f"{where}: checksum mismatch (expected {_short(str(entry.get('sha256')))}, got {_short(got)}); {fix}"
+        )
     return read_meta(path, sha256=got)
 
 
@@ -334,8 +353,10 @@ def _build_config(cls: type, data: Mapping[str, Any], where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise WeightsError(f"{where}: config has field(s) {', '.join(map(repr, unknown))} unknown to"
-                           f" {cls.__name__}; the file was written by another version of the model")
+        raise WeightsError(
+            f"{where}: config has field(s) {', '.join(map(repr, unknown))} unknown to"
+            f" {cls.__name__}; the file was written by another version of the model"
+        )
     try:
         hints = typing.get_type_hints(cls)
     except Exception:  # unresolvable annotations: keep values as stored
@@ -381,13 +402,16 @@ def load_model(
         want_arch = " or ".join(map(repr, expected))
         raise WeightsError(f"{where} holds a {meta.arch!r} model, expected {want_arch}")
     if meta.arch not in factories:
-        raise WeightsError(f"{where} holds a {meta.arch!r} model, which this version cannot build"
-                           f" (known: {', '.join(map(repr, sorted(factories)))})")
+        raise WeightsError(
+            f"{where} holds a {meta.arch!r} model, which this version cannot build"
+            f" (known: {', '.join(map(repr, sorted(factories)))})"
+        )
     ae = meta.autoencoder
     if autoencoder is not None and (ae is None or ae.sha256 != autoencoder.sha256):
         trained = f"was trained on autoencoder {ae}" if ae else "does not record its autoencoder"
-        raise WeightsError(f"{where} {trained} but {autoencoder} is loaded;"
-                           " retrain it or load the matching autoencoder")
+        raise WeightsError(
+            f"{where} {trained} but {autoencoder} is loaded; retrain it or load the matching autoencoder"
+        )
     cls, factory = factories[meta.arch]
     model = factory(_build_config(cls, meta.config, where))
     try:
@@ -397,14 +421,16 @@ def load_model(
     want = model.state_dict()
     missing, unexpected = sorted(set(want) - set(state)), sorted(set(state) - set(want))
     if missing or unexpected:
-        parts = ([f"missing keys {_names(missing)}"] if missing else []) + \
-            ([f"unexpected keys {_names(unexpected)}"] if unexpected else [])
-        raise WeightsError(f"{where} does not fit a {meta.arch!r} model built from its config:"
-                           f" {'; '.join(parts)}")
+        parts = ([f"missing keys {_names(missing)}"] if missing else []) + (
+            [f"unexpected keys {_names(unexpected)}"] if unexpected else []
+        )
+        raise WeightsError(f"{where} does not fit a {meta.arch!r} model built from its config: {'; '.join(parts)}")
     for k, t in state.items():
         if tuple(t.shape) != tuple(want[k].shape):
-            raise WeightsError(f"{where}: tensor {k!r} has shape {tuple(t.shape)} in the file but"
-                               f" {tuple(want[k].shape)} in a {meta.arch!r} model built from its config")
+            raise WeightsError(
+                f"{where}: tensor {k!r} has shape {tuple(t.shape)} in the file but"
+                f" {tuple(want[k].shape)} in a {meta.arch!r} model built from its config"
+            )
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:

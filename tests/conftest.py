@@ -16,8 +16,16 @@ from reencoder_cli.weights import AEId, save_model, update_manifest
 
 D = 16
 TINY_AE = AutoencoderConfig(
-    latent_dim=D, enc_dim=32, enc_blocks=1, enc_hidden=64, dec_dim=32, dec_blocks=1, dec_hidden=64,
-    fine_dim=16, fine_blocks=1, fine_hidden=32,
+    latent_dim=D,
+    enc_dim=32,
+    enc_blocks=1,
+    enc_hidden=64,
+    dec_dim=32,
+    dec_blocks=1,
+    dec_hidden=64,
+    fine_dim=16,
+    fine_blocks=1,
+    fine_hidden=32,
 )
 TINY_BWE = BWEConfig(latent_dim=D, dim=32, blocks=2, hidden=64, cond_dim=8)
 TINY_FLOW = FlowConfig(latent_dim=D, dim=32, blocks=2, hidden=64, cond_dim=8)

@@ -56,14 +56,18 @@ def leftovers(folder: Path) -> list[str]:
 
 # --- round trips -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("channels", [1, 2])
-@pytest.mark.parametrize(("ext", "subtype", "tol"), [
-    ("wav", "PCM_16", 1.0 / 2**15),
-    ("wav", "PCM_24", 1.0 / 2**23),
-    ("wav", "FLOAT", 0.0),
-    ("flac", "PCM_16", 1.0 / 2**15),
-    ("flac", "PCM_24", 1.0 / 2**23),
-])
+@pytest.mark.parametrize(
+    ("ext", "subtype", "tol"),
+    [
+        ("wav", "PCM_16", 1.0 / 2**15),
+        ("wav", "PCM_24", 1.0 / 2**23),
+        ("wav", "FLOAT", 0.0),
+        ("flac", "PCM_16", 1.0 / 2**15),
+        ("flac", "PCM_24", 1.0 / 2**23),
+    ],
+)
 def test_round_trip(tmp_path: Path, channels: int, ext: str, subtype: str, tol: float) -> None:
     wav = noise(channels, 12347)
     path = tmp_path / f"x.{ext}"
@@ -108,6 +112,7 @@ def test_read_from_stream_and_info_keeps_position() -> None:
 
 # --- clipping -------------------------------------------------------------------------------
 
+
 def test_float_keeps_peak_beyond_one(tmp_path: Path) -> None:
     wav = noise(2, 1000, peak=0.5)
     wav[1, 10] = 1.5
@@ -134,13 +139,17 @@ def test_pcm16_limits_and_counts_exactly(tmp_path: Path) -> None:
 
 # --- write argument checks ------------------------------------------------------------------
 
-@pytest.mark.parametrize(("name", "kwargs"), [
-    ("x.flac", {"subtype": "FLOAT"}),
-    ("x.wav", {"subtype": "PCM_8"}),
-    ("x.xyz", {}),
-    ("noext", {}),
-    ("x.wav", {"format": "nope"}),
-])
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("x.flac", {"subtype": "FLOAT"}),
+        ("x.wav", {"subtype": "PCM_8"}),
+        ("x.xyz", {}),
+        ("noext", {}),
+        ("x.wav", {"format": "nope"}),
+    ],
+)
 def test_bad_write_arguments_are_usage_errors(tmp_path: Path, name: str, kwargs: dict) -> None:
     with pytest.raises(UsageError, match=name):
         write_audio(tmp_path / name, noise(1, 10), SR, **kwargs)
@@ -153,6 +162,7 @@ def test_missing_folder_is_output_error(tmp_path: Path) -> None:
 
 
 # --- refusals on read -------------------------------------------------------------------------
+
 
 def _refused(path: Path, match: str) -> None:
     with pytest.raises(AudioError, match=match) as caught:
@@ -234,6 +244,7 @@ def test_header_claiming_ten_hours_reads_real_length(tmp_path: Path) -> None:
 
 # --- resampling -----------------------------------------------------------------------------
 
+
 def _peak_hz(wav: np.ndarray, sr: int) -> float:
     spectrum = np.abs(np.fft.rfft(wav[0] * np.hanning(wav.shape[1])))
     return float(np.fft.rfftfreq(wav.shape[1], 1 / sr)[np.argmax(spectrum)])
@@ -247,8 +258,13 @@ def test_resample_keeps_frequency_and_length() -> None:
 
 
 def test_resample_length_rule_stereo_odd_lengths() -> None:
-    for frames, sr_in, sr_out in [(12347, 48000, 44100), (240, 48000, 44100), (1, 48000, 8000),
-                                  (1, 16000, 44100), (7, 44100, 22050)]:
+    for frames, sr_in, sr_out in [
+        (12347, 48000, 44100),
+        (240, 48000, 44100),
+        (1, 48000, 8000),
+        (1, 16000, 44100),
+        (7, 44100, 22050),
+    ]:
         out = resample(noise(2, frames), sr_in, sr_out)
         expected = max(1, int(np.floor(frames * sr_out / sr_in + 0.5)))
         assert out.shape == (2, expected) == (2, resampled_length(frames, sr_in, sr_out))
@@ -283,8 +299,8 @@ def test_to_mono_averages_channels() -> None:
 
 # --- safe writes ------------------------------------------------------------------------------
 
-def test_atomic_write_leaves_nothing_on_failure(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The first block reaches the temporary file, the second fails: nothing is left behind."""
     from reencoder_cli.audio import BLOCK_FRAMES
 
@@ -304,8 +320,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path: Path,
     assert leftovers(tmp_path) == []
 
 
-def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "out.wav"
     write_audio(path, noise(1, 100), SR)
     before = path.read_bytes()
@@ -335,8 +350,13 @@ def test_stdout_through_non_seekable_pipe() -> None:
         "wav = np.linspace(-0.5, 0.5, 2 * 3001, dtype=np.float32).reshape(2, 3001)\n"
         "write_audio('-', wav, 22050, subtype='FLOAT')\n"
     )
-    proc = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, check=False, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", snippet],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     assert proc.stdout[:4] == b"RIFF"
     back, sr = read_audio(io.BytesIO(proc.stdout))

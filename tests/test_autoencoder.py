@@ -5,12 +5,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY_AE
 
 from reencoder_cli.autoencoder import Autoencoder
 from reencoder_cli.pipeline import model_factories
 from reencoder_cli.weights import load_model, save_model
-
-from conftest import TINY_AE
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +38,14 @@ def test_istft_inverts_the_stft(ae: Autoencoder) -> None:
     c = ae.config
     wav = torch.randn(2, 16 * c.stft_hop)
     pad = (c.n_fft - c.stft_hop) // 2
-    spec = torch.stft(torch.nn.functional.pad(wav, (pad, pad)), c.n_fft, c.stft_hop, window=ae.window,
-                      center=False, return_complex=True)
+    spec = torch.stft(
+        torch.nn.functional.pad(wav, (pad, pad)),
+        c.n_fft,
+        c.stft_hop,
+        window=ae.window,
+        center=False,
+        return_complex=True,
+    )
     assert torch.allclose(ae.istft(spec), wav, atol=1e-5)
 
 

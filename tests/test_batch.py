@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import music
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -19,8 +20,6 @@ from typer.testing import CliRunner
 from reencoder_cli.audio import resampled_length
 from reencoder_cli.cli import app
 from reencoder_cli.jobs import Source, expand_inputs, output_name, plan_jobs, shard
-
-from conftest import music
 
 runner = CliRunner()
 
@@ -81,10 +80,11 @@ def test_bad_input_corpus(weights_env: Path, tmp_path: Path) -> None:
         if promise == "ok":
             assert record["status"] == "done", record
             info = sf.info(out)
-            assert info.samplerate == 44100 and info.frames == resampled_length(sf.info(tmp_path / "in" / name).frames
-                                                                                if name != "ten_hours.wav" else 22050,
-                                                                                sf.info(tmp_path / "in" / name).samplerate,
-                                                                                44100)
+            assert info.samplerate == 44100 and info.frames == resampled_length(
+                sf.info(tmp_path / "in" / name).frames if name != "ten_hours.wav" else 22050,
+                sf.info(tmp_path / "in" / name).samplerate,
+                44100,
+            )
         else:
             assert record["status"] == "failed" and any(p in record["error"] for p in promise.split("|")), record
             assert not out.exists()
@@ -99,8 +99,10 @@ def test_kill_9_during_a_write_leaves_no_output(weights_env: Path, tmp_path: Pat
             f.write(music(10.0, 22050, channels=2, seed=i).T)
     out = tmp_path / "out" / "long.wav"
     out.parent.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "reencoder_cli", "upsample", str(long_input), str(out), "-q",
-                             "--chunk-seconds", "5"], env=dict(os.environ))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reencoder_cli", "upsample", str(long_input), str(out), "-q", "--chunk-seconds", "5"],
+        env=dict(os.environ),
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not any(p.name.startswith(".long.wav.") for p in out.parent.iterdir()):
         time.sleep(0.05)
@@ -122,8 +124,17 @@ def test_two_concurrent_batches_into_one_folder(weights_env: Path, tmp_path: Pat
     src.mkdir()
     for i in range(6):
         sf.write(src / f"f{i}.wav", music(1.0, 22050, seed=i).T, 22050)
-    cmd = [sys.executable, "-m", "reencoder_cli", "upsample", str(src), "-o", str(tmp_path / "out"), "-q",
-           "--skip-existing"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "reencoder_cli",
+        "upsample",
+        str(src),
+        "-o",
+        str(tmp_path / "out"),
+        "-q",
+        "--skip-existing",
+    ]
     procs = [subprocess.Popen(cmd, env=dict(os.environ), stderr=subprocess.PIPE) for _ in range(2)]
     for proc in procs:
         assert proc.wait(timeout=300) == 0, proc.stderr.read()
@@ -160,8 +171,7 @@ def test_output_names_mirror_folders_and_templates(tmp_path: Path) -> None:
 
 
 def test_shards_partition_the_list() -> None:
-    jobs = plan_jobs([Source(f"{i}.wav", Path(f"{i}.wav")) for i in range(10)], None, "o", "{stem}.{ext}",
-                     None, "x", 0)
+    jobs = plan_jobs([Source(f"{i}.wav", Path(f"{i}.wav")) for i in range(10)], None, "o", "{stem}.{ext}", None, "x", 0)
     parts = [shard(jobs, i, 3) for i in range(3)]
     assert sorted(j.input for p in parts for j in p) == sorted(j.input for j in jobs)
     assert parts[0] == shard(jobs, 0, 3)  # deterministic
@@ -196,8 +206,12 @@ def test_skip_existing_and_fail_fast(weights_env: Path, tmp_path: Path) -> None:
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(length=st.integers(1, 30000), rate=st.sampled_from([8000, 11025, 16000, 22050, 32000, 44100, 48000, 96000]),
-       channels=st.sampled_from([1, 2]), op=st.sampled_from(["gain:db=-1", "upmix:seed=1"]))
+@given(
+    length=st.integers(1, 30000),
+    rate=st.sampled_from([8000, 11025, 16000, 22050, 32000, 44100, 48000, 96000]),
+    channels=st.sampled_from([1, 2]),
+    op=st.sampled_from(["gain:db=-1", "upmix:seed=1"]),
+)
 def test_output_length_and_channel_promises(weights_env: Path, length: int, rate: int, channels: int, op: str) -> None:
     from reencoder_cli.pipeline import Pipeline
 

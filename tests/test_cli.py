@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import music
 from typer.testing import CliRunner
 
 from reencoder_cli.cli import app
-
-from conftest import music
 
 runner = CliRunner()
 
@@ -58,7 +57,9 @@ def test_upmix_and_width_from(files: Path) -> None:
 
 
 def test_run_chain_encode_decode_and_subtype(files: Path) -> None:
-    r = cli("run", files / "in22.wav", files / "c.flac", "--op", "upsample", "--op", "upmix:seed=2", "--subtype", "PCM_24")
+    r = cli(
+        "run", files / "in22.wav", files / "c.flac", "--op", "upsample", "--op", "upmix:seed=2", "--subtype", "PCM_24"
+    )
     assert r.exit_code == 0, r.stderr
     info = sf.info(files / "c.flac")
     assert (info.channels, info.samplerate, info.subtype) == (2, 44100, "PCM_24")
@@ -73,7 +74,9 @@ def test_encode_and_decode_in_separate_processes_match_one_process(files: Path) 
     env = dict(os.environ)
     exe = [sys.executable, "-m", "reencoder_cli"]
     subprocess.run([*exe, "encode", files / "in22.wav", files / "p.latent", "-q"], check=True, env=env)
-    subprocess.run([*exe, "decode", files / "p.latent", files / "p.wav", "--subtype", "FLOAT", "-q"], check=True, env=env)
+    subprocess.run(
+        [*exe, "decode", files / "p.latent", files / "p.wav", "--subtype", "FLOAT", "-q"], check=True, env=env
+    )
     wav, rate = sf.read(files / "in22.wav", always_2d=True, dtype="float32")
     pipe = Pipeline(device="cpu")
     expected = pipe.decode(pipe.encode(wav.T, rate))
@@ -100,8 +103,14 @@ def test_bad_inputs_fail_cleanly_and_the_batch_goes_on(files: Path) -> None:
     assert result.exit_code == 1
     records = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
     assert records["in22.wav"]["status"] == "done"
-    reasons = {"empty.wav": "not a readable|empty", "zero.wav": "empty", "noise.wav": "not a readable",
-               "six.wav": "6 channels", "nan.wav": "NaN", "text.flac": "not a readable"}
+    reasons = {
+        "empty.wav": "not a readable|empty",
+        "zero.wav": "empty",
+        "noise.wav": "not a readable",
+        "six.wav": "6 channels",
+        "nan.wav": "NaN",
+        "text.flac": "not a readable",
+    }
     import re
 
     for name, pattern in reasons.items():
@@ -151,9 +160,11 @@ def test_missing_weights_say_not_shipped(files: Path, monkeypatch: pytest.Monkey
 
 
 def test_help_is_fast_and_does_not_import_torch() -> None:
-    code = ("import sys; from reencoder_cli.cli import app\n"
-            "try: app(['--help'])\nexcept SystemExit: pass\n"
-            "print('torch' in sys.modules, file=sys.stderr)")
+    code = (
+        "import sys; from reencoder_cli.cli import app\n"
+        "try: app(['--help'])\nexcept SystemExit: pass\n"
+        "print('torch' in sys.modules, file=sys.stderr)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stderr.strip().endswith("False")
     assert "upsample" in done.stdout and "upmix" in done.stdout
@@ -166,7 +177,9 @@ def test_stdin_to_stdout_through_a_real_pipe(files: Path) -> None:
     exe = f"{shlex.quote(sys.executable)} -m reencoder_cli"
     done = subprocess.run(
         f"cat {shlex.quote(str(files / 'in22.wav'))} | {exe} upsample - - -q | {exe} upmix - - -q",
-        shell=True, capture_output=True, timeout=300,
+        shell=True,
+        capture_output=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     wav, rate = sf.read(io.BytesIO(done.stdout), always_2d=True)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import music
 from typer.testing import CliRunner
 
 from reencoder_cli import evaluate as ev
@@ -14,8 +15,6 @@ from reencoder_cli.bench import count_flops, module_gflops
 from reencoder_cli.bwe import BWEConfig, LatentBWE
 from reencoder_cli.cli import app
 from reencoder_cli.pipeline import Pipeline
-
-from conftest import music
 
 runner = CliRunner()
 
@@ -58,7 +57,9 @@ def clips() -> list[ev.Clip]:
 def test_upsample_rows_and_noise_fill_choice(weights_env: Path) -> None:
     rows = ev.evaluate_upsample(clips(), 16000, Pipeline(device="cpu"), ["bwe-s"])
     names = [r.system for r in rows]
-    assert names[:3] == ["AE reconstruction (ceiling)", "sinc only", names[2]] and names[2].startswith("sinc + noise fill")
+    assert names[:3] == ["AE reconstruction (ceiling)", "sinc only", names[2]] and names[2].startswith(
+        "sinc + noise fill"
+    )
     assert "bwe-s + keep-lowband" in names and "bwe-s (pure latent)" in names
     by = {r.system: r.metrics for r in rows}
     # keep-lowband: the low band is the input, so it scores like sinc there, far better than the random model alone
@@ -75,15 +76,20 @@ def test_upmix_rows_dual_mono_has_the_worst_side(weights_env: Path) -> None:
 
 def test_linearity_rows(weights_env: Path) -> None:
     rows = ev.evaluate_linearity(clips(), Pipeline(device="cpu"), gains=(0.5,))
-    assert [r.system for r in rows] == ["D(E(x)) vs x", "D(0.5 E(x)) vs 0.5 x", "D(E(a) + E(b)) vs a + b",
-                                        "D(E(a + b)) vs a + b"]
+    assert [r.system for r in rows] == [
+        "D(E(x)) vs x",
+        "D(0.5 E(x)) vs 0.5 x",
+        "D(E(a) + E(b)) vs a + b",
+        "D(E(a + b)) vs a + b",
+    ]
 
 
 def test_eval_cli_markdown_json_and_listening_page(weights_env: Path, tmp_path: Path) -> None:
     ref = tmp_path / "ref.wav"
     sf.write(ref, music(1.5, 44100, channels=2).T, 44100)
-    md = runner.invoke(app, ["eval", str(ref), "--from", "16000", "--model", "bwe-s", "--markdown",
-                             "--plot", str(tmp_path / "page")])
+    md = runner.invoke(
+        app, ["eval", str(ref), "--from", "16000", "--model", "bwe-s", "--markdown", "--plot", str(tmp_path / "page")]
+    )
     assert md.exit_code == 0, md.stderr
     assert md.stdout.startswith("**upsample from 16000 Hz") and "| sinc only |" in md.stdout
     page = tmp_path / "page" / "index.html"

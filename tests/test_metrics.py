@@ -176,7 +176,7 @@ def test_mid_side_definition(stereo: np.ndarray) -> None:
     assert got["mid_stft"] == pytest.approx(stft_distance(mid_e, mid_r), rel=1e-4)
     assert got["side_mel"] == pytest.approx(mel_distance(side_e, side_r), rel=1e-4)
     assert got["side_lsd_high"] == pytest.approx(band_metrics(side_e, side_r)["lsd_high"], rel=1e-4)
-    assert {k[len("lr_"):]: v for k, v in got.items() if k.startswith("lr_")} == pytest.approx(
+    assert {k[len("lr_") :]: v for k, v in got.items() if k.startswith("lr_")} == pytest.approx(
         band_metrics(est, stereo), rel=1e-5
     )
 
@@ -260,9 +260,7 @@ def test_rejects_three_dimensional_input(stereo: np.ndarray) -> None:
 
 
 def test_all_metrics_documents_every_key(mono: np.ndarray, stereo: np.ndarray) -> None:
-    keys = set(band_metrics(mono[:4096], mono[:4096])) | set(
-        stereo_metrics(stereo[:, :4096], stereo[:, :4096])
-    )
+    keys = set(band_metrics(mono[:4096], mono[:4096])) | set(stereo_metrics(stereo[:, :4096], stereo[:, :4096]))
     assert len(keys) == 9 + 27
     assert keys <= set(ALL_METRICS)
     assert "visqol" in ALL_METRICS
@@ -270,8 +268,6 @@ def test_all_metrics_documents_every_key(mono: np.ndarray, stereo: np.ndarray) -
         assert doc and "\n" not in doc, key
 
 
-def test_visqol_is_none_without_the_package(
-    mono: np.ndarray, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_visqol_is_none_without_the_package(mono: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "visqol", None)  # makes `import visqol` raise ImportError
     assert metrics.visqol(mono, mono) is None

@@ -5,14 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import music
 
 from reencoder_cli.errors import LatentFileError, UsageError
 from reencoder_cli.latentfile import Latent, load_latent, save_latent
 from reencoder_cli.ops import parse_op
 from reencoder_cli.pipeline import Pipeline
 from reencoder_cli.weights import AEId
-
-from conftest import music
 
 CHUNK_TOLERANCE = 1e-5  # max |chunked - unchunked| on a signal of peak 0.3 (float32 rounding)
 
@@ -25,8 +24,13 @@ def pipes(weights_env: Path) -> tuple[Pipeline, Pipeline]:
 
 @pytest.mark.parametrize(
     "ops",
-    [["upsample"], ["upmix:seed=3"], ["upsample:model=flow-s,steps=2,seed=5"], ["upsample", "upmix:seed=1"],
-     ["gain:db=-6", "upsample"]],
+    [
+        ["upsample"],
+        ["upmix:seed=3"],
+        ["upsample:model=flow-s,steps=2,seed=5"],
+        ["upsample", "upmix:seed=1"],
+        ["gain:db=-6", "upsample"],
+    ],
 )
 def test_chunked_equals_unchunked(pipes: tuple[Pipeline, Pipeline], ops: list[str]) -> None:
     whole, chunked = pipes
@@ -41,8 +45,10 @@ def test_chunked_equals_unchunked(pipes: tuple[Pipeline, Pipeline], ops: list[st
     assert steps[:, boundary - 1].max() <= steps.max()
 
 
-@pytest.mark.parametrize("ops,rate", [(["upsample"], 8000), (["upsample"], 22050), (["upmix:seed=2"], 44100),
-                                      (["upsample", "upmix:seed=2"], 16000)])
+@pytest.mark.parametrize(
+    "ops,rate",
+    [(["upsample"], 8000), (["upsample"], 22050), (["upmix:seed=2"], 44100), (["upsample", "upmix:seed=2"], 16000)],
+)
 def test_chunked_equals_unchunked_with_post_steps(pipes: tuple[Pipeline, Pipeline], ops: list[str], rate: int) -> None:
     """The crossover and the mid replacement see every sample they need across chunk boundaries."""
     whole, chunked = pipes
@@ -111,7 +117,11 @@ def test_latent_file_round_trip(weights_env: Path, tmp_path: Path) -> None:
     loaded = load_latent(tmp_path / "x.latent")
     assert torch.equal(loaded.z, latent.z)
     assert (loaded.length, loaded.source_rate, loaded.autoencoder, loaded.channels) == (
-        latent.length, 32000, pipe.ae_id, 2)
+        latent.length,
+        32000,
+        pipe.ae_id,
+        2,
+    )
     assert np.array_equal(pipe.decode(loaded), pipe.decode(latent))
 
 
@@ -140,8 +150,13 @@ def test_mix_op_adds_latents(weights_env: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "text,match",
-    [("nope", "unknown op"), ("gain:db=loud", "not a valid float"), ("gain:db=100", "outside"),
-     ("upsample:foo=1", "bad parameter"), ("upmix:style_mix=0.5", None)],
+    [
+        ("nope", "unknown op"),
+        ("gain:db=loud", "not a valid float"),
+        ("gain:db=100", "outside"),
+        ("upsample:foo=1", "bad parameter"),
+        ("upmix:style_mix=0.5", None),
+    ],
 )
 def test_op_parsing(text: str, match: str | None) -> None:
     if match is None:
@@ -157,4 +172,3 @@ def test_upsample_refuses_full_rate_input_without_from_rate(weights_env: Path) -
     with pytest.raises(UsageError, match="already 44100"):
         pipe.run(x, 44100, ["upsample"])
     assert pipe.run(x, 44100, ["upsample:rate=16000"]).wav.shape == x.shape
-

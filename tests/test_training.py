@@ -5,12 +5,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_AE, TINY_BWE, TINY_FLOW, TINY_STEREO, music
 
 from reencoder_cli.train.autoencoder import AETrainConfig, AutoencoderTrainer, augment
 from reencoder_cli.train.latent import BWETrainer, FlowTrainer, LatentTrainConfig, StereoTrainer
 from reencoder_cli.train.loop import Runtime
-
-from conftest import TINY_AE, TINY_BWE, TINY_FLOW, TINY_STEREO, music
 
 CPU = Runtime(torch.device("cpu"))
 
@@ -52,8 +51,17 @@ class Crops:
 
 
 def test_autoencoder_steps_lower_the_loss() -> None:
-    config = AETrainConfig(batch=2, crop=8192, warmup=1, lr=2e-3, gain_prob=0, mix_prob=0, noise_prob=0,
-                           input_gain_db=(0.0, 0.0), gan_start=10**9)
+    config = AETrainConfig(
+        batch=2,
+        crop=8192,
+        warmup=1,
+        lr=2e-3,
+        gain_prob=0,
+        mix_prob=0,
+        noise_prob=0,
+        input_gain_db=(0.0, 0.0),
+        gan_start=10**9,
+    )
     trainer = AutoencoderTrainer(TINY_AE, config, CPU, Crops(2, 8192), np.zeros((1, 4096), np.float32))
     losses = [trainer.step(s)["loss"] for s in range(8)]
     assert losses[-1] < losses[0]
@@ -84,8 +92,10 @@ class LatentCrops:
 CONFIG = LatentTrainConfig(frames=24, batch=4, warmup=1, lr=2e-3, disc_start=0, valid_batches=1, disc_channels=8)
 
 
-@pytest.mark.parametrize("trainer_cls,model_config,key", [
-    (BWETrainer, TINY_BWE, "l1"), (FlowTrainer, TINY_FLOW, "loss"), (StereoTrainer, TINY_STEREO, "l1")])
+@pytest.mark.parametrize(
+    "trainer_cls,model_config,key",
+    [(BWETrainer, TINY_BWE, "l1"), (FlowTrainer, TINY_FLOW, "loss"), (StereoTrainer, TINY_STEREO, "l1")],
+)
 def test_latent_steps_lower_the_loss(trainer_cls: type, model_config: object, key: str) -> None:
     crops = LatentCrops(TINY_BWE.rates)
     config = replace(CONFIG, adv_weight=0.0, fm_weight=0.0)

@@ -184,9 +184,7 @@ def test_weights_dir_follows_env(wdir: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert W.weights_dir() == Path(W.__file__).resolve().parent.parent / "weights"
 
 
-def test_resolve_local_path_beats_weights_dir(
-    tmp_path: Path, wdir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_resolve_local_path_beats_weights_dir(tmp_path: Path, wdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     save(wdir / "m.safetensors")
     here = tmp_path / "cwd"
     here.mkdir()

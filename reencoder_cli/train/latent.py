@@ -69,9 +69,7 @@ class LatentTrainer:
         c = self.config
         self.model = self.runtime.wrap(self.model)
         self.modules: dict[str, nn.Module] = {"model": self.model}
-        self.optimizers = {
-            "model": torch.optim.AdamW(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
-        }
+        self.optimizers = {"model": torch.optim.AdamW(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)}
         if self.disc is not None:
             self.disc = self.runtime.wrap(self.disc)
             self.modules["disc"] = self.disc
@@ -127,15 +125,18 @@ class LatentTrainer:
 class BWETrainer(LatentTrainer):
     """Regression bandwidth extension, with the latent discriminator unless ``adv_weight`` is 0."""
 
-    def __init__(self, model_config: BWEConfig, config: LatentTrainConfig, runtime: Runtime,
-                 train: object, valid: object) -> None:
+    def __init__(
+        self, model_config: BWEConfig, config: LatentTrainConfig, runtime: Runtime, train: object, valid: object
+    ) -> None:
         self.model_config = model_config
         self.keys = ("full", *(f"r{r}" for r in model_config.rates))
         self.rng = torch.Generator().manual_seed(config.seed)
         super().__init__(config, runtime, train, valid)
         self.model = LatentBWE(model_config)
         adversarial = config.adv_weight > 0 or config.fm_weight > 0
-        self.disc = LatentDiscriminator(LatentDiscriminatorConfig(channels=config.disc_channels)) if adversarial else None
+        self.disc = (
+            LatentDiscriminator(LatentDiscriminatorConfig(channels=config.disc_channels)) if adversarial else None
+        )
         self.setup()
 
     def collate(self, crops: list[dict[str, Tensor]]) -> dict[str, Tensor]:
@@ -176,8 +177,9 @@ class BWETrainer(LatentTrainer):
 class FlowTrainer(LatentTrainer):
     """Conditional flow matching: x_t = (1 - t) noise + t target, regress the velocity target - noise."""
 
-    def __init__(self, model_config: FlowConfig, config: LatentTrainConfig, runtime: Runtime,
-                 train: object, valid: object) -> None:
+    def __init__(
+        self, model_config: FlowConfig, config: LatentTrainConfig, runtime: Runtime, train: object, valid: object
+    ) -> None:
         self.model_config = model_config
         self.rng = torch.Generator().manual_seed(config.seed)
         self.keys = ("full", *(f"r{r}" for r in model_config.rates))
@@ -219,8 +221,9 @@ class StereoObjective(nn.Module):
 class StereoTrainer(LatentTrainer):
     """Upmix with a variational style encoder: L1 on stacked L/R latents + KL on the style."""
 
-    def __init__(self, model_config: StereoConfig, config: LatentTrainConfig, runtime: Runtime,
-                 train: object, valid: object) -> None:
+    def __init__(
+        self, model_config: StereoConfig, config: LatentTrainConfig, runtime: Runtime, train: object, valid: object
+    ) -> None:
         self.model_config = model_config
         self.keys = ("full", "mid")
         super().__init__(config, runtime, train, valid)

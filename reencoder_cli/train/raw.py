@@ -41,8 +41,9 @@ def degrade(wav: np.ndarray, rate: int) -> np.ndarray:
 class RawTrainer:
     """Implements ``loop.Trainer`` for the raw baseline."""
 
-    def __init__(self, model_config: RawBWEConfig, config: RawTrainConfig, runtime: Runtime,
-                 sampler: object, valid: np.ndarray) -> None:
+    def __init__(
+        self, model_config: RawBWEConfig, config: RawTrainConfig, runtime: Runtime, sampler: object, valid: np.ndarray
+    ) -> None:
         import auraloss
 
         torch.manual_seed(config.seed)
@@ -60,8 +61,11 @@ class RawTrainer:
         rates = self.model_config.rates
         low = np.stack([degrade(x, rates[r]) for x, r in zip(clean, rate_ids)])
         dev = self.runtime.device
-        return (torch.from_numpy(low).to(dev), torch.from_numpy(np.ascontiguousarray(clean)).to(dev),
-                torch.tensor(rate_ids, device=dev))
+        return (
+            torch.from_numpy(low).to(dev),
+            torch.from_numpy(np.ascontiguousarray(clean)).to(dev),
+            torch.tensor(rate_ids, device=dev),
+        )
 
     def step(self, step: int) -> dict[str, float]:
         c = self.config
@@ -91,9 +95,17 @@ class RawTrainer:
         return {"loss": float(np.mean(losses))}
 
 
-def train(data: Path, run_dir: Path, *, model_config: RawBWEConfig = RawBWEConfig(),
-          config: RawTrainConfig = RawTrainConfig(), device: str = "auto", schedule: object | None = None,
-          command: str = "", log: object = print) -> Path:
+def train(
+    data: Path,
+    run_dir: Path,
+    *,
+    model_config: RawBWEConfig = RawBWEConfig(),
+    config: RawTrainConfig = RawTrainConfig(),
+    device: str = "auto",
+    schedule: object | None = None,
+    command: str = "",
+    log: object = print,
+) -> Path:
     """Train (or resume) the raw baseline on the music cache; export ``run_dir/rawbwe.safetensors``."""
     from reencoder_cli.data import load_manifest
     from reencoder_cli.dataset import CropSampler, validation_clips
@@ -107,10 +119,20 @@ def train(data: Path, run_dir: Path, *, model_config: RawBWEConfig = RawBWEConfi
     out = run_dir / f"{ARCH}.safetensors"
 
     def export(step: int) -> None:
-        info = {"command": command, "steps": step, "config": asdict(config),
-                "data": sorted({t.source for t in load_manifest(data)})}
-        save_model(out, trainer.model.module if runtime.world > 1 else trainer.model, ARCH, model_config,
-                   train=info, dtype=torch.float16)
+        info = {
+            "command": command,
+            "steps": step,
+            "config": asdict(config),
+            "data": sorted({t.source for t in load_manifest(data)}),
+        }
+        save_model(
+            out,
+            trainer.model.module if runtime.world > 1 else trainer.model,
+            ARCH,
+            model_config,
+            train=info,
+            dtype=torch.float16,
+        )
 
     fit(trainer, run_dir, runtime, schedule or Schedule(), on_checkpoint=export, log=log)  # type: ignore[arg-type]
     return out

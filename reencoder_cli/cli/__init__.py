@@ -1,0 +1,21 @@
+"""The command line: ``reencoder COMMAND ...`` (Typer + rich).
+
+Only this package prints. Audio and JSON records go to stdout; logs, progress and errors
+go to stderr. Heavy imports (torch, models) happen inside commands, so ``--help`` is
+instant. Exit codes: 0 all done, 1 some file failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+from reencoder_cli.cli import evaluation, files, info, train  # noqa: F401  (register the commands)
+from reencoder_cli.cli.app import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Console entry point."""
+    from reencoder_cli.system import tune_allocator
+
+    tune_allocator()
+    app()

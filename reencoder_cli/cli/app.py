@@ -1,0 +1,41 @@
+"""The Typer application, the stderr console, and how errors become one line and an exit code."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from reencoder_cli.errors import ReencoderError
+
+app = typer.Typer(
+    name="reencoder",
+    help="Music processing in the latent space of a frozen neural audio autoencoder.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+console = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one error line on stderr; return the Exit to raise."""
+    console.print(f"[bold red]reencoder: error:[/] {message}", markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+# -- shared options -----------------------------------------------------------------------------
+
+
+class errors_handled:
+    """Turn library errors into one line on stderr and an exit code; Ctrl-C into exit 130."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> bool:
+        if isinstance(exc, ReencoderError):
+            raise fail(str(exc), exc.exit_code)
+        if isinstance(exc, KeyboardInterrupt):
+            raise fail("interrupted", 130)
+        return False

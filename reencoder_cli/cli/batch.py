@@ -1,0 +1,138 @@
+"""Running a command's jobs: plan, shard, preload models, process, report, summarise, exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import typer
+
+from reencoder_cli.cli.app import console
+from reencoder_cli.cli.options import JobOptions
+from reencoder_cli.errors import UsageError
+
+DEFAULT_MODELS = {"autoencoder": "autoencoder", "bwe-s": "bwe", "stereo-s": "stereo"}
+TRAIN_HINT = {"autoencoder": "autoencoder", "bwe": "module bwe", "stereo": "module stereo"}
+
+
+def run_batch(
+    paths: list[str] | None,
+    opts: JobOptions,
+    specs: list[Any],
+    op_label: str,
+    default_ext: str | None,
+    keep_lowband: bool = True,
+    keep_mid: bool = True,
+) -> None:
+    """Plan and run every job of a command, report each, print the summary, exit with the right code."""
+    from reencoder_cli import jobs
+    from reencoder_cli.pipeline import Pipeline
+
+    paths = list(paths or [])
+    output = None
+    if opts.output_dir is None and (len(paths) >= 2 or (opts.files_from is None and len(paths) == 1)):
+        output = paths.pop() if len(paths) >= 2 else None
+        if output is None:
+            raise UsageError("missing OUTPUT: give INPUT OUTPUT, or -o/--output-dir for a batch")
+    if opts.json and output == jobs.STDIO:
+        raise UsageError("--json writes to stdout, so the output cannot be '-' too")
+    template = opts.name or "{stem}." + (default_ext or "{ext}")
+    sources = jobs.expand_inputs(paths, opts.recursive, opts.files_from)
+    planned = jobs.plan_jobs(sources, output, opts.output_dir, template, opts.format, op_label, opts.seed)
+    planned = jobs.shard(planned, *shard_of(opts.shard))
+    spec = jobs.JobSpec(
+        tuple(specs), opts.seed, keep_lowband, keep_mid, opts.subtype, opts.format, opts.overwrite, opts.skip_existing
+    )
+    pipeline = Pipeline(opts.autoencoder, opts.device, opts.chunk_seconds, opts.offline or None)
+    preload(pipeline, specs)
+    counts = {"done": 0, "skipped": 0, "failed": 0}
+    audio_seconds = 0.0
+    start = time.perf_counter()
+    from reencoder_cli.batching import process_batch
+
+    size = max(1, opts.batch_size)
+    for first in range(0, len(planned), size):
+        group = planned[first : first + size]
+        results = process_batch(group, spec, pipeline) if size > 1 else [jobs.process(group[0], spec, pipeline)]
+        for result in results:
+            counts[result.status] += 1
+            audio_seconds += result.duration if result.status == "done" else 0.0
+            report(result, opts)
+        if opts.fail_fast and any(r.status == "failed" for r in results):
+            break
+    if not opts.quiet and (len(planned) > 1 or counts["failed"] or counts["skipped"]):
+        elapsed = time.perf_counter() - start
+        rtf = f", {audio_seconds / elapsed:.1f}x real time" if audio_seconds and elapsed else ""
+        console.print(
+            f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed of {len(planned)}; "
+            f"{audio_seconds / 60:.1f} min of audio in {elapsed:.1f} s{rtf}"
+        )
+    if counts["failed"]:
+        raise typer.Exit(1)
+
+
+def shard_of(text: str | None) -> tuple[int, int]:
+    """``--shard i/N`` (1-based), else the Slurm array variables, else the whole list: -> (index, count)."""
+    if text is None:
+        task, count = os.environ.get("SLURM_ARRAY_TASK_ID"), os.environ.get("SLURM_ARRAY_TASK_COUNT")
+        if task is None or count is None:
+            return 0, 1
+        first = int(os.environ.get("SLURM_ARRAY_TASK_MIN", "0"))
+        return int(task) - first, int(count)
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard {text!r}: expected i/N, e.g. 2/8") from None
+    return i - 1, n
+
+
+def preload(pipeline: Any, specs: list[Any]) -> None:
+    """Load the autoencoder and every model the ops name, so a missing file fails once, up front."""
+    from reencoder_cli.errors import WeightsError
+    from reencoder_cli.ops import OPS
+    from reencoder_cli.weights import weights_dir
+
+    wanted = [(pipeline.autoencoder_name, ())] + [
+        (s.params["model"], OPS[s.name].archs) for s in specs if "model" in s.params
+    ]
+    for name, archs in wanted:
+        try:
+            _ = pipeline.ae if not archs else pipeline.module(name, archs)
+        except WeightsError as exc:
+            if name in DEFAULT_MODELS and not (weights_dir() / f"{name}.safetensors").exists():
+                kind = DEFAULT_MODELS[name]
+                raise WeightsError(
+                    f"the {kind} weights '{name}' are not shipped yet ({weights_dir()}/{name}.safetensors is missing); "
+                    f"train them with `reencoder train {TRAIN_HINT[kind]}` or pass a weights path"
+                ) from None
+            raise exc
+
+
+def report(result: Any, opts: JobOptions) -> None:
+    """One line per file on stderr (and the JSON record on stdout with --json)."""
+    if opts.json:
+        sys.stdout.write(json.dumps(result.record()) + "\n")
+        sys.stdout.flush()
+    if result.status == "failed":
+        console.print(f"[bold red]failed[/] {result.error}", soft_wrap=True)
+    elif not opts.quiet:
+        rtf = f", {result.realtime_factor:.0f}x real time" if result.realtime_factor else ""
+        extra = f" ({', '.join(result.post_steps)})" if result.post_steps else ""
+        console.print(
+            f"{result.status} {result.input} -> {result.output}{extra} [{result.duration:.1f} s{rtf}]",
+            soft_wrap=True,
+            markup=False,
+        )
+        if result.clipped_samples:
+            console.print(
+                f"[yellow]warning[/] {result.output}: {result.clipped_samples} samples limited to +/-1 "
+                "(use --subtype FLOAT to keep the peak)"
+            )
+        for note in result.notes:
+            console.print(f"note: {note}", markup=False)
+
+
+# -- commands -----------------------------------------------------------------------------------

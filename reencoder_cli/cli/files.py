@@ -1,0 +1,147 @@
+"""File commands: upsample, upmix, run, encode, decode, mix, ops."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from reencoder_cli.cli.app import app, console, errors_handled
+from reencoder_cli.cli.batch import run_batch
+from reencoder_cli.cli.options import JobOptions, OpArg, PathsArg, job_command
+from reencoder_cli.errors import UsageError
+
+
+@app.command()
+@job_command
+def upsample(
+    paths: PathsArg = None,
+    from_rate: Annotated[
+        Optional[int],
+        typer.Option("--from-rate", help="Rate the content is band-limited to (default: the file's rate)."),
+    ] = None,
+    model: Annotated[str, typer.Option(help="bwe-s, bwe-m, flow-s or a weights path.")] = "bwe-s",
+    steps: Annotated[int, typer.Option(help="Euler steps (flow models).")] = 1,
+    keep_lowband: Annotated[
+        bool, typer.Option(help="Keep the input below its Nyquist; the model adds only the band above.")
+    ] = True,
+    *,
+    opts: JobOptions,
+) -> None:
+    """Bandwidth extension to 44.1 kHz: upsample IN OUT."""
+    from reencoder_cli.ops import parse_op
+
+    spec = parse_op(f"upsample:model={model},rate={from_rate or 0},steps={steps}")
+    run_batch(paths, opts, [spec], "upsample", None, keep_lowband=keep_lowband)
+
+
+@app.command()
+@job_command
+def upmix(
+    paths: PathsArg = None,
+    width_from: Annotated[
+        Optional[str], typer.Option("--width-from", help="Borrow the stereo image of this stereo file.")
+    ] = None,
+    style_mix: Annotated[
+        Optional[float], typer.Option("--style-mix", help="0 = random image (--seed), 1 = the reference's.")
+    ] = None,
+    model: Annotated[str, typer.Option(help="stereo-s or a weights path.")] = "stereo-s",
+    keep_mid: Annotated[
+        bool, typer.Option(help="Make (L+R)/2 equal the input exactly; the model adds only the side.")
+    ] = True,
+    *,
+    opts: JobOptions,
+) -> None:
+    """Mono to stereo with a random (seeded) or borrowed stereo image: upmix IN OUT."""
+    from reencoder_cli.ops import parse_op
+
+    text = f"upmix:model={model}" + (f",width_from={width_from}" if width_from else "")
+    text += f",style_mix={style_mix}" if style_mix is not None else ""
+    run_batch(paths, opts, [parse_op(text)], "upmix", "wav" if opts.format is None else None, keep_mid=keep_mid)
+
+
+@app.command("run")
+@job_command
+def run_chain(
+    paths: PathsArg = None,
+    op: OpArg = None,
+    keep_lowband: Annotated[bool, typer.Option(help="With upsample: keep the input below its Nyquist.")] = True,
+    keep_mid: Annotated[bool, typer.Option(help="With upmix: make (L+R)/2 equal the input.")] = True,
+    *,
+    opts: JobOptions,
+) -> None:
+    """A chain of ops, one encode and one decode: run IN OUT --op upsample --op upmix:seed=3."""
+    from reencoder_cli.ops import parse_op
+
+    if not op:
+        raise UsageError("give at least one --op (e.g. --op upsample); see `reencoder ops`")
+    specs = [parse_op(text) for text in op]
+    run_batch(paths, opts, specs, "+".join(s.name for s in specs), None, keep_lowband, keep_mid)
+
+
+@app.command()
+@job_command
+def encode(paths: PathsArg = None, op: OpArg = None, *, opts: JobOptions) -> None:
+    """Audio to a .latent file (optionally after ops): encode IN OUT.latent."""
+    from reencoder_cli.ops import parse_op
+
+    run_batch(paths, opts, [parse_op(t) for t in op or []], "encode", "latent")
+
+
+@app.command()
+@job_command
+def decode(paths: PathsArg = None, op: OpArg = None, *, opts: JobOptions) -> None:
+    """A .latent file to audio (optionally after ops): decode IN.latent OUT.wav."""
+    from reencoder_cli.ops import parse_op
+
+    run_batch(paths, opts, [parse_op(t) for t in op or []], "decode", None)
+
+
+@app.command()
+def mix(
+    paths: Annotated[list[str], typer.Argument(help="INPUT INPUT... OUTPUT")],
+    weight: Annotated[
+        Optional[list[float]], typer.Option("--weight", "-w", help="One weight per input (default 1).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    autoencoder: Annotated[str, typer.Option(help="Autoencoder weights.")] = "autoencoder",
+    subtype: Annotated[Optional[str], typer.Option(help="PCM_16, PCM_24 or FLOAT.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+) -> None:
+    """Mix inputs as latent arithmetic (one decode): mix a.wav b.wav out.wav."""
+    with errors_handled():
+        from reencoder_cli import arith, audio, jobs
+        from reencoder_cli.latentfile import Latent
+        from reencoder_cli.pipeline import Pipeline
+
+        if len(paths) < 3:
+            raise UsageError("give at least two inputs and one output")
+        *inputs, output = paths
+        if weight and len(weight) != len(inputs):
+            raise UsageError(f"{len(inputs)} inputs but {len(weight)} --weight values")
+        for source in inputs:
+            jobs.check_output(jobs.Job(source, output), overwrite, False)
+        pipeline = Pipeline(autoencoder, device)
+        latents = [pipeline.encode_file(p) for p in inputs]
+        channels = max(lat.channels for lat in latents)
+        zs = [lat.z.expand(channels, -1, -1) for lat in latents]
+        z = arith.mix(zs, weight)
+        length = max(lat.length for lat in latents)
+        wav = pipeline.decode(Latent(z, length, pipeline.ae.sample_rate, pipeline.ae_id, pipeline.ae.sample_rate))
+        written = audio.write_audio(output, wav, pipeline.ae.sample_rate, subtype)
+        console.print(
+            f"mixed {len(inputs)} inputs -> {output}"
+            + (f" ({written.clipped_samples} samples limited)" if written.clipped_samples else ""),
+            markup=False,
+        )
+
+
+@app.command()
+def ops() -> None:
+    """List the ops usable with --op and their parameters."""
+    from reencoder_cli.ops import OPS
+
+    for name, definition in OPS.items():
+        console.print(f"[bold]{name}[/]: {definition.help}")
+        for key, param in definition.params.items():
+            console.print(f"    {key}={param.kind.__name__} (default {param.default!r}): {param.help}", markup=False)

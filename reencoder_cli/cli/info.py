@@ -1,0 +1,72 @@
+"""Information commands: models (what is shipped) and env (this installation)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from reencoder_cli.cli.app import app, console
+
+
+@app.command()
+def models(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON on stdout.")] = False,
+) -> None:
+    """The shipped weights: size, sha256, what each was trained on."""
+    from reencoder_cli.weights import weights_dir
+
+    manifest_path = weights_dir() / "MANIFEST.json"
+    files = json.loads(manifest_path.read_text())["files"] if manifest_path.exists() else {}
+    if json_out:
+        sys.stdout.write(json.dumps(files, indent=1) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table("file", "arch", "MB", "sha256", "trained on", "steps")
+    for name, entry in sorted(files.items()):
+        train = entry.get("train") or {}
+        table.add_row(
+            name,
+            entry.get("arch", "?"),
+            f"{entry['size'] / 1e6:.1f}",
+            entry["sha256"][:12],
+            ", ".join(train.get("data", [])) or "?",
+            str(train.get("steps", "?")),
+        )
+    console.print(table if files else f"no weights in {weights_dir()} yet")
+
+
+@app.command()
+def env() -> None:
+    """Versions, devices and threads of this installation."""
+    import platform
+
+    import numpy
+    import soundfile
+    import soxr
+    import torch
+
+    from reencoder_cli import __version__
+    from reencoder_cli.weights import weights_dir
+
+    cuda = (
+        [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    )
+    rows = {
+        "reencoder": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "soundfile": f"{soundfile.__version__} (libsndfile {soundfile.__libsndfile_version__})",
+        "soxr": soxr.__version__,
+        "device": ", ".join(f"cuda:{i} {n}" for i, n in enumerate(cuda)) or "cpu only",
+        "threads": f"{torch.get_num_threads()} (torch intra-op), {os.cpu_count()} CPUs",
+        "weights": str(weights_dir()),
+        "offline": os.environ.get("HF_HUB_OFFLINE", "0"),
+    }
+    for key, value in rows.items():
+        console.print(f"{key:>10}: {value}", markup=False)

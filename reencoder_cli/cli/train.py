@@ -1,0 +1,198 @@
+"""Data and training commands: ``reencoder data build``, ``reencoder train ...``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any, Optional
+
+import typer
+
+from reencoder_cli.cli.app import app, console, errors_handled, fail
+
+data_app = typer.Typer(help="Training music: Debian packages and rendered MIDI.", no_args_is_help=True)
+train_app = typer.Typer(help="Train models on CPU, CUDA (bf16) or several GPUs (torchrun).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(train_app, name="train")
+
+
+@data_app.command("build")
+def data_build(
+    root: Annotated[str, typer.Option(help="Cache folder.")] = "data/cache",
+    midi_pieces: Annotated[int, typer.Option(help="music21 corpus pieces to render (0 = none).")] = 200,
+    soundfont: Annotated[Optional[str], typer.Option(help="General MIDI soundfont (default: best installed).")] = None,
+    install: Annotated[bool, typer.Option(help="apt-get install the missing Debian packages first.")] = True,
+) -> None:
+    """Install, decode and render the training music into a cache with a fixed split (resumable)."""
+    from pathlib import Path
+
+    from reencoder_cli.data import build_cache
+
+    tracks = build_cache(
+        Path(root),
+        lambda line: console.print(line, markup=False),
+        midi_pieces=midi_pieces,
+        soundfont=soundfont,
+        install=install,
+    )
+    hours = sum(t.seconds for t in tracks) / 3600
+    console.print(f"{len(tracks)} tracks, {hours:.1f} h in {root}/manifest.json")
+
+
+TrainMinutes = Annotated[float, typer.Option(help="Stop after this many minutes (resume later).")]
+TrainSteps = Annotated[int, typer.Option(help="Stop at this step.")]
+TrainThreads = Annotated[Optional[int], typer.Option(help="CPU threads (default: torch's).")]
+
+
+@train_app.command("autoencoder")
+def train_autoencoder(
+    data: Annotated[str, typer.Option(help="Cache built by `reencoder data build`.")] = "data/cache",
+    run: Annotated[str, typer.Option(help="Run folder: checkpoint, log.csv, loss.png, exported weights.")] = "runs/ae",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N (torchrun picks its own).")] = "auto",
+    minutes: TrainMinutes = float("inf"),
+    steps: TrainSteps = 1_000_000,
+    threads: TrainThreads = None,
+    checkpoint_minutes: Annotated[float, typer.Option(help="Minutes between checkpoints.")] = 10.0,
+    validate_minutes: Annotated[float, typer.Option(help="Minutes between validations.")] = 30.0,
+) -> None:
+    """Train (or resume) the autoencoder; exports RUN/autoencoder.safetensors at every checkpoint."""
+    from pathlib import Path
+
+    import torch
+
+    from reencoder_cli.train.autoencoder import train
+    from reencoder_cli.train.loop import Schedule
+
+    if threads:
+        torch.set_num_threads(threads)
+    schedule = Schedule(steps, minutes, checkpoint_minutes, validate_minutes)
+    out = train(
+        Path(data),
+        Path(run),
+        device=device,
+        schedule=schedule,
+        command=" ".join(["reencoder", *sys.argv[1:]]),
+        log=lambda line: console.print(line, markup=False),
+    )
+    console.print(f"weights: {out}")
+
+
+def _schedule(steps: int, minutes: float, checkpoint_minutes: float, validate_minutes: float) -> Any:
+    from reencoder_cli.train.loop import Schedule
+
+    return Schedule(steps, minutes, checkpoint_minutes, validate_minutes)
+
+
+def _command_line() -> str:
+    return " ".join(["reencoder", *sys.argv[1:]])
+
+
+CheckpointMinutes = Annotated[float, typer.Option(help="Minutes between checkpoints.")]
+ValidateMinutes = Annotated[float, typer.Option(help="Minutes between validations.")]
+DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N (torchrun picks its own).")]
+
+
+@train_app.command("latents")
+def train_latents(
+    data: Annotated[str, typer.Option(help="Music cache.")] = "data/cache",
+    out: Annotated[str, typer.Option(help="Latent cache folder.")] = "data/latents",
+    autoencoder: Annotated[str, typer.Option(help="The frozen autoencoder.")] = "autoencoder",
+    device: DeviceOpt = "auto",
+) -> None:
+    """Encode the music cache once, for every input condition, into latent shards (resumable)."""
+    from pathlib import Path
+
+    from reencoder_cli import latentcache
+
+    with errors_handled():
+        summary = latentcache.build(
+            Path(data), Path(out), autoencoder, lambda line: console.print(line, markup=False), device=device
+        )
+    console.print(
+        f"{summary['tracks']} tracks, {summary['hours']:.1f} h of audio, {summary['megabytes']:.0f} MB, "
+        f"{summary['seconds'] / 60:.1f} min"
+    )
+
+
+@train_app.command("module")
+def train_module(
+    kind: Annotated[str, typer.Argument(help="bwe, flow or stereo.")],
+    size: Annotated[str, typer.Option(help="S or M.")] = "S",
+    l1_only: Annotated[bool, typer.Option("--l1-only", help="bwe: no latent discriminator.")] = False,
+    latents: Annotated[str, typer.Option(help="Latent cache (`reencoder train latents`).")] = "data/latents",
+    run: Annotated[Optional[str], typer.Option(help="Run folder (default runs/<kind>-<size>).")] = None,
+    autoencoder: Annotated[str, typer.Option(help="The autoencoder the cache was made with.")] = "autoencoder",
+    disc_channels: Annotated[int, typer.Option(help="Latent discriminator width (paper: 256).")] = 64,
+    device: DeviceOpt = "auto",
+    minutes: TrainMinutes = float("inf"),
+    steps: TrainSteps = 1_000_000,
+    threads: TrainThreads = None,
+    checkpoint_minutes: CheckpointMinutes = 5.0,
+    validate_minutes: ValidateMinutes = 10.0,
+) -> None:
+    """Train (or resume) a latent module on cached latents; exports RUN/<kind>.safetensors."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    import torch
+
+    from reencoder_cli.bwe import BWE_SIZES
+    from reencoder_cli.flow import FlowConfig
+    from reencoder_cli.stereo import StereoConfig
+    from reencoder_cli.train.latent import LatentTrainConfig, train
+
+    if kind not in ("bwe", "flow", "stereo") or size not in BWE_SIZES:
+        raise fail(f"unknown module {kind!r} size {size!r}; kinds: bwe, flow, stereo; sizes: S, M", 2)
+    if threads:
+        torch.set_num_threads(threads)
+    sized = BWE_SIZES[size]
+    shape = dict(dim=sized.dim, blocks=sized.blocks, hidden=sized.hidden)
+    model_config = {"bwe": sized, "flow": FlowConfig(**shape), "stereo": StereoConfig(**shape)}[kind]
+    config = LatentTrainConfig(disc_channels=disc_channels)
+    if l1_only:
+        config = replace(config, adv_weight=0.0, fm_weight=0.0)
+    run_dir = Path(run or f"runs/{kind}-{size.lower()}{'-l1' if l1_only else ''}")
+    with errors_handled():
+        out = train(
+            kind,
+            Path(latents),
+            run_dir,
+            autoencoder,
+            model_config=model_config,
+            config=config,
+            device=device,
+            schedule=_schedule(steps, minutes, checkpoint_minutes, validate_minutes),
+            command=_command_line(),
+            log=lambda line: console.print(line, markup=False),
+        )
+    console.print(f"weights: {out}")
+
+
+@train_app.command("raw")
+def train_raw(
+    data: Annotated[str, typer.Option(help="Music cache.")] = "data/cache",
+    run: Annotated[str, typer.Option(help="Run folder.")] = "runs/rawbwe",
+    device: DeviceOpt = "auto",
+    minutes: TrainMinutes = float("inf"),
+    steps: TrainSteps = 1_000_000,
+    threads: TrainThreads = None,
+    checkpoint_minutes: CheckpointMinutes = 5.0,
+    validate_minutes: ValidateMinutes = 10.0,
+) -> None:
+    """Train (or resume) the raw-audio bandwidth-extension baseline (spectral U-Net)."""
+    from pathlib import Path
+
+    import torch
+
+    from reencoder_cli.train.raw import train
+
+    if threads:
+        torch.set_num_threads(threads)
+    out = train(
+        Path(data),
+        Path(run),
+        device=device,
+        schedule=_schedule(steps, minutes, checkpoint_minutes, validate_minutes),
+        command=_command_line(),
+        log=lambda line: console.print(line, markup=False),
+    )
+    console.print(f"weights: {out}")
