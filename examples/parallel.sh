@@ -10,11 +10,14 @@ set -euo pipefail
 in=$1 out=$2 workers=${3:-$(nproc)}
 mkdir -p "$out"
 export OMP_NUM_THREADS=1
+status=0
 seq 1 "$workers" | parallel --jobs "$workers" --line-buffer \
-  "reencoder upsample '$in' -r -o '$out' --skip-existing --shard {}/$workers --json -q > '$out/.reencoder-{}.jsonl'"
+  "reencoder upsample '$in' -r -o '$out' --skip-existing --shard {}/$workers --json -q > '$out/.reencoder-{}.jsonl'" \
+  || status=$?  # a worker with a failed file exits 1; the others still finish
 cat "$out"/.reencoder-*.jsonl | python3 -c '
-import json, sys
+import collections, json, sys
 rows = [json.loads(line) for line in sys.stdin]
-done = [r for r in rows if r["status"] == "done"]
-print(f"{len(done)} done, {sum(r[\"status\"] == \"skipped\" for r in rows)} skipped, "
-      f"{sum(r[\"status\"] == \"failed\" for r in rows)} failed, {sum(r[\"duration\"] for r in done) / 60:.1f} min of audio")'
+count = collections.Counter(row["status"] for row in rows)
+minutes = sum(row["duration"] for row in rows if row["status"] == "done") / 60
+print(count["done"], "done,", count["skipped"], "skipped,", count["failed"], "failed,", round(minutes, 1), "min of audio")'
+exit "$status"
