@@ -158,3 +158,22 @@ class Autoencoder(nn.Module):
         """Latent frames of context each side that make chunked encode/decode exact."""
         fine = math.ceil(self.fine.receptive_field / self.config.subframes)
         return self.encoder.receptive_field + self.decoder.receptive_field + fine + 2
+
+
+def latent_noise(z: Tensor, level: Tensor | float, generator: torch.Generator | None = None) -> Tensor:
+    """Gaussian noise at ``level`` times each channel's own spread over time (LatentFlowSR's robustness).
+
+    The spread is measured per item and channel, around the channel's mean: the latents
+    carry per-channel offsets, and a global standard deviation would be dominated by them.
+
+    Args:
+        z: (B, D, F) latents.
+        level: scalar or (B,) relative noise level.
+        generator: RNG on z's device.
+
+    Returns:
+        (B, D, F) noise to add to ``z``.
+    """
+    spread = z.detach().std(dim=-1, keepdim=True) if z.shape[-1] > 1 else torch.zeros_like(z[..., :1])
+    level = torch.as_tensor(level, device=z.device, dtype=z.dtype).reshape(-1, 1, 1)
+    return level * spread * torch.randn(z.shape, device=z.device, dtype=z.dtype, generator=generator)

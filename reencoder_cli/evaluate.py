@@ -276,8 +276,9 @@ def opus_round_trip(wav: np.ndarray, kbps: int) -> np.ndarray | None:
     with tempfile.TemporaryDirectory() as tmp:
         src, enc, dec = (Path(tmp) / n for n in ("in.wav", "x.opus", "out.wav"))
         audio.write_audio(src, wav, SAMPLE_RATE, "FLOAT")
-        subprocess.run(["opusenc", "--quiet", "--bitrate", str(kbps * wav.shape[0]), str(src), str(enc)], check=True)
-        subprocess.run(["opusdec", "--quiet", "--rate", str(SAMPLE_RATE), "--float", str(enc), str(dec)], check=True)
+        quiet = dict(check=True, capture_output=True)
+        subprocess.run(["opusenc", "--quiet", "--bitrate", str(kbps * wav.shape[0]), str(src), str(enc)], **quiet)
+        subprocess.run(["opusdec", "--quiet", "--rate", str(SAMPLE_RATE), "--float", str(enc), str(dec)], **quiet)
         out, _ = audio.read_audio(dec)
     return fit_length(out, wav.shape[-1])
 
@@ -295,17 +296,18 @@ def evaluate_reconstruct(
 
     def noisy(level: float) -> System:
         def run(clip: Clip, x: np.ndarray) -> np.ndarray:
+            from reencoder_cli.autoencoder import latent_noise
+
             latent = pipeline.encode(x, SAMPLE_RATE)  # type: ignore[attr-defined]
-            gen = torch.Generator().manual_seed(0)
-            z = latent.z + level * latent.z.std() * torch.randn(latent.z.shape, generator=gen)
+            z = latent.z + latent_noise(latent.z, level, torch.Generator().manual_seed(0))
             return pipeline.decode(latent.with_z(z))  # type: ignore[attr-defined]
 
         return run
 
     systems: dict[str, System] = {
         "autoencoder": ae,
-        "AE, latent noise 0.1 std": noisy(0.1),
-        "AE, latent noise 0.3 std": noisy(0.3),
+        "AE, latent noise 0.1 x channel std": noisy(0.1),
+        "AE, latent noise 0.3 x channel std": noisy(0.3),
     }
     if shutil.which("opusenc"):
         for kbps in bitrates:

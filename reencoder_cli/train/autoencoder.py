@@ -19,10 +19,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from reencoder_cli.autoencoder import ARCH, Autoencoder, AutoencoderConfig
+from reencoder_cli.autoencoder import ARCH, Autoencoder, AutoencoderConfig, latent_noise
 from reencoder_cli.discriminators import WaveDiscriminator, WaveDiscriminatorConfig
 from reencoder_cli.train.loop import Runtime, warmup_lr
 from reencoder_cli.train.losses import (
+    ComplexSpectralLoss,
     MultiScaleMelLoss,
     discriminator_loss,
     feature_matching_loss,
@@ -45,6 +46,7 @@ class AETrainConfig:
     kl_weight: float = 1e-3
     mel_weight: float = 1.0
     stft_weight: float = 1.0
+    complex_weight: float = 1.0
     gan_start: int = 8000
     disc_crop: int = 16384
     gan_mel_weight: float = 15.0
@@ -93,8 +95,7 @@ def augment(
     target = gain[:, None] * wav + mix[:, None] * wav[partner]
     noisy = torch.rand(b, **opts) < config.noise_prob
     level = torch.where(noisy, config.noise_max * torch.rand(b, **opts), torch.zeros(b, device=z.device))
-    std = z_in.detach().std(dim=(1, 2), keepdim=True)
-    z_in = z_in + level[:, None, None] * std * torch.randn(z_in.shape, **opts)
+    z_in = z_in + latent_noise(z_in, level, generator)
     return z_in, target, {"gain": gain, "mix": mix, "noise": level}
 
 
@@ -145,6 +146,7 @@ class AutoencoderTrainer:
         self.disc = runtime.wrap(WaveDiscriminator(WaveDiscriminatorConfig()))
         self.mel = MultiScaleMelLoss(model_config.sample_rate).to(runtime.device)
         self.stft = auraloss.freq.MultiResolutionSTFTLoss().to(runtime.device)
+        self.complex = ComplexSpectralLoss().to(runtime.device)
         adamw = dict(lr=config.lr, betas=config.betas, weight_decay=1e-2)
         self.modules: dict[str, nn.Module] = {"ae": self.ae, "ema": self.ema, "disc": self.disc}
         self.optimizers = {
@@ -177,9 +179,10 @@ class AutoencoderTrainer:
             logs["disc"] = d_loss.item()
         mel = self.mel(est, target)
         stft = self.stft(est[:, None], target[:, None])
+        complex_ = self.complex(est, target)
         kl = kl_divergence(mean.float(), logvar.float())
         mel_w, stft_w = (c.gan_mel_weight, c.gan_stft_weight) if gan else (c.mel_weight, c.stft_weight)
-        loss = mel_w * mel + stft_w * stft + c.kl_weight * kl
+        loss = mel_w * mel + stft_w * stft + c.complex_weight * complex_ + c.kl_weight * kl
         if gan:
             fake, fake_feats = self.disc(fake_crop)
             with torch.no_grad():
@@ -189,10 +192,12 @@ class AutoencoderTrainer:
             loss = loss + c.adv_weight * adv + c.fm_weight * fm
             logs |= {"adv": adv.item(), "fm": fm.item()}
         self._update("ae", loss)
+        decay = min(c.ema, (1 + step) / (10 + step))  # warm-up: no memory of the random start
         with torch.no_grad():
             for p_ema, p in zip(self.ema.parameters(), self.ae.parameters()):
-                p_ema.lerp_(p, 1 - c.ema)
-        return logs | {"loss": loss.item(), "mel": mel.item(), "stft": stft.item(), "kl": kl.item()}
+                p_ema.lerp_(p, 1 - decay)
+        return logs | {"loss": loss.item(), "mel": mel.item(), "stft": stft.item(), "complex": complex_.item(),
+                       "kl": kl.item()}
 
     def _update(self, name: str, loss: Tensor) -> None:
         opt = self.optimizers[name]
@@ -203,7 +208,11 @@ class AutoencoderTrainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Validation mel-D and STFT-D of the EMA model (reconstruction and a + b mixtures)."""
+        """Validation mel-D and STFT-D of the EMA model (reconstruction and a + b mixtures).
+
+        ``mel_const`` decodes each latent's time average: if it nears ``mel``, the decoder
+        is ignoring how the latent moves (a collapse to an average sound).
+        """
         from reencoder_cli.metrics import mel_distance, stft_distance
 
         model = self.ema.eval()
@@ -211,12 +220,15 @@ class AutoencoderTrainer:
         z = torch.cat([model.encode(w) for w in wav.split(8)])
         est = torch.cat([model.decode(x) for x in z.split(8)])[..., : wav.shape[-1]].cpu().numpy()
         mixed = torch.cat([model.decode(x) for x in (z + z.roll(1, 0)).split(8)])[..., : wav.shape[-1]].cpu().numpy()
+        flat = z.mean(dim=-1, keepdim=True).expand_as(z)
+        const = torch.cat([model.decode(x) for x in flat.split(8)])[..., : wav.shape[-1]].cpu().numpy()
         ref, ref_mix = self.valid, self.valid + np.roll(self.valid, 1, axis=0)
         n = len(ref)
         return {
             "mel": float(np.mean([mel_distance(est[i], ref[i]) for i in range(n)])),
             "stft": float(np.mean([stft_distance(est[i], ref[i]) for i in range(n)])),
             "mix_mel": float(np.mean([mel_distance(mixed[i], ref_mix[i]) for i in range(n)])),
+            "mel_const": float(np.mean([mel_distance(const[i], ref[i]) for i in range(n)])),
         }
 
     def export(self, path: Path, train_info: dict[str, object]) -> str:

@@ -41,6 +41,34 @@ class MultiScaleMelLoss(nn.Module):
         return total / len(self.windows)
 
 
+class ComplexSpectralLoss(nn.Module):
+    """L1 between power-compressed complex STFTs (|X|^c e^{j phase}): supervises phase, unlike magnitude losses.
+
+    Args:
+        resolutions: (n_fft, hop) pairs.
+        compress: the power applied to magnitudes.
+    """
+
+    def __init__(self, resolutions: tuple[tuple[int, int], ...] = ((1024, 256), (2048, 512)), compress: float = 0.3):
+        super().__init__()
+        self.resolutions, self.compress = resolutions, compress
+        for n_fft, _ in resolutions:
+            self.register_buffer(f"win{n_fft}", torch.hann_window(n_fft), persistent=False)
+
+    def forward(self, est: Tensor, ref: Tensor) -> Tensor:
+        """est, ref: (B, T) -> scalar, mean over resolutions."""
+        total = est.new_zeros(())
+        for n_fft, hop in self.resolutions:
+            window = getattr(self, f"win{n_fft}")
+            specs = []
+            for x in (est, ref):
+                spec = torch.view_as_real(torch.stft(x.float(), n_fft, hop, window=window, return_complex=True))
+                power = spec.square().sum(-1, keepdim=True).clamp_min(1e-12)
+                specs.append(spec * power.pow((self.compress - 1) / 2))
+            total = total + F.l1_loss(specs[0], specs[1])
+        return total / len(self.resolutions)
+
+
 def kl_divergence(mean: Tensor, logvar: Tensor) -> Tensor:
     """KL(q || N(0, I)) per element, averaged: mean, logvar (B, D, F) -> scalar."""
     return 0.5 * (mean.square() + logvar.exp() - 1.0 - logvar).mean()
