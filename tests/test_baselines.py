@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import torch
 from scipy.signal import welch
 
 from reencoder_cli.audio import resample, resampled_length
@@ -23,15 +21,6 @@ from reencoder_cli.metrics import band_metrics, mid_side
 
 SR = 44100
 RATES = (16000, 22050)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """The metrics' small STFTs run much faster on one thread when the CPU is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def music(seconds: float = 3.0, seed: int = 0) -> np.ndarray:

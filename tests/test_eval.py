@@ -19,15 +19,6 @@ from reencoder_cli.pipeline import Pipeline
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> None:
-    """Small STFTs crawl with two threads on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_flops_of_small_modules_equal_hand_computation() -> None:
     linear = torch.nn.Linear(64, 128)
     x = torch.randn(1, 100, 64)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterator
 
 import auraloss
 import numpy as np
@@ -51,15 +50,6 @@ def lowpass(x: np.ndarray, cutoff: float) -> np.ndarray:
 
 def energy_db(x: np.ndarray) -> float:
     return 10 * math.log10(float(np.sum(x.astype(np.float64) ** 2)) + 1e-30)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Small per-channel STFTs run ~20x faster on one thread when the CPU is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

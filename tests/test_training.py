@@ -14,14 +14,6 @@ from reencoder_cli.train.loop import Runtime
 CPU = Runtime(torch.device("cpu"))
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_augment_gain_scales_the_target_and_mix_sums_latents() -> None:
     z, wav = torch.randn(6, 4, 5), torch.randn(6, 100)
     gen = torch.Generator().manual_seed(0)

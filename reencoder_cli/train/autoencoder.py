@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from reencoder_cli.autoencoder import ARCH, Autoencoder, AutoencoderConfig, latent_noise
 from reencoder_cli.discriminators import WaveDiscriminator, WaveDiscriminatorConfig
-from reencoder_cli.train.loop import Runtime, warmup_lr
+from reencoder_cli.train.loop import Runtime, optimizer_step, warmup_lr
 from reencoder_cli.train.losses import (
     ComplexSpectralLoss,
     MultiScaleMelLoss,
@@ -196,15 +196,16 @@ class AutoencoderTrainer:
         with torch.no_grad():
             for p_ema, p in zip(self.ema.parameters(), self.ae.parameters()):
                 p_ema.lerp_(p, 1 - decay)
-        return logs | {"loss": loss.item(), "mel": mel.item(), "stft": stft.item(), "complex": complex_.item(),
-                       "kl": kl.item()}
+        return logs | {
+            "loss": loss.item(),
+            "mel": mel.item(),
+            "stft": stft.item(),
+            "complex": complex_.item(),
+            "kl": kl.item(),
+        }
 
     def _update(self, name: str, loss: Tensor) -> None:
-        opt = self.optimizers[name]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.modules[name].parameters(), self.config.grad_clip)
-        opt.step()
+        optimizer_step(self.optimizers[name], self.modules[name], loss, self.config.grad_clip)
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:

@@ -22,7 +22,7 @@ from reencoder_cli.bwe import BWEConfig, LatentBWE
 from reencoder_cli.discriminators import LatentDiscriminator, LatentDiscriminatorConfig
 from reencoder_cli.flow import FlowConfig, LatentFlow
 from reencoder_cli.stereo import LatentUpmix, StereoConfig
-from reencoder_cli.train.loop import Runtime, unwrap, warmup_lr
+from reencoder_cli.train.loop import Runtime, optimizer_step, unwrap, warmup_lr
 from reencoder_cli.train.losses import discriminator_loss, feature_matching_loss, generator_loss, kl_divergence
 
 
@@ -104,11 +104,7 @@ class LatentTrainer:
         return {k: float(v.detach()) for k, v in losses.items()}
 
     def _update(self, name: str, loss: Tensor) -> None:
-        opt = self.optimizers[name]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.modules[name].parameters(), self.config.grad_clip)
-        opt.step()
+        optimizer_step(self.optimizers[name], self.modules[name], loss, self.config.grad_clip)
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:

@@ -90,6 +90,14 @@ class Trainer(Protocol):
         ...
 
 
+def optimizer_step(optimizer: torch.optim.Optimizer, module: nn.Module, loss: torch.Tensor, clip: float) -> None:
+    """Backpropagate ``loss``, clip ``module``'s gradient norm to ``clip``, and step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(module.parameters(), clip)
+    optimizer.step()
+
+
 def warmup_lr(step: int, warmup: int, decay: float = 1.0) -> float:
     """Multiplier of the base learning rate: linear warm-up, then ``decay ** steps`` after it."""
     if step < warmup:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from reencoder_cli.rawbwe import ARCH, RawBWE, RawBWEConfig
-from reencoder_cli.train.loop import Runtime, warmup_lr
+from reencoder_cli.train.loop import Runtime, optimizer_step, warmup_lr
 
 
 @dataclass(frozen=True)
@@ -76,11 +76,7 @@ class RawTrainer:
         with self.runtime.autocast():
             est = self.model(low, rate)
         loss = self.loss_fn(est.float()[:, None], target[:, None])
-        opt = self.optimizers["model"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
-        opt.step()
+        optimizer_step(self.optimizers["model"], self.model, loss, c.grad_clip)
         return {"loss": loss.item()}
 
     @torch.no_grad()
