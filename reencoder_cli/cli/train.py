@@ -43,6 +43,16 @@ TrainSteps = Annotated[int, typer.Option(help="Stop at this step.")]
 TrainThreads = Annotated[Optional[int], typer.Option(help="CPU threads (default: torch's).")]
 
 
+def _schedule(steps: int, minutes: float, checkpoint_minutes: float, validate_minutes: float) -> Any:
+    from reencoder_cli.train.loop import Schedule
+
+    return Schedule(steps, minutes, checkpoint_minutes, validate_minutes)
+
+
+def _command_line() -> str:
+    return " ".join(["reencoder", *sys.argv[1:]])
+
+
 @train_app.command("autoencoder")
 def train_autoencoder(
     data: Annotated[str, typer.Option(help="Cache built by `reencoder data build`.")] = "data/cache",
@@ -53,37 +63,27 @@ def train_autoencoder(
     threads: TrainThreads = None,
     checkpoint_minutes: Annotated[float, typer.Option(help="Minutes between checkpoints.")] = 10.0,
     validate_minutes: Annotated[float, typer.Option(help="Minutes between validations.")] = 30.0,
+    gan_start: Annotated[int, typer.Option(help="Step at which the adversarial phase starts.")] = 8000,
 ) -> None:
     """Train (or resume) the autoencoder; exports RUN/autoencoder.safetensors at every checkpoint."""
     from pathlib import Path
 
     import torch
 
-    from reencoder_cli.train.autoencoder import train
-    from reencoder_cli.train.loop import Schedule
+    from reencoder_cli.train.autoencoder import AETrainConfig, train
 
     if threads:
         torch.set_num_threads(threads)
-    schedule = Schedule(steps, minutes, checkpoint_minutes, validate_minutes)
     out = train(
         Path(data),
         Path(run),
         device=device,
-        schedule=schedule,
-        command=" ".join(["reencoder", *sys.argv[1:]]),
+        schedule=_schedule(steps, minutes, checkpoint_minutes, validate_minutes),
+        config=AETrainConfig(gan_start=gan_start),
+        command=_command_line(),
         log=lambda line: console.print(line, markup=False),
     )
     console.print(f"weights: {out}")
-
-
-def _schedule(steps: int, minutes: float, checkpoint_minutes: float, validate_minutes: float) -> Any:
-    from reencoder_cli.train.loop import Schedule
-
-    return Schedule(steps, minutes, checkpoint_minutes, validate_minutes)
-
-
-def _command_line() -> str:
-    return " ".join(["reencoder", *sys.argv[1:]])
 
 
 CheckpointMinutes = Annotated[float, typer.Option(help="Minutes between checkpoints.")]
