@@ -126,9 +126,9 @@ def bench(
     models: Annotated[
         Optional[list[str]], typer.Option("--model", help="Weights to measure (default: every shipped one).")
     ] = None,
-    seconds: Annotated[float, typer.Option(help="Audio per model measurement.")] = 10.0,
+    seconds: Annotated[float, typer.Option(help="Audio per model measurement.")] = 5.0,
     commands: Annotated[bool, typer.Option(help="Also time upsample/upmix end to end on a generated file.")] = True,
-    minutes: Annotated[float, typer.Option(help="Length of that file.")] = 3.0,
+    minutes: Annotated[float, typer.Option(help="Length of that file (BENCHMARKS.md uses 3).")] = 1.0,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
     """Parameters, GFLOPs per second of audio, real-time factors (CPU, CUDA), peak memory."""
