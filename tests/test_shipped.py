@@ -1,0 +1,81 @@
+"""Checks of the shipped weights on generated audio and the shipped example.
+
+Each test needs its model listed in weights/MANIFEST.json; once a model is shipped its
+tests always run (they are skipped only before it exists).
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reencoder_cli import audio
+from reencoder_cli.metrics import band_metrics, mel_distance, stereo_metrics
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = ROOT / "weights" / "MANIFEST.json"
+EXAMPLE = ROOT / "examples" / "northerners_10s.flac"
+SHIPPED = set(json.loads(MANIFEST.read_text())["files"]) if MANIFEST.exists() else set()
+
+
+def shipped(*names: str) -> pytest.MarkDecorator:
+    missing = [n for n in names if f"{n}.safetensors" not in SHIPPED]
+    return pytest.mark.skipif(bool(missing), reason=f"not shipped yet: {missing}")
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> object:
+    from reencoder_cli.pipeline import Pipeline
+
+    return Pipeline(device="cpu")
+
+
+def chord(seconds: float = 2.0, sample_rate: int = 44100) -> np.ndarray:
+    """A C major triad of piano-like notes (harmonics with decaying envelopes): (1, T)."""
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    wav = np.zeros_like(t)
+    for f0 in (261.63, 329.63, 392.0):
+        for k in range(1, 16):
+            if f0 * k < sample_rate / 2:
+                wav += np.exp(-t * (1.5 + 0.3 * k)) * np.sin(2 * np.pi * f0 * k * t) / k**1.2
+    return (0.25 * wav / np.abs(wav).max()).astype(np.float32)[None]
+
+
+AE_CHORD_MEL_BOUND = 1.0  # mel-D of the shipped autoencoder's reconstruction of `chord()` (measured: see BENCHMARKS.md)
+
+
+@shipped("autoencoder")
+def test_autoencoder_reconstructs_a_chord(pipeline: object) -> None:
+    x = chord()
+    y = pipeline.decode(pipeline.encode(x, 44100))  # type: ignore[attr-defined]
+    assert y.shape == x.shape
+    assert mel_distance(y, x) < AE_CHORD_MEL_BOUND
+    silence = pipeline.decode(pipeline.encode(np.zeros_like(x), 44100))  # type: ignore[attr-defined]
+    assert np.abs(silence).max() < 0.01  # silence stays (nearly) silent
+
+
+@shipped("autoencoder", "bwe-s")
+def test_bwe_adds_the_high_band_better_than_the_autoencoder_of_the_sinc_input(pipeline: object) -> None:
+    ref, rate = audio.read_audio(EXAMPLE)
+    low = audio.resample(ref, rate, 22050)
+    sinc = audio.resample(low, 22050, 44100)
+    ae_of_sinc = pipeline.decode(pipeline.encode(sinc, 44100))  # type: ignore[attr-defined]
+    ours = pipeline.run(low, 22050, ["upsample:model=bwe-s"], keep_lowband=False).wav  # type: ignore[attr-defined]
+    assert band_metrics(ours, ref)["lsd_high"] < band_metrics(ae_of_sinc, ref)["lsd_high"]
+
+
+@shipped("autoencoder", "stereo-s")
+def test_width_from_moves_the_image_toward_the_reference(pipeline: object, tmp_path: Path) -> None:
+    ref, rate = audio.read_audio(EXAMPLE)
+    mono = audio.to_mono(ref)
+    random = pipeline.run(mono, rate, ["upmix:seed=0"]).wav  # type: ignore[attr-defined]
+    oracle = pipeline.run(mono, rate, [f"upmix:width_from={EXAMPLE}"]).wav  # type: ignore[attr-defined]
+    assert stereo_metrics(oracle, ref)["lr_stft"] < stereo_metrics(random, ref)["lr_stft"]
+
+
+@shipped("autoencoder", "stereo-s")
+def test_upmix_seed_is_reproducible_with_shipped_weights(pipeline: object) -> None:
+    mono = chord(1.0)
+    a, b = (pipeline.run(mono, 44100, ["upmix:seed=3"]).wav for _ in range(2))  # type: ignore[attr-defined]
+    assert np.array_equal(a, b)
