@@ -122,13 +122,21 @@ class Autoencoder(nn.Module):
     # -- decoder -------------------------------------------------------------------------
 
     def decode(self, z: Tensor) -> Tensor:
-        """Waveform from latent: (B, D, F) -> (B, F * hop)."""
+        """Waveform from latent: (B, D, F) -> (B, F * hop).
+
+        Gain-shape decoding: the network sees each frame's direction ``z / |z|`` and the
+        frame's norm ``|z|`` (RMS over channels) multiplies its magnitudes, so the decoder
+        is exactly homogeneous, ``decode(g z) == g decode(z)`` for g > 0. (A network ending
+        in a LayerNorm cannot see a latent's scale, so gain cannot be learned any other way.)
+        """
         c = self.config
-        h = self.decoder(z)  # (B, fine_dim * subframes, F)
+        norm = z.float().square().mean(dim=1, keepdim=True).add(1e-8).sqrt()  # (B, 1, F)
+        h = self.decoder(z / norm.to(z.dtype))  # (B, fine_dim * subframes, F)
         b, _, frames = h.shape
         h = h.reshape(b, c.fine_dim, c.subframes, frames).permute(0, 1, 3, 2).reshape(b, c.fine_dim, -1)
         log_mag, phase = self.fine(h).float().chunk(2, dim=1)  # (B, bins, 4F) each
-        spec = torch.polar(log_mag.clamp(max=8.0).exp(), phase)
+        gain = norm.log().repeat_interleave(c.subframes, dim=-1)  # (B, 1, 4F)
+        spec = torch.polar((log_mag.clamp(max=8.0) + gain).exp(), phase)
         return self.istft(spec)
 
     def istft(self, spec: Tensor) -> Tensor:

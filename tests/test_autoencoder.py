@@ -55,6 +55,12 @@ def test_posterior_is_variational(ae: Autoencoder) -> None:
     assert torch.equal(ae.encode(torch.zeros(1, 10)), ae.posterior(torch.zeros(1, 10))[0])
 
 
+@pytest.mark.parametrize("gain", [0.25, 0.5, 2.0, 7.0])
+def test_decoder_is_exactly_homogeneous(ae: Autoencoder, gain: float) -> None:
+    z = ae.encode(torch.randn(2, 5000))
+    assert torch.allclose(ae.decode(gain * z), gain * ae.decode(z), rtol=1e-4, atol=1e-6)
+
+
 def test_weights_round_trip(ae: Autoencoder, tmp_path: Path) -> None:
     path = tmp_path / "ae.safetensors"
     save_model(path, ae, "autoencoder", TINY_AE)
