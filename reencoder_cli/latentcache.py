@@ -14,6 +14,7 @@ autoencoder: a shard made by another is rebuilt.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -31,6 +32,21 @@ from reencoder_cli.data import SAMPLE_RATE, Track, load_manifest
 def shard_path(root: Path, track: Track) -> Path:
     """Where a track's latents live under ``root``."""
     return root / track.split / f"{track.source}__{track.name}.safetensors"
+
+
+def select(tracks: list[Track], hours: float) -> list[Track]:
+    """A deterministic subset of ``tracks`` of at most ``hours`` (per split), spread over sources.
+
+    Tracks are taken in the order of a hash of their name, so every source is sampled and
+    a larger budget always contains a smaller one's tracks.
+    """
+    chosen: list[Track] = []
+    budget = {split: hours * 3600 for split in {t.split for t in tracks}}
+    for track in sorted(tracks, key=lambda t: hashlib.sha1(f"{t.source}/{t.name}".encode()).hexdigest()):
+        if track.seconds <= budget[track.split]:
+            chosen.append(track)
+            budget[track.split] -= track.seconds
+    return chosen
 
 
 def encode_track(pipeline: object, wav: np.ndarray, rates: tuple[int, ...]) -> dict[str, Tensor]:
@@ -65,8 +81,9 @@ def build(
     rates: tuple[int, ...] = RATES,
     splits: tuple[str, ...] = ("train", "valid"),
     device: str = "auto",
+    hours: float = float("inf"),
 ) -> dict[str, float]:
-    """Encode every track of the music cache at ``data`` into shards under ``root``.
+    """Encode the tracks of the music cache at ``data`` (at most ``hours`` per split) into shards under ``root``.
 
     Returns:
         Summary: tracks, hours of audio, size in MB, seconds spent.
@@ -79,7 +96,7 @@ def build(
     pipeline = Pipeline(autoencoder=autoencoder, device=device, chunk_seconds=60.0)
     sha = pipeline.ae_id.sha256
     start = time.perf_counter()
-    tracks = [t for t in load_manifest(data) if t.split in splits]
+    tracks = select([t for t in load_manifest(data) if t.split in splits], hours)
     done_seconds = 0.0
     for index, track in enumerate(tracks):
         path = shard_path(root, track)

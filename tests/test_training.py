@@ -138,3 +138,18 @@ def test_latent_module_shapes_for_odd_frames_and_batch_one(frames: int) -> None:
     upmix = LatentUpmix(TINY_STEREO)
     assert upmix(z, upmix.random_style(1, 0)).shape == (1, 32, frames)
     assert upmix.style(torch.randn(1, 32, frames))[0].shape == (1, TINY_STEREO.style_dim)
+
+
+def test_latent_cache_subset_is_capped_per_split_and_nested() -> None:
+    from reencoder_cli.data import Track
+    from reencoder_cli.latentcache import select
+
+    tracks = [
+        Track(src, f"t{i}", f"{src}/t{i}.npy", 600.0, split) for src in "ab" for i in range(10) for split in ["train"]
+    ]
+    tracks += [Track("a", f"v{i}", f"a/v{i}.npy", 600.0, "valid") for i in range(4)]
+    small, large = select(tracks, 0.5), select(tracks, 1.0)
+    assert [sum(t.split == s for t in small) for s in ("train", "valid")] == [3, 3]
+    assert {t.source for t in large if t.split == "train"} == {"a", "b"}
+    assert set(small) <= set(large)
+    assert set(select(tracks, float("inf"))) == set(tracks)

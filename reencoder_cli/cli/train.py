@@ -96,6 +96,7 @@ def train_latents(
     data: Annotated[str, typer.Option(help="Music cache.")] = "data/cache",
     out: Annotated[str, typer.Option(help="Latent cache folder.")] = "data/latents",
     autoencoder: Annotated[str, typer.Option(help="The frozen autoencoder.")] = "autoencoder",
+    hours: Annotated[float, typer.Option(help="At most this many hours per split (a fixed subset).")] = float("inf"),
     device: DeviceOpt = "auto",
 ) -> None:
     """Encode the music cache once, for every input condition, into latent shards (resumable)."""
@@ -105,7 +106,12 @@ def train_latents(
 
     with errors_handled():
         summary = latentcache.build(
-            Path(data), Path(out), autoencoder, lambda line: console.print(line, markup=False), device=device
+            Path(data),
+            Path(out),
+            autoencoder,
+            lambda line: console.print(line, markup=False),
+            device=device,
+            hours=hours,
         )
     console.print(
         f"{summary['tracks']} tracks, {summary['hours']:.1f} h of audio, {summary['megabytes']:.0f} MB, "
