@@ -5,14 +5,21 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= data/cache
+LATENTS ?= data/latents
+HOURS  ?= 3
+MINUTES ?= 15
+TRAIN  := OMP_WAIT_POLICY=PASSIVE nice -n 10 $(BIN)/reencoder train
 
-.PHONY: help install demo lint test data train-ae manifest clean
+.PHONY: help install demo lint test data train-ae train-latents train-modules ship manifest clean
 
 help:
 	@echo "make demo      install into $(VENV) and upsample a shipped example"
 	@echo "make test      install into $(VENV), lint, and run the tests"
 	@echo "make data      install Debian music + render MIDI into $(DATA)"
 	@echo "make train-ae  train (or resume) the autoencoder on $(DATA)"
+	@echo "make train-latents  encode $(HOURS) h per split of $(DATA) with weights/autoencoder"
+	@echo "make train-modules  train every latent module and the raw baseline, $(MINUTES) min each"
+	@echo "make ship RUN=runs/x FILE=x NAME=y  copy RUN/FILE.safetensors to weights/NAME + its logs"
 	@echo "make manifest  rewrite weights/MANIFEST.json"
 	@echo "TORCH=...      override the torch requirement (default $(TORCH))"
 
@@ -42,6 +49,28 @@ data: install
 
 train-ae: install
 	$(BIN)/reencoder train autoencoder --data $(DATA) --run runs/ae
+
+train-latents: install
+	$(TRAIN) latents --data $(DATA) --out $(LATENTS) --hours $(HOURS)
+
+# Same wall-clock budget for every module and for the raw-audio baseline (issue 4).
+train-modules: install
+	$(TRAIN) module bwe --latents $(LATENTS) --run runs/bwe-s --minutes $(MINUTES)
+	$(MAKE) ship RUN=runs/bwe-s FILE=bwe NAME=bwe-s
+	$(TRAIN) module stereo --latents $(LATENTS) --run runs/stereo-s --minutes $(MINUTES)
+	$(MAKE) ship RUN=runs/stereo-s FILE=stereo NAME=stereo-s
+	$(TRAIN) module bwe --l1-only --latents $(LATENTS) --run runs/bwe-s-l1 --minutes $(MINUTES)
+	$(MAKE) ship RUN=runs/bwe-s-l1 FILE=bwe NAME=bwe-s-l1
+	$(TRAIN) module flow --latents $(LATENTS) --run runs/flow-s --minutes $(MINUTES)
+	$(MAKE) ship RUN=runs/flow-s FILE=flow NAME=flow-s
+	$(TRAIN) raw --data $(DATA) --run runs/rawbwe --minutes $(MINUTES)
+	$(MAKE) ship RUN=runs/rawbwe FILE=rawbwe NAME=rawbwe
+
+ship:
+	cp $(RUN)/$(FILE).safetensors weights/$(NAME).safetensors
+	mkdir -p weights/logs/$(NAME)
+	cp $(RUN)/log.csv $(RUN)/loss.png weights/logs/$(NAME)/
+	$(MAKE) manifest
 
 manifest: install
 	$(BIN)/python -c "from reencoder_cli.weights import update_manifest; update_manifest()"
