@@ -45,6 +45,8 @@ class AutoencoderConfig:
     fine_blocks: int = 2
     fine_hidden: int = 576
     kernel: int = 7
+    level_ref: float = 0.05
+    level_floor: float = 1e-5
 
     @property
     def hop(self) -> int:
@@ -84,14 +86,19 @@ class Autoencoder(nn.Module):
 
     # -- encoder -------------------------------------------------------------------------
 
-    def stft_features(self, wav: Tensor) -> Tensor:
-        """Power-compressed complex STFT, ``subframes`` frames stacked per latent frame.
+    def stft_features(self, wav: Tensor) -> tuple[Tensor, Tensor]:
+        """Level-normalised, power-compressed complex STFT, ``subframes`` frames stacked per latent frame.
 
-        Built in one pass from the real view of the STFT and laid out channels-last, as the
-        encoder's first linear layer reads it (feature index ``(part * bins + bin) * subframes
-        + subframe``, part 0 real and 1 imaginary); the returned tensor is a transposed view.
+        Each latent frame's STFT is divided by its level (the frame's RMS estimated from its
+        STFT power, over ``level_ref``) before compression, so the features do not depend
+        on the input's scale: the level is carried by the latent's norm instead (see
+        ``posterior``). Built in one pass from the real view of the STFT and laid out
+        channels-last, as the encoder's first linear layer reads it (feature index
+        ``(part * bins + bin) * subframes + subframe``, part 0 real and 1 imaginary); the
+        returned features are a transposed view.
 
-        wav: (B, T) with T a multiple of hop -> (B, 2 * bins * subframes, T / hop)
+        wav: (B, T) with T a multiple of hop -> features (B, 2 * bins * subframes, T / hop),
+        level (B, 1, T / hop)
         """
         c = self.config
         pad = (c.n_fft - c.stft_hop) // 2
@@ -99,25 +106,38 @@ class Autoencoder(nn.Module):
             F.pad(wav, (pad, pad)), c.n_fft, c.stft_hop, window=self.window, center=False, return_complex=True
         )  # (B, bins, 4F)
         parts = torch.view_as_real(spec)  # (B, bins, 4F, 2)
-        power = parts.square().sum(-1, keepdim=True).clamp_min(1e-14)
-        parts = parts * power.pow((c.compress - 1) / 2)  # magnitude to the power `compress`, phase kept
         b, bins, n, _ = parts.shape
+        power = parts.square().sum(-1, keepdim=True)  # (B, bins, 4F, 1)
+        frame_power = power.reshape(b, bins, n // c.subframes, c.subframes).mean(dim=(1, 3))  # (B, F)
+        rms = (frame_power / self.window.square().sum()).add(c.level_floor**2).sqrt()  # Parseval
+        level = (rms / c.level_ref)[:, None, :]  # (B, 1, F)
+        scale = level.repeat_interleave(c.subframes, dim=-1)[..., None]  # (B, 1, 4F, 1)
+        parts = parts / scale
+        power = (power / scale.square()).clamp_min(1e-14)
+        parts = parts * power.pow((c.compress - 1) / 2)  # magnitude to the power `compress`, phase kept
         feats = parts.reshape(b, bins, n // c.subframes, c.subframes, 2).permute(0, 2, 4, 1, 3)  # (B, F, 2, bins, 4)
-        return feats.reshape(b, n // c.subframes, -1).transpose(1, 2)
+        return feats.reshape(b, n // c.subframes, -1).transpose(1, 2), level
 
-    def posterior(self, wav: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean and log-variance of q(z | wav).
+    def posterior(self, wav: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """q(z | wav) in gain-shape form: ``z = level * (mean + exp(logvar / 2) * eps)``.
 
-        wav: (B, T) any T -> mean, logvar: (B, D, ceil(T / hop))
+        The encoder sees level-normalised features and predicts the shape (mean and
+        log-variance, on which the KL acts); each frame's level multiplies it. So the
+        encoder is homogeneous, ``encode(g x) == g encode(x)`` for g > 0 (up to the
+        ``level_floor`` of near-silence), as the decoder is.
+
+        wav: (B, T) any T -> mean, logvar: (B, D, F), level: (B, 1, F), F = ceil(T / hop)
         """
         frames = max(1, math.ceil(wav.shape[-1] / self.hop))
         wav = F.pad(wav, (0, frames * self.hop - wav.shape[-1]))
-        mean, logvar = self.encoder(self.stft_features(wav)).chunk(2, dim=1)
-        return mean, logvar.clamp(-12.0, 6.0)
+        feats, level = self.stft_features(wav)
+        mean, logvar = self.encoder(feats).chunk(2, dim=1)
+        return mean, logvar.clamp(-12.0, 6.0), level.to(mean.dtype)
 
     def encode(self, wav: Tensor) -> Tensor:
-        """The latent (posterior mean): (B, T) -> (B, D, ceil(T / hop))."""
-        return self.posterior(wav)[0]
+        """The latent (level times the posterior mean): (B, T) -> (B, D, ceil(T / hop))."""
+        mean, _, level = self.posterior(wav)
+        return level * mean
 
     # -- decoder -------------------------------------------------------------------------
 

@@ -109,8 +109,8 @@ class AutoencoderObjective(nn.Module):
 
     def forward(self, wav: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """wav: (B, T) -> estimate (B, T), its target (B, T), posterior mean and logvar (B, D, F)."""
-        mean, logvar = self.ae.posterior(wav)
-        z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, device=wav.device, generator=generator)
+        mean, logvar, level = self.ae.posterior(wav)
+        z = level * (mean + (0.5 * logvar).exp() * torch.randn(mean.shape, device=wav.device, generator=generator))
         z_in, target, _ = augment(z, wav, self.config, generator)
         return self.ae.decode(z_in)[..., : wav.shape[-1]], target, mean, logvar
 
