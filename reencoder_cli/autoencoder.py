@@ -188,11 +188,14 @@ class Autoencoder(nn.Module):
         return self.encoder.receptive_field + self.decoder.receptive_field + fine + 2
 
 
-def latent_noise(z: Tensor, level: Tensor | float, generator: torch.Generator | None = None) -> Tensor:
-    """Gaussian noise at ``level`` times each channel's own spread over time (LatentFlowSR's robustness).
+def noisy_latent(z: Tensor, level: Tensor | float, generator: torch.Generator | None = None) -> Tensor:
+    """``z`` with Gaussian noise on each frame's direction, its level kept (LatentFlowSR's robustness).
 
-    The spread is measured per item and channel, around the channel's mean: the latents
-    carry per-channel offsets, and a global standard deviation would be dominated by them.
+    Each frame gets noise of ``level`` times its own RMS over channels and is then scaled
+    back to its original norm: the noise perturbs the shape, never the loudness, which the
+    gain-shape decoder reads from the norm. (Noise scaled to a global or per-channel
+    spread swamps quiet frames, inflating their norm, and teaches the decoder to play
+    everything quieter.)
 
     Args:
         z: (B, D, F) latents.
@@ -200,8 +203,9 @@ def latent_noise(z: Tensor, level: Tensor | float, generator: torch.Generator | 
         generator: RNG on z's device.
 
     Returns:
-        (B, D, F) noise to add to ``z``.
+        (B, D, F) noisy latents with the frame norms of ``z``.
     """
-    spread = z.detach().std(dim=-1, keepdim=True) if z.shape[-1] > 1 else torch.zeros_like(z[..., :1])
+    norm = z.square().mean(dim=1, keepdim=True).add(1e-12).sqrt()  # (B, 1, F)
     level = torch.as_tensor(level, device=z.device, dtype=z.dtype).reshape(-1, 1, 1)
-    return level * spread * torch.randn(z.shape, device=z.device, dtype=z.dtype, generator=generator)
+    noisy = z + level * norm * torch.randn(z.shape, device=z.device, dtype=z.dtype, generator=generator)
+    return noisy * norm / noisy.square().mean(dim=1, keepdim=True).add(1e-12).sqrt()

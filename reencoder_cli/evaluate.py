@@ -313,10 +313,10 @@ def evaluate_reconstruct(
 
     def noisy(level: float) -> System:
         def run(clip: Clip, x: np.ndarray) -> np.ndarray:
-            from reencoder_cli.autoencoder import latent_noise
+            from reencoder_cli.autoencoder import noisy_latent
 
             latent = pipeline.encode(x, SAMPLE_RATE)  # type: ignore[attr-defined]
-            z = latent.z + latent_noise(latent.z, level, torch.Generator().manual_seed(0))
+            z = noisy_latent(latent.z, level, torch.Generator().manual_seed(0))
             return pipeline.decode(latent.with_z(z))  # type: ignore[attr-defined]
 
         return run

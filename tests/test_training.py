@@ -30,6 +30,8 @@ def test_augment_gain_scales_the_target_and_mix_sums_latents() -> None:
     z_in, target, info = augment(z, wav, only_noise, gen)
     assert torch.equal(target, wav) and not torch.allclose(z_in, z)
     assert (info["noise"] <= 0.3).all() and (info["noise"] > 0).any()
+    frame_norm = lambda x: x.square().mean(dim=1).sqrt()  # noqa: E731
+    assert torch.allclose(frame_norm(z_in), frame_norm(z), rtol=1e-5)  # the direction moves, the level stays
 
 
 class Crops:

@@ -2,8 +2,8 @@
 
 Three augmentations shape the latent space without touching the architecture or loss:
 
-- noise robustness (LatentFlowSR): Gaussian noise, up to ``noise_max`` times the latent's
-  standard deviation, is added to the decoder input;
+- noise robustness (LatentFlowSR): Gaussian noise, up to ``noise_max`` times each frame's
+  RMS, perturbs the decoder input's direction (its level is kept);
 - homogeneity (Lin-CAE): the decoder input ``g * z`` must decode to ``g * x``;
 - additivity (Lin-CAE): the decoder input ``z_a + z_b`` must decode to ``x_a + x_b``.
 """
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from reencoder_cli.autoencoder import ARCH, Autoencoder, AutoencoderConfig, latent_noise
+from reencoder_cli.autoencoder import ARCH, Autoencoder, AutoencoderConfig, noisy_latent
 from reencoder_cli.discriminators import WaveDiscriminator, WaveDiscriminatorConfig
 from reencoder_cli.train.loop import Runtime, optimizer_step, warmup_lr
 from reencoder_cli.train.losses import (
@@ -58,7 +58,7 @@ class AETrainConfig:
     mix_prob: float = 0.25
     noise_prob: float = 0.5
     noise_max: float = 0.3
-    ema: float = 0.999
+    ema: float = 0.995
     grad_clip: float = 100.0
     seed: int = 0
 
@@ -95,7 +95,7 @@ def augment(
     target = gain[:, None] * wav + mix[:, None] * wav[partner]
     noisy = torch.rand(b, **opts) < config.noise_prob
     level = torch.where(noisy, config.noise_max * torch.rand(b, **opts), torch.zeros(b, device=z.device))
-    z_in = z_in + latent_noise(z_in, level, generator)
+    z_in = noisy_latent(z_in, level, generator)
     return z_in, target, {"gain": gain, "mix": mix, "noise": level}
 
 
