@@ -6,7 +6,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= data/cache
 LATENTS ?= data/latents
-HOURS  ?= 3
+HOURS  ?= 2
+VALID_HOURS ?= 0.3
 MINUTES ?= 15
 TRAIN  := OMP_WAIT_POLICY=PASSIVE nice -n 10 $(BIN)/reencoder train
 
@@ -51,7 +52,7 @@ train-ae: install
 	$(BIN)/reencoder train autoencoder --data $(DATA) --run runs/ae
 
 train-latents: install
-	$(TRAIN) latents --data $(DATA) --out $(LATENTS) --hours $(HOURS)
+	$(TRAIN) latents --data $(DATA) --out $(LATENTS) --hours $(HOURS) --valid-hours $(VALID_HOURS)
 
 # Same wall-clock budget for every module and for the raw-audio baseline (issue 4).
 train-modules: install

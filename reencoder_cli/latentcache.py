@@ -34,14 +34,15 @@ def shard_path(root: Path, track: Track) -> Path:
     return root / track.split / f"{track.source}__{track.name}.safetensors"
 
 
-def select(tracks: list[Track], hours: float) -> list[Track]:
-    """A deterministic subset of ``tracks`` of at most ``hours`` (per split), spread over sources.
+def select(tracks: list[Track], hours: float, valid_hours: float | None = None) -> list[Track]:
+    """A deterministic subset of ``tracks``: at most ``hours`` of training and ``valid_hours``
+    (default: ``hours``) of validation music, spread over sources.
 
     Tracks are taken in the order of a hash of their name, so every source is sampled and
     a larger budget always contains a smaller one's tracks.
     """
     chosen: list[Track] = []
-    budget = {split: hours * 3600 for split in {t.split for t in tracks}}
+    budget = {"train": hours * 3600, "valid": (hours if valid_hours is None else valid_hours) * 3600}
     for track in sorted(tracks, key=lambda t: hashlib.sha1(f"{t.source}/{t.name}".encode()).hexdigest()):
         if track.seconds <= budget[track.split]:
             chosen.append(track)
@@ -82,8 +83,9 @@ def build(
     splits: tuple[str, ...] = ("train", "valid"),
     device: str = "auto",
     hours: float = float("inf"),
+    valid_hours: float | None = None,
 ) -> dict[str, float]:
-    """Encode the tracks of the music cache at ``data`` (at most ``hours`` per split) into shards under ``root``.
+    """Encode the tracks of the music cache at ``data`` (a subset: see ``select``) into shards under ``root``.
 
     Returns:
         Summary: tracks, hours of audio, size in MB, seconds spent.
@@ -96,7 +98,7 @@ def build(
     pipeline = Pipeline(autoencoder=autoencoder, device=device, chunk_seconds=60.0)
     sha = pipeline.ae_id.sha256
     start = time.perf_counter()
-    tracks = select([t for t in load_manifest(data) if t.split in splits], hours)
+    tracks = select([t for t in load_manifest(data) if t.split in splits], hours, valid_hours)
     done_seconds = 0.0
     for index, track in enumerate(tracks):
         path = shard_path(root, track)

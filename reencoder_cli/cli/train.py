@@ -96,7 +96,10 @@ def train_latents(
     data: Annotated[str, typer.Option(help="Music cache.")] = "data/cache",
     out: Annotated[str, typer.Option(help="Latent cache folder.")] = "data/latents",
     autoencoder: Annotated[str, typer.Option(help="The frozen autoencoder.")] = "autoencoder",
-    hours: Annotated[float, typer.Option(help="At most this many hours per split (a fixed subset).")] = float("inf"),
+    hours: Annotated[float, typer.Option(help="At most this many hours of training music (a fixed subset).")] = float(
+        "inf"
+    ),
+    valid_hours: Annotated[Optional[float], typer.Option(help="Of validation music (default: --hours).")] = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Encode the music cache once, for every input condition, into latent shards (resumable)."""
@@ -112,6 +115,7 @@ def train_latents(
             lambda line: console.print(line, markup=False),
             device=device,
             hours=hours,
+            valid_hours=valid_hours,
         )
     console.print(
         f"{summary['tracks']} tracks, {summary['hours']:.1f} h of audio, {summary['megabytes']:.0f} MB, "
