@@ -323,8 +323,8 @@ def evaluate_reconstruct(
 
     systems: dict[str, System] = {
         "autoencoder": ae,
-        "AE, latent noise 0.1 x channel std": noisy(0.1),
-        "AE, latent noise 0.3 x channel std": noisy(0.3),
+        "AE, latent noise 0.1 x frame RMS": noisy(0.1),
+        "AE, latent noise 0.3 x frame RMS": noisy(0.3),
     }
     if shutil.which("opusenc"):
         for kbps in bitrates:
