@@ -56,7 +56,7 @@ train-latents: install
 
 # Same wall-clock budget for every module and for the raw-audio baseline (issue 4).
 train-modules: install
-	$(TRAIN) module bwe --latents $(LATENTS) --run runs/bwe-s --minutes $(MINUTES)
+	$(TRAIN) module bwe --disc-start 400 --latents $(LATENTS) --run runs/bwe-s --minutes $(MINUTES)
 	$(MAKE) ship RUN=runs/bwe-s FILE=bwe NAME=bwe-s
 	$(TRAIN) module stereo --latents $(LATENTS) --run runs/stereo-s --minutes $(MINUTES)
 	$(MAKE) ship RUN=runs/stereo-s FILE=stereo NAME=stereo-s

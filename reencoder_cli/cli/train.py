@@ -132,6 +132,7 @@ def train_module(
     run: Annotated[Optional[str], typer.Option(help="Run folder (default runs/<kind>-<size>).")] = None,
     autoencoder: Annotated[str, typer.Option(help="The autoencoder the cache was made with.")] = "autoencoder",
     disc_channels: Annotated[int, typer.Option(help="Latent discriminator width (paper: 256).")] = 64,
+    disc_start: Annotated[int, typer.Option(help="bwe: step at which the discriminator joins.")] = 1000,
     device: DeviceOpt = "auto",
     minutes: TrainMinutes = float("inf"),
     steps: TrainSteps = 1_000_000,
@@ -157,7 +158,7 @@ def train_module(
     sized = BWE_SIZES[size]
     shape = dict(dim=sized.dim, blocks=sized.blocks, hidden=sized.hidden)
     model_config = {"bwe": sized, "flow": FlowConfig(**shape), "stereo": StereoConfig(**shape)}[kind]
-    config = LatentTrainConfig(disc_channels=disc_channels)
+    config = LatentTrainConfig(disc_channels=disc_channels, disc_start=disc_start)
     if l1_only:
         config = replace(config, adv_weight=0.0, fm_weight=0.0)
     run_dir = Path(run or f"runs/{kind}-{size.lower()}{'-l1' if l1_only else ''}")
