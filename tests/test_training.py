@@ -155,3 +155,10 @@ def test_latent_cache_subset_is_capped_per_split_and_nested() -> None:
     assert {t.source for t in large if t.split == "train"} == {"a", "b"}
     assert set(small) <= set(large)
     assert set(select(tracks, float("inf"))) == set(tracks)
+
+
+@pytest.mark.parametrize("rate", [8000, 11025, 12000, 16000, 22050, 24000])
+def test_raw_degrade_keeps_the_crop_length(rate: int) -> None:
+    from reencoder_cli.train.raw import degrade
+
+    assert degrade(np.random.default_rng(0).standard_normal(16384).astype(np.float32), rate).shape == (16384,)

@@ -34,8 +34,8 @@ def degrade(wav: np.ndarray, rate: int) -> np.ndarray:
     """Sinc round trip through ``rate``: (T,) at 44.1 kHz -> (T,) band-limited to rate / 2."""
     from reencoder_cli.audio import resample
 
-    low = resample(wav[None], 44100, rate)
-    return resample(low, rate, 44100)[0, : wav.shape[-1]]
+    out = resample(resample(wav[None], 44100, rate), rate, 44100)[0, : wav.shape[-1]]
+    return np.pad(out, (0, wav.shape[-1] - out.shape[-1]))  # the round trip can lose a sample
 
 
 class RawTrainer:
