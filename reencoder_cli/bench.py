@@ -65,6 +65,10 @@ def model_calls(model: nn.Module, arch: str, frames: int, device: torch.device) 
         wav = torch.randn(1, frames * model.hop, device=device)  # type: ignore[operator]
         z = model.encode(wav)  # type: ignore[operator]
         return {"encode": lambda: model.encode(wav), "decode": lambda: model.decode(z)}  # type: ignore[operator]
+    if arch == "rawbwe":
+        wav = torch.randn(1, frames * 1024, device=device)
+        rate = torch.zeros(1, dtype=torch.long, device=device)
+        return {"module": lambda: model(wav, rate)}
     d = model.config.latent_dim  # type: ignore[union-attr]
     z = torch.randn(1, d, frames, device=device)
     if arch == "bwe":
@@ -77,10 +81,6 @@ def model_calls(model: nn.Module, arch: str, frames: int, device: torch.device) 
     if arch == "stereo":
         style = model.random_style(1, 0, device)  # type: ignore[operator]
         return {"module": lambda: model(z, style)}
-    if arch == "rawbwe":
-        wav = torch.randn(1, frames * 1024, device=device)
-        rate = torch.zeros(1, dtype=torch.long, device=device)
-        return {"module": lambda: model(wav, rate)}
     raise ValueError(f"no benchmark for arch {arch!r}")
 
 
