@@ -29,6 +29,7 @@ from reencoder_cli.train.losses import (
     feature_matching_loss,
     generator_loss,
     kl_divergence,
+    spectral_loss,
 )
 
 
@@ -47,6 +48,7 @@ class AETrainConfig:
     mel_weight: float = 1.0
     stft_weight: float = 1.0
     complex_weight: float = 1.0
+    stft_ffts: tuple[int, ...] = (512, 1024, 2048)
     gan_start: int = 8000
     disc_crop: int = 16384
     gan_mel_weight: float = 15.0
@@ -134,8 +136,6 @@ class AutoencoderTrainer:
         sampler: object,
         valid: np.ndarray,
     ) -> None:
-        import auraloss
-
         torch.manual_seed(config.seed)
         self.config, self.model_config, self.runtime = config, model_config, runtime
         self.sampler = sampler
@@ -145,7 +145,7 @@ class AutoencoderTrainer:
         self.ema = copy.deepcopy(self.ae).requires_grad_(False)
         self.disc = runtime.wrap(WaveDiscriminator(WaveDiscriminatorConfig()))
         self.mel = MultiScaleMelLoss(model_config.sample_rate).to(runtime.device)
-        self.stft = auraloss.freq.MultiResolutionSTFTLoss().to(runtime.device)
+        self.stft = spectral_loss(config.stft_ffts).to(runtime.device)
         self.complex = ComplexSpectralLoss().to(runtime.device)
         adamw = dict(lr=config.lr, betas=config.betas, weight_decay=1e-2)
         self.modules: dict[str, nn.Module] = {"ae": self.ae, "ema": self.ema, "disc": self.disc}
