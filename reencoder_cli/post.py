@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import firwin, kaiserord, oaconvolve
 
 CROSSOVER_AT = 0.95  # crossover centre, as a fraction of the input's Nyquist frequency
 CROSSOVER_WIDTH = 0.05  # transition width, same unit
@@ -26,6 +25,8 @@ def lowpass_fir(cutoff: float, width: float, sample_rate: int) -> np.ndarray:
     Returns:
         (N,) taps, N odd.
     """
+    from scipy.signal import firwin, kaiserord  # imported here: scipy.signal costs ~1 s to import
+
     taps, beta = kaiserord(80.0, width / (0.5 * sample_rate))
     return firwin(taps | 1, cutoff, window=("kaiser", beta), fs=sample_rate).astype(np.float32)
 
@@ -50,6 +51,8 @@ def crossover(
     Returns:
         (C, T) float32
     """
+    from scipy.signal import oaconvolve
+
     h = lowpass_fir(cutoff, width, sample_rate)
     half = len(h) // 2
     length = low_from.shape[-1]

@@ -41,54 +41,68 @@ def data_build(
 TrainMinutes = Annotated[float, typer.Option(help="Stop after this many minutes (resume later).")]
 TrainSteps = Annotated[int, typer.Option(help="Stop at this step.")]
 TrainThreads = Annotated[Optional[int], typer.Option(help="CPU threads (default: torch's).")]
+CheckpointMinutes = Annotated[float, typer.Option(help="Minutes between checkpoints.")]
+ValidateMinutes = Annotated[float, typer.Option(help="Minutes between validations.")]
+DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N (torchrun picks its own).")]
 
 
-def _schedule(steps: int, minutes: float, checkpoint_minutes: float, validate_minutes: float) -> Any:
+def _train(
+    train: Any,
+    *args: Any,
+    threads: int | None,
+    steps: int,
+    minutes: float,
+    checkpoint_minutes: float,
+    validate_minutes: float,
+    **kwargs: Any,
+) -> None:
+    """Run one trainer's ``train(*args, schedule=..., command=..., log=..., **kwargs)``; print the weights' path."""
+    import torch
+
     from reencoder_cli.train.loop import Schedule
 
-    return Schedule(steps, minutes, checkpoint_minutes, validate_minutes)
-
-
-def _command_line() -> str:
-    return " ".join(["reencoder", *sys.argv[1:]])
+    if threads:
+        torch.set_num_threads(threads)
+    with errors_handled():
+        out = train(
+            *args,
+            schedule=Schedule(steps, minutes, checkpoint_minutes, validate_minutes),
+            command=" ".join(["reencoder", *sys.argv[1:]]),
+            log=lambda line: console.print(line, markup=False),
+            **kwargs,
+        )
+    console.print(f"weights: {out}")
 
 
 @train_app.command("autoencoder")
 def train_autoencoder(
     data: Annotated[str, typer.Option(help="Cache built by `reencoder data build`.")] = "data/cache",
     run: Annotated[str, typer.Option(help="Run folder: checkpoint, log.csv, loss.png, exported weights.")] = "runs/ae",
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N (torchrun picks its own).")] = "auto",
+    device: DeviceOpt = "auto",
     minutes: TrainMinutes = float("inf"),
     steps: TrainSteps = 1_000_000,
     threads: TrainThreads = None,
-    checkpoint_minutes: Annotated[float, typer.Option(help="Minutes between checkpoints.")] = 10.0,
-    validate_minutes: Annotated[float, typer.Option(help="Minutes between validations.")] = 30.0,
+    checkpoint_minutes: CheckpointMinutes = 10.0,
+    validate_minutes: ValidateMinutes = 30.0,
     gan_start: Annotated[int, typer.Option(help="Step at which the adversarial phase starts.")] = 8000,
 ) -> None:
     """Train (or resume) the autoencoder; exports RUN/autoencoder.safetensors at every checkpoint."""
     from pathlib import Path
 
-    import torch
-
     from reencoder_cli.train.autoencoder import AETrainConfig, train
 
-    if threads:
-        torch.set_num_threads(threads)
-    out = train(
+    _train(
+        train,
         Path(data),
         Path(run),
         device=device,
-        schedule=_schedule(steps, minutes, checkpoint_minutes, validate_minutes),
         config=AETrainConfig(gan_start=gan_start),
-        command=_command_line(),
-        log=lambda line: console.print(line, markup=False),
+        threads=threads,
+        steps=steps,
+        minutes=minutes,
+        checkpoint_minutes=checkpoint_minutes,
+        validate_minutes=validate_minutes,
     )
-    console.print(f"weights: {out}")
-
-
-CheckpointMinutes = Annotated[float, typer.Option(help="Minutes between checkpoints.")]
-ValidateMinutes = Annotated[float, typer.Option(help="Minutes between validations.")]
-DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N (torchrun picks its own).")]
 
 
 @train_app.command("latents")
@@ -144,8 +158,6 @@ def train_module(
     from dataclasses import replace
     from pathlib import Path
 
-    import torch
-
     from reencoder_cli.bwe import BWE_SIZES
     from reencoder_cli.flow import FlowConfig
     from reencoder_cli.stereo import StereoConfig
@@ -153,8 +165,6 @@ def train_module(
 
     if kind not in ("bwe", "flow", "stereo") or size not in BWE_SIZES:
         raise fail(f"unknown module {kind!r} size {size!r}; kinds: bwe, flow, stereo; sizes: S, M", 2)
-    if threads:
-        torch.set_num_threads(threads)
     sized = BWE_SIZES[size]
     shape = dict(dim=sized.dim, blocks=sized.blocks, hidden=sized.hidden)
     model_config = {"bwe": sized, "flow": FlowConfig(**shape), "stereo": StereoConfig(**shape)}[kind]
@@ -162,20 +172,21 @@ def train_module(
     if l1_only:
         config = replace(config, adv_weight=0.0, fm_weight=0.0)
     run_dir = Path(run or f"runs/{kind}-{size.lower()}{'-l1' if l1_only else ''}")
-    with errors_handled():
-        out = train(
-            kind,
-            Path(latents),
-            run_dir,
-            autoencoder,
-            model_config=model_config,
-            config=config,
-            device=device,
-            schedule=_schedule(steps, minutes, checkpoint_minutes, validate_minutes),
-            command=_command_line(),
-            log=lambda line: console.print(line, markup=False),
-        )
-    console.print(f"weights: {out}")
+    _train(
+        train,
+        kind,
+        Path(latents),
+        run_dir,
+        autoencoder,
+        model_config=model_config,
+        config=config,
+        device=device,
+        threads=threads,
+        steps=steps,
+        minutes=minutes,
+        checkpoint_minutes=checkpoint_minutes,
+        validate_minutes=validate_minutes,
+    )
 
 
 @train_app.command("raw")
@@ -192,18 +203,16 @@ def train_raw(
     """Train (or resume) the raw-audio bandwidth-extension baseline (spectral U-Net)."""
     from pathlib import Path
 
-    import torch
-
     from reencoder_cli.train.raw import train
 
-    if threads:
-        torch.set_num_threads(threads)
-    out = train(
+    _train(
+        train,
         Path(data),
         Path(run),
         device=device,
-        schedule=_schedule(steps, minutes, checkpoint_minutes, validate_minutes),
-        command=_command_line(),
-        log=lambda line: console.print(line, markup=False),
+        threads=threads,
+        steps=steps,
+        minutes=minutes,
+        checkpoint_minutes=checkpoint_minutes,
+        validate_minutes=validate_minutes,
     )
-    console.print(f"weights: {out}")
