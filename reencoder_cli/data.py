@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reencoder_cli.errors import DataError
+
 SAMPLE_RATE = 44100
 VALIDATION_EVERY = 10
 
@@ -178,6 +180,6 @@ def load_manifest(root: Path, split: str | None = None, sources: tuple[str, ...]
     """Tracks of the cache at ``root``, optionally only one split and some sources."""
     path = root / "manifest.json"
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: build the cache first (`make data`)")
+        raise DataError(f"{path} not found: build the cache first (`make data`)")
     tracks = [Track(**t) for t in json.loads(path.read_text())["tracks"]]
     return [t for t in tracks if (split is None or t.split == split) and (not sources or t.source in sources)]

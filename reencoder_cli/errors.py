@@ -31,3 +31,7 @@ class LatentFileError(ReencoderError):
 
 class DeviceError(ReencoderError):
     """The requested device does not exist on this machine."""
+
+
+class DataError(ReencoderError):
+    """Training data or a tool to make it is missing (music cache, latent cache, soundfont, fluidsynth)."""

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from reencoder_cli.bwe import RATES
 from reencoder_cli.data import SAMPLE_RATE, Track, load_manifest
+from reencoder_cli.errors import DataError
 
 
 def shard_path(root: Path, track: Track) -> Path:
@@ -140,7 +141,7 @@ class LatentCrops:
 
         paths = sorted((root / split).glob("*.safetensors"))
         if not paths:
-            raise FileNotFoundError(f"no latent shards in {root / split}: build them with `reencoder train latents`")
+            raise DataError(f"no latent shards in {root / split}: build them with `reencoder train latents`")
         self.shards = [load_file(str(p)) for p in paths]
         self.shards = [{k: s[k] for k in keys} for s in self.shards if s["full"].shape[-1] > frames]
         lengths = np.array([s["full"].shape[-1] for s in self.shards], dtype=np.float64)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reencoder_cli.errors import DataError
+
 PACKAGES = ("fluidsynth", "musescore-general-soundfont-lossless", "fluid-soundfont-gm")
 SOUNDFONTS = (
     "/usr/share/sounds/sf2/MuseScore_General_Full.sf2",
@@ -77,7 +79,7 @@ def find_soundfont(preferred: str | None = None) -> str:
     for candidate in (preferred, *SOUNDFONTS):
         if candidate and Path(candidate).exists():
             return candidate
-    raise FileNotFoundError("no General MIDI soundfont found; install musescore-general-soundfont-lossless")
+    raise DataError("no General MIDI soundfont found; install musescore-general-soundfont-lossless")
 
 
 def corpus_pieces(count: int, seed: int = 0) -> list[Path]:
@@ -171,7 +173,7 @@ def render(midi_path: Path, soundfont: str, sample_rate: int = 44100) -> np.ndar
     import soundfile as sf
 
     if shutil.which("fluidsynth") is None:
-        raise FileNotFoundError("fluidsynth not found; install the fluidsynth package")
+        raise DataError("fluidsynth not found; install the fluidsynth package")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "render.wav"
         subprocess.run(

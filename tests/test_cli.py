@@ -136,6 +136,9 @@ def test_bad_inputs_fail_cleanly_and_the_batch_goes_on(files: Path) -> None:
         (["upsample", "{d}/in22.wav", "{d}/o.wav", "--model", "nope"], 1, "not found"),
         (["upmix", "{d}/mono.flac", "{d}/o.wav", "--width-from", "{d}/mono.flac"], 1, "mono"),
         (["upsample", "{d}/in22.wav", "{d}/mono.flac", "{d}/o.wav"], 2, "-o/--output-dir"),
+        (["train", "module", "bwe", "--latents", "{d}/none", "--run", "{d}/r"], 1, "reencoder train latents"),
+        (["train", "raw", "--data", "{d}/none", "--run", "{d}/r"], 1, "build the cache first"),
+        (["train", "autoencoder", "--data", "{d}/none", "--run", "{d}/r"], 1, "build the cache first"),
     ],
 )
 def test_error_paths(files: Path, args: list[str], code: int, message: str) -> None:
