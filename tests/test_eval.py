@@ -99,3 +99,9 @@ def test_bench_cli(weights_env: Path) -> None:
     row = json.loads(result.stdout)["models"][0]
     assert row["arch"] == "bwe" and row["gflops_per_s"] > 0 and row["rtf_cpu"] > 0
     assert module_gflops("bwe-s", 2.0) == pytest.approx(row["gflops_per_s"], rel=1e-6)
+
+
+def test_eval_default_reference_is_the_shipped_example() -> None:
+    from reencoder_cli.cli.evaluation import DEFAULT_REFERENCE
+
+    assert DEFAULT_REFERENCE.is_file()

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from reencoder_cli.cli.app import app, console, errors_handled
 from reencoder_cli.errors import UsageError
+
+DEFAULT_REFERENCE = Path(__file__).resolve().parents[2] / "examples" / "northerners_10s.flac"
+"""What ``reencoder eval`` scores when given no references: the shipped example."""
 
 
 @app.command("eval")
@@ -38,7 +42,6 @@ def evaluate(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Score every system row on references: classical baselines, ceilings, our models."""
-    from pathlib import Path
 
     import torch
 
@@ -54,8 +57,7 @@ def evaluate(
         if valid_cache:
             clips = ev.cache_clips(Path(valid_cache), seconds or 10.0, per_file)
         else:
-            default = Path(__file__).resolve().parent.parent / "examples" / "northerners_10s.flac"
-            clips = ev.load_clips(refs or [str(default)], seconds, per_file)
+            clips = ev.load_clips(refs or [str(DEFAULT_REFERENCE)], seconds, per_file)
         pipeline = Pipeline(device=device)
         shipped = (
             json.loads((weights_dir() / "MANIFEST.json").read_text())["files"]
@@ -134,7 +136,6 @@ def bench(
     """Parameters, GFLOPs per second of audio, real-time factors (CPU, CUDA), peak memory."""
     import dataclasses
     import tempfile
-    from pathlib import Path
 
     import numpy as np
     import torch
