@@ -1,7 +1,8 @@
 """Latent bandwidth extension (regression): the latent of a sinc-upsampled low-rate signal -> full band.
 
 One model serves every supported input rate: the rate is an AdaLN condition. The network
-predicts a residual on top of its input latent, which already holds the low band.
+predicts a residual on top of its input latent, which already holds the low band, and is
+level-equivariant (``layers.frame_level``): scaling the input scales the output.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from reencoder_cli.layers import Backbone
+from reencoder_cli.layers import Backbone, frame_level
 
 ARCH = "bwe"
 RATES: tuple[int, ...] = (8000, 11025, 12000, 16000, 22050, 24000)
@@ -68,7 +69,8 @@ class LatentBWE(nn.Module):
 
     def forward(self, z: Tensor, rate: Tensor) -> Tensor:
         """z: (B, D, F) latent of the sinc-upsampled input, rate: (B,) rate indices -> (B, D, F)."""
-        return z + self.backbone(z, self.rate_embedding(rate))
+        level = frame_level(z)
+        return z + level * self.backbone(z / level, self.rate_embedding(rate))
 
     @property
     def context_frames(self) -> int:

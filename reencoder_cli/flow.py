@@ -3,8 +3,9 @@
 A velocity network on the same ConvNeXt-V2 backbone moves Gaussian noise to the
 full-band latent along straight paths ``x_t = (1 - t) x_0 + t x_1``, conditioned on the
 low-band latent (concatenated to its input) and on the input rate and time (AdaLN).
-Latents are normalised per channel with statistics stored in the config. Sampling uses
-Euler steps: one by default.
+Latents are divided by the low-band latent's frame level (``layers.frame_level``, so the
+flow runs on level-free shapes and a quiet input gets a quiet output), then normalised per
+channel with statistics stored in the config. Sampling uses Euler steps: one by default.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from reencoder_cli.bwe import RATES
-from reencoder_cli.layers import Backbone, sinusoidal_embedding
+from reencoder_cli.layers import Backbone, frame_level, sinusoidal_embedding
 
 ARCH = "flow"
 
@@ -56,13 +57,13 @@ class LatentFlow(nn.Module):
         self.register_buffer("mean", mean, persistent=False)
         self.register_buffer("std", std, persistent=False)
 
-    def normalize(self, z: Tensor) -> Tensor:
-        """Latent -> unit-scale space: (B, D, F) -> (B, D, F)."""
-        return (z - self.mean) / self.std
+    def normalize(self, z: Tensor, level: Tensor) -> Tensor:
+        """Latent -> unit-scale space: z (B, D, F), level (B, 1, F) of the low band -> (B, D, F)."""
+        return (z / level - self.mean) / self.std
 
-    def denormalize(self, x: Tensor) -> Tensor:
-        """Unit-scale space -> latent: (B, D, F) -> (B, D, F)."""
-        return x * self.std + self.mean
+    def denormalize(self, x: Tensor, level: Tensor) -> Tensor:
+        """Unit-scale space -> latent: x (B, D, F), level (B, 1, F) of the low band -> (B, D, F)."""
+        return (x * self.std + self.mean) * level
 
     def forward(self, x: Tensor, t: Tensor, low: Tensor, rate: Tensor) -> Tensor:
         """The velocity field. x, low: (B, D, F) normalised; t: (B,) in [0, 1]; rate: (B,) indices -> (B, D, F)."""
@@ -85,12 +86,13 @@ class LatentFlow(nn.Module):
         Returns:
             (B, D, F)
         """
-        low = self.normalize(z_low)
+        level = frame_level(z_low)
+        low = self.normalize(z_low, level)
         x = noise
         for k in range(steps):
             t = torch.full((low.shape[0],), k / steps, device=low.device)
             x = x + self(x, t, low, rate) / steps
-        return self.denormalize(x)
+        return self.denormalize(x, level)
 
     @property
     def context_frames(self) -> int:

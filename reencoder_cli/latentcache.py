@@ -28,6 +28,7 @@ from torch import Tensor
 from reencoder_cli.bwe import RATES
 from reencoder_cli.data import SAMPLE_RATE, Track, load_manifest
 from reencoder_cli.errors import DataError
+from reencoder_cli.layers import frame_level
 
 
 def shard_path(root: Path, track: Track) -> Path:
@@ -159,6 +160,7 @@ class LatentCrops:
         return crops
 
     def statistics(self) -> tuple[list[float], list[float]]:
-        """Per-channel mean and std of the full-band latents: (D,), (D,)."""
-        z = torch.cat([s["full"].float().transpose(0, 1).reshape(s["full"].shape[1], -1) for s in self.shards], dim=1)
+        """Per-channel mean and std of the level-normalised full-band latents (``layers.frame_level``): (D,), (D,)."""
+        shapes = [s["full"].float() / frame_level(s["full"].float()) for s in self.shards]  # (C, D, F) each
+        z = torch.cat([x.transpose(0, 1).reshape(x.shape[1], -1) for x in shapes], dim=1)
         return z.mean(dim=1).tolist(), z.std(dim=1).clamp_min(1e-3).tolist()

@@ -156,6 +156,20 @@ class Backbone(nn.Module):
         return per_block * len(self.blocks)
 
 
+LEVEL_FLOOR = 1e-6
+
+
+def frame_level(z: Tensor, floor: float = LEVEL_FLOOR) -> Tensor:
+    """Per-frame level of a latent: the RMS over channels, floored. (B, D, F) -> (B, 1, F).
+
+    The autoencoder is gain-shape (a frame's latent is its audio level times a shape), so
+    latent modules divide their input by this level and multiply their output by it: then
+    ``module(g z) = g module(z)`` for any gain g, as for the audio (a quiet passage gets a
+    quiet high band, not one at the training music's average level).
+    """
+    return z.square().mean(dim=1, keepdim=True).sqrt().clamp_min(floor)
+
+
 def sinusoidal_embedding(values: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
     """Embed scalars with sines and cosines of geometric frequencies.
 

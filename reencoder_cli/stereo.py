@@ -4,7 +4,9 @@ The style encoder maps the true left/right latents to the mean and log-variance 
 style vector ``c`` (mean-pooled over time, so one vector per clip). The upmix network maps
 the mono latent and ``c`` (an AdaLN condition) to the stacked left/right latents, as a
 residual over dual mono. At inference ``c`` comes from N(0, I) (``--seed``), from a
-reference stereo file (``--width-from``), or a blend of the two (``--style-mix``).
+reference stereo file (``--width-from``), or a blend of the two (``--style-mix``). Both
+networks see level-normalised latents (``layers.frame_level``): the style does not depend
+on loudness, and the side the upmix adds scales with its input.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from reencoder_cli.layers import Backbone
+from reencoder_cli.layers import Backbone, frame_level
 
 ARCH = "stereo"
 
@@ -43,7 +45,7 @@ class StyleEncoder(nn.Module):
 
     def forward(self, z_lr: Tensor) -> tuple[Tensor, Tensor]:
         """z_lr: (B, 2D, F) stacked left/right -> mean, logvar: (B, style_dim) each."""
-        mean, logvar = self.backbone(z_lr).mean(dim=-1).chunk(2, dim=-1)
+        mean, logvar = self.backbone(z_lr / frame_level(z_lr)).mean(dim=-1).chunk(2, dim=-1)
         return mean, logvar.clamp(-10.0, 10.0)
 
 
@@ -65,7 +67,8 @@ class LatentUpmix(nn.Module):
 
     def forward(self, z_mono: Tensor, style: Tensor) -> Tensor:
         """z_mono: (B, D, F), style: (B, style_dim) -> (B, 2D, F) stacked (left, right)."""
-        return z_mono.repeat(1, 2, 1) + self.backbone(z_mono, style)
+        level = frame_level(z_mono)
+        return z_mono.repeat(1, 2, 1) + level * self.backbone(z_mono / level, style)
 
     def random_style(self, batch: int, seed: int, device: torch.device | str = "cpu") -> Tensor:
         """A style vector from N(0, I), the same for the same seed: -> (B, style_dim)."""

@@ -142,6 +142,34 @@ def test_latent_module_shapes_for_odd_frames_and_batch_one(frames: int) -> None:
     assert upmix.style(torch.randn(1, 32, frames))[0].shape == (1, TINY_STEREO.style_dim)
 
 
+def test_latent_modules_follow_the_input_level_frame_by_frame() -> None:
+    """module(g z) = g module(z) for any positive per-frame gain g: a quiet passage gets a quiet output."""
+    from reencoder_cli.bwe import LatentBWE
+    from reencoder_cli.flow import LatentFlow
+    from reencoder_cli.stereo import LatentUpmix
+
+    torch.manual_seed(0)
+    z, noise = torch.randn(2, 16, 40), torch.randn(2, 16, 40)
+    gain = torch.logspace(-3, 1, 40).view(1, 1, 40)  # -60 dB .. +20 dB along the clip
+    models = [LatentBWE(TINY_BWE), LatentFlow(TINY_FLOW), LatentUpmix(TINY_STEREO)]
+    for model in models:  # random weights everywhere: zero-initialised output layers would make this trivial
+        for p in model.parameters():
+            p.data.normal_(0.0, 0.2)
+    bwe, flow, upmix = models
+    rate, style = bwe.rate_tensor(22050, 2), upmix.random_style(2, 0)
+    runs = {
+        "bwe": lambda x: bwe(x, rate),
+        "flow": lambda x: flow.sample(x, rate, noise, 2),
+        "upmix": lambda x: upmix(x, style),
+    }
+    for name, run in runs.items():
+        out = run(z)
+        assert not torch.allclose(out[:, :16], z, atol=1e-2), name  # the module does change its input
+        torch.testing.assert_close(run(gain * z) / gain, out, rtol=1e-4, atol=1e-5, msg=name)
+    lr = torch.randn(2, 32, 40)
+    torch.testing.assert_close(upmix.style(gain * lr)[0], upmix.style(lr)[0], rtol=1e-4, atol=1e-5)
+
+
 def test_latent_cache_subset_is_capped_per_split_and_nested() -> None:
     from reencoder_cli.data import Track
     from reencoder_cli.latentcache import select

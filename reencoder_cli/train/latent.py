@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from reencoder_cli.bwe import BWEConfig, LatentBWE
 from reencoder_cli.discriminators import LatentDiscriminator, LatentDiscriminatorConfig
 from reencoder_cli.flow import FlowConfig, LatentFlow
+from reencoder_cli.layers import frame_level
 from reencoder_cli.stereo import LatentUpmix, StereoConfig
 from reencoder_cli.train.loop import Runtime, optimizer_step, unwrap, warmup_lr
 from reencoder_cli.train.losses import discriminator_loss, feature_matching_loss, generator_loss, kl_divergence
@@ -146,23 +147,27 @@ class BWETrainer(LatentTrainer):
         return {"low": low.to(dev), "full": full.to(dev), "rate": rate.to(dev)}
 
     def loss(self, batch: dict[str, Tensor], step: int | None) -> dict[str, Tensor]:
+        """Every term on level-normalised latents (divided by the input's frame level), so quiet
+        frames count as much as loud ones."""
         c = self.config
-        est = self.model(batch["low"], batch["rate"])
-        l1 = F.l1_loss(est.float(), batch["full"])
-        out = {"l1": l1, "l1_identity": F.l1_loss(batch["low"], batch["full"])}
+        level = frame_level(batch["low"])
+        est = self.model(batch["low"], batch["rate"]).float() / level
+        full, low = batch["full"] / level, batch["low"] / level
+        l1 = F.l1_loss(est, full)
+        out = {"l1": l1, "l1_identity": F.l1_loss(low, full)}
         loss = c.l1_weight * l1
         gan = self.disc is not None and (step is None or step >= c.disc_start)
         if gan:
             assert self.disc is not None
             if step is not None:
                 b = est.shape[0]
-                scores, _ = self.disc(torch.cat([batch["full"], est.detach().float()]))  # one forward (DDP)
+                scores, _ = self.disc(torch.cat([full, est.detach()]))  # one forward (DDP)
                 d_loss = discriminator_loss([x[:b] for x in scores], [x[b:] for x in scores])
                 self._update("disc", d_loss)
                 out["disc"] = d_loss.detach()
-            fake, fake_feats = self.disc(est.float())
+            fake, fake_feats = self.disc(est)
             with torch.no_grad():
-                _, real_feats = self.disc(batch["full"])
+                _, real_feats = self.disc(full)
             adv, fm = generator_loss(fake), feature_matching_loss(real_feats, fake_feats)
             loss = loss + c.adv_weight * adv + c.fm_weight * fm
             out |= {"adv": adv.detach(), "fm": fm.detach()}
@@ -187,16 +192,17 @@ class FlowTrainer(LatentTrainer):
 
     def loss(self, batch: dict[str, Tensor], step: int | None) -> dict[str, Tensor]:
         model = unwrap(self.model)
-        x1, low = model.normalize(batch["full"]), model.normalize(batch["low"])
+        level = frame_level(batch["low"])
+        x1, low = model.normalize(batch["full"], level), model.normalize(batch["low"], level)
         gen = self.generator if step is not None else torch.Generator(x1.device).manual_seed(0)
         x0 = torch.randn(x1.shape, generator=gen, device=x1.device)
         t = torch.rand(x1.shape[0], generator=gen, device=x1.device)
         xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * x1
         mse = F.mse_loss(self.model(xt, t, low, batch["rate"]).float(), x1 - x0)
         out = {"loss": mse}
-        if step is None:  # one-step sample error, in latent units, comparable to the regression L1
+        if step is None:  # one-step sample error on level-normalised latents, comparable to the regression L1
             est = model.sample(batch["low"], batch["rate"], torch.randn(x1.shape, generator=gen, device=x1.device))
-            out["l1_1step"] = F.l1_loss(est, batch["full"])
+            out["l1_1step"] = F.l1_loss(est / level, batch["full"] / level)
         return out
 
 
@@ -238,19 +244,22 @@ class StereoTrainer(LatentTrainer):
         return {"mid": mid, "lr": lr}
 
     def loss(self, batch: dict[str, Tensor], step: int | None) -> dict[str, Tensor]:
+        """L1 on level-normalised latents (divided by the mono input's frame level) + KL."""
         style_dim = self.model_config.style_dim
         noise = None
         if step is not None:
             noise = torch.randn(batch["mid"].shape[0], style_dim, generator=self.generator, device=batch["mid"].device)
         est, mean, logvar = self.model(batch["mid"], batch["lr"], noise)
-        l1 = F.l1_loss(est.float(), batch["lr"])
+        level = frame_level(batch["mid"])
+        target = batch["lr"] / level
+        l1 = F.l1_loss(est.float() / level, target)
         kl = kl_divergence(mean.float(), logvar.float())
         out = {"loss": l1 + self.config.kl_weight * kl, "l1": l1, "kl": kl}
         if step is None:
             upmix = self.exported()
             random = upmix.random_style(mean.shape[0], 0, mean.device)
-            out["l1_random_style"] = F.l1_loss(upmix(batch["mid"], random).float(), batch["lr"])
-            out["l1_dual_mono"] = F.l1_loss(batch["mid"].repeat(1, 2, 1), batch["lr"])
+            out["l1_random_style"] = F.l1_loss(upmix(batch["mid"], random).float() / level, target)
+            out["l1_dual_mono"] = F.l1_loss(batch["mid"].repeat(1, 2, 1) / level, target)
         return out
 
 
