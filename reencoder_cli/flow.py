@@ -15,23 +15,16 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from reencoder_cli.bwe import RATES
+from reencoder_cli.bwe import BWEConfig
 from reencoder_cli.layers import Backbone, frame_level, sinusoidal_embedding
 
 ARCH = "flow"
 
 
 @dataclass(frozen=True)
-class FlowConfig:
-    """Sizes, supported rates and the latent normalisation (per-channel mean and std)."""
+class FlowConfig(BWEConfig):
+    """The regression model's sizes and rates, plus the latent normalisation (per-channel mean and std)."""
 
-    latent_dim: int = 64
-    dim: int = 512
-    blocks: int = 4
-    hidden: int = 1024
-    kernel: int = 7
-    cond_dim: int = 64
-    rates: tuple[int, ...] = RATES
     latent_mean: tuple[float, ...] = ()
     latent_std: tuple[float, ...] = ()
 
