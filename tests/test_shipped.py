@@ -79,3 +79,26 @@ def test_upmix_seed_is_reproducible_with_shipped_weights(pipeline: object) -> No
     mono = chord(1.0)
     a, b = (pipeline.run(mono, 44100, ["upmix:seed=3"]).wav for _ in range(2))  # type: ignore[attr-defined]
     assert np.array_equal(a, b)
+
+
+def _energy(wav: np.ndarray, above_hz: float = 0.0) -> float:
+    spectrum = np.abs(np.fft.rfft(wav, axis=-1)) ** 2
+    return float(spectrum[..., np.fft.rfftfreq(wav.shape[-1], 1 / 44100) > above_hz].sum())
+
+
+@shipped("autoencoder", "bwe-s", "flow-s", "stereo-s")
+@pytest.mark.parametrize("op", ["upsample:model=bwe-s", "upsample:model=flow-s", "upmix:seed=1"])
+def test_a_quiet_input_gives_an_equally_quiet_output(pipeline: object, op: str) -> None:
+    """The whole chain is level-equivariant: 30 dB quieter in, 30 dB quieter out, high band and side included."""
+    ref, rate = audio.read_audio(EXAMPLE)
+    x = audio.resample(ref, rate, 22050)[:1, : 22050 * 4] if op.startswith("upsample") else audio.to_mono(ref)
+    x_rate = 22050 if op.startswith("upsample") else rate
+    gain = 10 ** (-30 / 20)
+    loud = pipeline.run(x, x_rate, [op], keep_lowband=False).wav  # type: ignore[attr-defined]
+    quiet = pipeline.run(gain * x, x_rate, [op], keep_lowband=False).wav  # type: ignore[attr-defined]
+    if op.startswith("upsample"):  # the band the model adds
+        energies = [_energy(w, above_hz=11025) for w in (quiet, loud)]
+    else:  # the side the model adds
+        energies = [_energy(w[:1] - w[1:]) for w in (quiet, loud)]
+    ratio_db = 10 * np.log10(energies[0] / (gain**2 * energies[1]))
+    assert abs(ratio_db) < 0.5
