@@ -47,7 +47,7 @@ class AETrainConfig:
     kl_weight: float = 1e-3
     mel_weight: float = 1.0
     stft_weight: float = 1.0
-    complex_weight: float = 1.0
+    complex_weight: float = 0.1  # 1.0 until step 4734: an L1 on complex spectra shrinks what it cannot phase-align
     stft_ffts: tuple[int, ...] = (512, 1024, 2048)
     gan_start: int = 8000
     disc_crop: int = 16384
