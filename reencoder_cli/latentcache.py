@@ -36,6 +36,11 @@ def shard_path(root: Path, track: Track) -> Path:
     return root / track.split / f"{track.source}__{track.name}.safetensors"
 
 
+def sources(root: Path, split: str = "train") -> list[str]:
+    """The music sources (``Track.source``) whose latents are under ``root/split``, sorted."""
+    return sorted({p.name.split("__")[0] for p in (root / split).glob("*.safetensors")})
+
+
 def select(tracks: list[Track], hours: float, valid_hours: float | None = None) -> list[Track]:
     """A deterministic subset of ``tracks``: at most ``hours`` of training and ``valid_hours``
     (default: ``hours``) of validation music, spread over sources.

@@ -29,12 +29,13 @@ def models(
     table = Table("file", "arch", "MB", "sha256", "trained on", "steps")
     for name, entry in sorted(files.items()):
         train = entry.get("train") or {}
+        data = train.get("data") or "?"  # a list of music sources (older module files: a folder)
         table.add_row(
             name,
             entry.get("arch", "?"),
             f"{entry['size'] / 1e6:.1f}",
             entry["sha256"][:12],
-            ", ".join(train.get("data", [])) or "?",
+            ", ".join(data) if isinstance(data, list) else str(data),
             str(train.get("steps", "?")),
         )
     console.print(table if files else f"no weights in {weights_dir()} yet")

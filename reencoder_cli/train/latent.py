@@ -293,7 +293,7 @@ def train(
         command: the command line, for provenance.
         log: progress lines.
     """
-    from reencoder_cli.latentcache import LatentCrops
+    from reencoder_cli.latentcache import LatentCrops, sources
     from reencoder_cli.pipeline import model_factories
     from reencoder_cli.train.loop import Schedule, fit, setup_runtime
     from reencoder_cli.weights import AEId, load_model, save_model
@@ -312,7 +312,13 @@ def train(
     out = run_dir / f"{kind}.safetensors"
 
     def export(step: int) -> None:
-        info = {"command": command, "steps": step, "config": asdict(config), "data": str(latents)}
+        info = {
+            "command": command,
+            "steps": step,
+            "config": asdict(config),
+            "data": sources(latents),
+            "latents": str(latents),
+        }
         save_model(out, trainer.exported(), kind, model_config, autoencoder=ae, train=info, dtype=torch.float16)
 
     fit(trainer, run_dir, runtime, schedule or Schedule(), on_checkpoint=export, log=log)  # type: ignore[arg-type]
