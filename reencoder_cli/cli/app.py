@@ -15,7 +15,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)  # log lines never wrap mid-message
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
