@@ -91,6 +91,9 @@ def test_eval_cli_markdown_json_and_listening_page(weights_env: Path, tmp_path: 
     assert out.exit_code == 0, out.stderr
     record = json.loads(out.stdout)
     assert record["task"] == "upmix" and {r["system"] for r in record["rows"]} >= {"dual mono"}
+    gflops = {r["system"]: r["gflops"] for r in record["rows"]}
+    assert gflops["dual mono"] is None
+    assert all(v > 0 for k, v in gflops.items() if k.startswith("stereo-s")) and len(gflops) > 3
 
 
 def test_bench_cli(weights_env: Path) -> None:

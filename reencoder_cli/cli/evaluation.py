@@ -69,19 +69,16 @@ def evaluate(
             for arch in ("bwe", "flow", "stereo", "rawbwe")
         }
         extra: list[dict[str, float]] = []
+        learned: list[str] = []  # rows named after these models get their GFLOPs per second of audio
         if task == "upsample":
             chosen = models if models is not None else by_arch["bwe"] + by_arch["flow"]
             raw = raw_model or (by_arch["rawbwe"][0] if by_arch["rawbwe"] else None)
             rows = ev.evaluate_upsample(clips, rate, pipeline, chosen, raw, keep_outputs=bool(plot))
             inputs = {c.name: baselines.sinc_upsample(audio.resample(c.wav, 44100, rate), rate) for c in clips}
-            for row in rows:
-                name = row.system.split(" ")[0]
-                if name in chosen or name == raw:
-                    from reencoder_cli.bench import module_gflops
-
-                    row.gflops = module_gflops(name)
+            learned = [*chosen, *([raw] if raw else [])]
         elif task == "upmix":
             model = (models or ["stereo-s"])[0]
+            learned = [model]
             rows = ev.evaluate_upmix(clips, pipeline, model, keep_outputs=bool(plot))
             inputs = {c.name: audio.to_mono(c.wav) for c in clips}
             if style_mix:
@@ -91,6 +88,12 @@ def evaluate(
             inputs = {c.name: audio.to_mono(c.wav) for c in clips}
         else:
             rows, inputs = ev.evaluate_linearity(clips, pipeline), {}
+        if learned:
+            from reencoder_cli.bench import module_gflops
+
+            gflops = {name: module_gflops(name) for name in learned}
+            for row in rows:
+                row.gflops = gflops.get(row.system.split(" ")[0], row.gflops)
         seconds_total = sum(c.wav.shape[-1] for c in clips) / 44100
         title = (
             f"{task}"
