@@ -26,7 +26,6 @@ Edge cases:
 from __future__ import annotations
 
 import functools
-import os
 
 import numpy as np
 import torch
@@ -247,12 +246,24 @@ def stereo_metrics(est: Signal, ref: Signal) -> dict[str, float]:
     return {f"{v}{k}": x for v, (a, b) in views.items() for k, x in band_metrics(a, b).items()}
 
 
-def visqol(est: Signal, ref: Signal) -> float | None:
-    """ViSQOL v3 MOS-LQO in audio mode, averaged over channels, if ViSQOL is installed.
+@functools.lru_cache(maxsize=1)
+def _visqol_api() -> object | None:
+    """The ViSQOL audio-mode scorer of ``visqol-python`` (``pip install -e ".[visqol]"``), or None."""
+    try:
+        from visqol import VisqolApi  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    api = VisqolApi()
+    api.create(mode="audio")
+    return api
 
-    Optional: returns ``None`` unless the ``visqol`` Python bindings (google/visqol,
-    ``visqol_lib_py``) are importable; nothing is installed on demand. Audio mode needs
-    48 kHz, so both signals are resampled 44.1 -> 48 kHz (polyphase, 160/147) first.
+
+def visqol(est: Signal, ref: Signal) -> float | None:
+    """ViSQOL v3 MOS-LQO in audio mode, averaged over channels, if ``visqol-python`` is installed.
+
+    Optional: returns ``None`` unless the offline ``visqol-python`` package (a pure-Python
+    port of Google's ViSQOL v3) is importable; nothing is installed on demand. Audio mode
+    works at 48 kHz, so both signals are resampled 44.1 -> 48 kHz (polyphase, 160/147) first.
 
     Args:
         est: estimate, (T,) or (C, T) at 44.1 kHz.
@@ -261,18 +272,9 @@ def visqol(est: Signal, ref: Signal) -> float | None:
     Returns:
         MOS-LQO in [1, 5] (higher is better), or ``None`` when ViSQOL is unavailable.
     """
-    try:
-        from visqol import visqol_lib_py  # type: ignore[import-not-found]
-        from visqol.pb2 import visqol_config_pb2  # type: ignore[import-not-found]
-    except ImportError:
+    api = _visqol_api()
+    if api is None:
         return None
     e, r = (resample_poly(x.double().numpy(), 160, 147, axis=-1) for x in _pair(est, ref))
-    config = visqol_config_pb2.VisqolConfig()
-    config.audio.sample_rate = 48000
-    config.options.use_speech_scoring = False
-    model_dir = os.path.join(os.path.dirname(visqol_lib_py.__file__), "model")
-    config.options.svr_model_path = os.path.join(model_dir, "libsvm_nu_svr_model.txt")
-    api = visqol_lib_py.VisqolApi()
-    api.Create(config)
-    scores = [api.Measure(r[c], e[c]).moslqo for c in range(e.shape[0])]
+    scores = [api.measure_from_arrays(r[c], e[c], 48000).moslqo for c in range(e.shape[0])]  # type: ignore[attr-defined]
     return float(sum(scores) / len(scores))

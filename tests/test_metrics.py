@@ -260,4 +260,14 @@ def test_all_metrics_documents_every_key(mono: np.ndarray, stereo: np.ndarray) -
 
 def test_visqol_is_none_without_the_package(mono: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "visqol", None)  # makes `import visqol` raise ImportError
-    assert metrics.visqol(mono, mono) is None
+    metrics._visqol_api.cache_clear()
+    try:
+        assert metrics.visqol(mono, mono) is None
+    finally:
+        metrics._visqol_api.cache_clear()
+
+
+def test_visqol_scores_a_low_passed_signal_below_the_original(mono: np.ndarray) -> None:
+    pytest.importorskip("visqol", reason="optional: pip install -e '.[visqol]'")
+    low = sosfiltfilt(butter(8, 4000, fs=44100, output="sos"), mono).astype(np.float32)
+    assert metrics.visqol(low, mono) + 1.0 < metrics.visqol(mono, mono) <= 5.0
