@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from reencoder_cli import audio, baselines
-from reencoder_cli.metrics import band_metrics, stereo_metrics
+from reencoder_cli.metrics import band_metrics, stereo_metrics, visqol
 
 SAMPLE_RATE = 44100
 
@@ -49,6 +49,16 @@ class Row:
 
 
 System = Callable[[Clip, np.ndarray], np.ndarray]
+Metric = Callable[[np.ndarray, np.ndarray], dict[str, float]]
+
+
+def with_visqol(metric: Metric) -> Metric:
+    """``metric`` plus ``visqol`` (ViSQOL MOS-LQO, higher is better) for each clip."""
+
+    def both(est: np.ndarray, ref: np.ndarray) -> dict[str, float]:
+        return {**metric(est, ref), "visqol": visqol(est, ref)}  # type: ignore[dict-item]
+
+    return both
 
 
 def load_clips(paths: list[str], seconds: float | None = None, per_file: int = 1) -> list[Clip]:
@@ -91,7 +101,7 @@ def score(
     systems: dict[str, System],
     clips: list[Clip],
     degrade: Callable[[Clip], np.ndarray],
-    metric: Callable[[np.ndarray, np.ndarray], dict[str, float]],
+    metric: Metric,
     keep_outputs: bool = False,
 ) -> list[Row]:
     """Run each system on each clip's degraded input; average the metrics over clips."""
@@ -154,7 +164,7 @@ def model_arch(name: str) -> str:
     return read_meta(resolve(name)).arch
 
 
-def noise_fill_row(clips: list[Clip], rate: int) -> Row:
+def noise_fill_row(clips: list[Clip], rate: int, metric: Metric = band_metrics) -> Row:
     """Sinc + white noise above the input's Nyquist, at the level with the best mean high-band LSD.
 
     The search scores each level by high-band LSD alone (cheap); the chosen level then
@@ -184,7 +194,7 @@ def noise_fill_row(clips: list[Clip], rate: int) -> Row:
         {"": lambda c, low: baselines.noise_fill(sincs[c.name], rate, best)},
         clips,
         lambda c: audio.resample(c.wav, SAMPLE_RATE, rate),
-        band_metrics,
+        metric,
     )[0]
     return Row(f"sinc + noise fill ({best:+.0f} dB)", row.metrics, note=f"level {best} dB")
 
@@ -196,11 +206,12 @@ def evaluate_upsample(
     models: list[str],
     raw_model: str | None = None,
     keep_outputs: bool = False,
+    metric: Metric = band_metrics,
 ) -> list[Row]:
     """All bandwidth-extension rows for references ``clips`` degraded to ``rate``."""
     systems = upsample_systems(pipeline, rate, models, raw_model)
-    rows = score(systems, clips, lambda c: audio.resample(c.wav, SAMPLE_RATE, rate), band_metrics, keep_outputs)
-    rows.insert(2, noise_fill_row(clips, rate))
+    rows = score(systems, clips, lambda c: audio.resample(c.wav, SAMPLE_RATE, rate), metric, keep_outputs)
+    rows.insert(2, noise_fill_row(clips, rate, metric))
     return rows
 
 
@@ -208,7 +219,12 @@ def evaluate_upsample(
 
 
 def evaluate_upmix(
-    clips: list[Clip], pipeline: object, model: str, seed: int = 0, keep_outputs: bool = False
+    clips: list[Clip],
+    pipeline: object,
+    model: str,
+    seed: int = 0,
+    keep_outputs: bool = False,
+    metric: Metric = stereo_metrics,
 ) -> list[Row]:
     """Stereo rows: dual mono, pseudo-stereo, AE ceiling, ours with random and oracle style."""
     stereo = [c for c in clips if c.wav.shape[0] == 2]
@@ -231,7 +247,7 @@ def evaluate_upmix(
         f"{model} oracle style (pure latent)": lambda c, m: ours(c, m, True, False),
         f"{model} oracle style + keep-mid": lambda c, m: ours(c, m, True, True),
     }
-    return score(systems, stereo, lambda c: audio.to_mono(c.wav), stereo_metrics, keep_outputs)
+    return score(systems, stereo, lambda c: audio.to_mono(c.wav), metric, keep_outputs)
 
 
 def style_mix_correlation(
@@ -301,7 +317,11 @@ def opus_round_trip(wav: np.ndarray, kbps: int) -> np.ndarray | None:
 
 
 def evaluate_reconstruct(
-    clips: list[Clip], pipeline: object, bitrates: tuple[int, ...] = (32, 64, 96), keep_outputs: bool = False
+    clips: list[Clip],
+    pipeline: object,
+    bitrates: tuple[int, ...] = (32, 64, 96),
+    keep_outputs: bool = False,
+    metric: Metric = band_metrics,
 ) -> list[Row]:
     """Autoencoder vs Opus (kbps per channel), mono clips."""
     import torch
@@ -329,7 +349,7 @@ def evaluate_reconstruct(
     if shutil.which("opusenc"):
         for kbps in bitrates:
             systems[f"Opus {kbps} kbps"] = lambda c, x, k=kbps: opus_round_trip(x, k)
-    return score(systems, mono, lambda c: c.wav, band_metrics, keep_outputs)
+    return score(systems, mono, lambda c: c.wav, metric, keep_outputs)
 
 
 def evaluate_linearity(clips: list[Clip], pipeline: object, gains: tuple[float, ...] = (0.25, 0.5, 2.0)) -> list[Row]:

@@ -258,6 +258,11 @@ def _visqol_api() -> object | None:
     return api
 
 
+def visqol_available() -> bool:
+    """Whether ``visqol`` can score (the optional ``visqol-python`` package is installed)."""
+    return _visqol_api() is not None
+
+
 def visqol(est: Signal, ref: Signal) -> float | None:
     """ViSQOL v3 MOS-LQO in audio mode, averaged over channels, if ``visqol-python`` is installed.
 

@@ -17,7 +17,8 @@ STEREO_COLUMNS = ("lr_stft", "lr_mel", "lr_lsd", "mid_stft", "mid_mel", "side_st
 def columns_for(rows: list[Row]) -> tuple[str, ...]:
     """The metric columns that fit the rows (band metrics or stereo metrics)."""
     keys = rows[0].metrics if rows else {}
-    return STEREO_COLUMNS if "lr_stft" in keys else UPSAMPLE_COLUMNS
+    columns = STEREO_COLUMNS if "lr_stft" in keys else UPSAMPLE_COLUMNS
+    return (*columns, "visqol") if "visqol" in keys else columns
 
 
 def markdown(rows: list[Row], columns: tuple[str, ...] | None = None, title: str = "") -> str:
@@ -41,7 +42,7 @@ def rich_table(rows: list[Row], columns: tuple[str, ...] | None = None, title: s
 
     columns = columns or columns_for(rows)
     table = Table("system", *columns, "GFLOPs/s", title=title or None)
-    best = {c: min(r.metrics[c] for r in rows) for c in columns}
+    best = {c: (max if c == "visqol" else min)(r.metrics[c] for r in rows) for c in columns}  # ViSQOL: higher is better
     for row in rows:
         cells = [
             f"[bold]{row.metrics[c]:.3f}[/]" if row.metrics[c] == best[c] else f"{row.metrics[c]:.3f}" for c in columns

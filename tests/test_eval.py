@@ -108,3 +108,20 @@ def test_eval_default_reference_is_the_shipped_example() -> None:
     from reencoder_cli.cli.evaluation import DEFAULT_REFERENCE
 
     assert DEFAULT_REFERENCE.is_file()
+
+
+def test_eval_visqol_column(weights_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = tmp_path / "ref.wav"
+    sf.write(ref, music(1.5, 44100, channels=2).T, 44100)
+    args = ["eval", str(ref), "--task", "reconstruct", "--visqol", "--json"]
+    with monkeypatch.context() as patched:
+        patched.setattr("reencoder_cli.metrics.visqol_available", lambda: False)
+        missing = runner.invoke(app, args)
+    assert missing.exit_code == 2 and "visqol-python" in missing.stderr
+    pytest.importorskip("visqol", reason="optional: pip install -e '.[visqol]'")
+    out = runner.invoke(app, args)
+    assert out.exit_code == 0, out.stderr
+    scores = {r["system"]: r["metrics"]["visqol"] for r in json.loads(out.stdout)["rows"]}
+    assert all(1.0 <= v <= 5.0 for v in scores.values())
+    if "Opus 96 kbps" in scores:  # opus-tools installed: more bits, better score
+        assert scores["Opus 96 kbps"] > scores["Opus 32 kbps"]

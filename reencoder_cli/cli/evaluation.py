@@ -36,6 +36,9 @@ def evaluate(
         Optional[str], typer.Option(help="Use the validation split of this music cache instead of REFS.")
     ] = None,
     style_mix: Annotated[bool, typer.Option(help="upmix: also the --style-mix correlation table.")] = False,
+    visqol: Annotated[
+        bool, typer.Option(help="Add a ViSQOL column (needs `pip install -e '.[visqol]'`; ~5 s per clip and row).")
+    ] = False,
     markdown_out: Annotated[bool, typer.Option("--markdown", help="Print a markdown table on stdout.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     plot: Annotated[Optional[str], typer.Option(help="Write spectrogram PNGs and a listening page here.")] = None,
@@ -53,6 +56,13 @@ def evaluate(
     with errors_handled():
         if task not in ("upsample", "upmix", "reconstruct", "linearity"):
             raise UsageError(f"unknown task {task!r}; use upsample, upmix, reconstruct or linearity")
+        if visqol:
+            from reencoder_cli.metrics import visqol_available
+
+            if task == "linearity":
+                raise UsageError("--visqol applies to upsample, upmix and reconstruct")
+            if not visqol_available():
+                raise UsageError("--visqol needs the visqol-python package: pip install -e '.[visqol]'")
         torch.set_num_threads(min(torch.get_num_threads(), os.cpu_count() or 1))
         if valid_cache:
             clips = ev.cache_clips(Path(valid_cache), seconds or 10.0, per_file)
@@ -73,18 +83,21 @@ def evaluate(
         if task == "upsample":
             chosen = models if models is not None else by_arch["bwe"] + by_arch["flow"]
             raw = raw_model or (by_arch["rawbwe"][0] if by_arch["rawbwe"] else None)
-            rows = ev.evaluate_upsample(clips, rate, pipeline, chosen, raw, keep_outputs=bool(plot))
+            metric = ev.with_visqol(ev.band_metrics) if visqol else ev.band_metrics
+            rows = ev.evaluate_upsample(clips, rate, pipeline, chosen, raw, keep_outputs=bool(plot), metric=metric)
             inputs = {c.name: baselines.sinc_upsample(audio.resample(c.wav, 44100, rate), rate) for c in clips}
             learned = [*chosen, *([raw] if raw else [])]
         elif task == "upmix":
             model = (models or ["stereo-s"])[0]
             learned = [model]
-            rows = ev.evaluate_upmix(clips, pipeline, model, keep_outputs=bool(plot))
+            metric = ev.with_visqol(ev.stereo_metrics) if visqol else ev.stereo_metrics
+            rows = ev.evaluate_upmix(clips, pipeline, model, keep_outputs=bool(plot), metric=metric)
             inputs = {c.name: audio.to_mono(c.wav) for c in clips}
             if style_mix:
                 extra = ev.style_mix_correlation(clips, pipeline, model)
         elif task == "reconstruct":
-            rows = ev.evaluate_reconstruct(clips, pipeline, keep_outputs=bool(plot))
+            metric = ev.with_visqol(ev.band_metrics) if visqol else ev.band_metrics
+            rows = ev.evaluate_reconstruct(clips, pipeline, keep_outputs=bool(plot), metric=metric)
             inputs = {c.name: audio.to_mono(c.wav) for c in clips}
         else:
             rows, inputs = ev.evaluate_linearity(clips, pipeline), {}
