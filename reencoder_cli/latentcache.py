@@ -165,7 +165,12 @@ class LatentCrops:
         return crops
 
     def statistics(self) -> tuple[list[float], list[float]]:
-        """Per-channel mean and std of the level-normalised full-band latents (``layers.frame_level``): (D,), (D,)."""
+        """Per-channel mean and std of the level-normalised full-band latents (``layers.frame_level``): (D,), (D,).
+
+        Each frame is divided by its own level; the flow trainer divides by the low band's
+        level, which is smaller by the missing band's share, so the normalised targets there
+        spread a little wider than unit scale (a constant the velocity net absorbs).
+        """
         shapes = [s["full"].float() / frame_level(s["full"].float()) for s in self.shards]  # (C, D, F) each
         z = torch.cat([x.transpose(0, 1).reshape(x.shape[1], -1) for x in shapes], dim=1)
         return z.mean(dim=1).tolist(), z.std(dim=1).clamp_min(1e-3).tolist()

@@ -79,25 +79,28 @@ def evaluate(
             for arch in ("bwe", "flow", "stereo", "rawbwe")
         }
         extra: list[dict[str, float]] = []
+
+        def scored(metric: ev.Metric) -> ev.Metric:
+            return ev.with_visqol(metric) if visqol else metric
+
         learned: list[str] = []  # rows named after these models get their GFLOPs per second of audio
         if task == "upsample":
             chosen = models if models is not None else by_arch["bwe"] + by_arch["flow"]
             raw = raw_model or (by_arch["rawbwe"][0] if by_arch["rawbwe"] else None)
-            metric = ev.with_visqol(ev.band_metrics) if visqol else ev.band_metrics
-            rows = ev.evaluate_upsample(clips, rate, pipeline, chosen, raw, keep_outputs=bool(plot), metric=metric)
+            rows = ev.evaluate_upsample(
+                clips, rate, pipeline, chosen, raw, keep_outputs=bool(plot), metric=scored(ev.band_metrics)
+            )
             inputs = {c.name: baselines.sinc_upsample(audio.resample(c.wav, 44100, rate), rate) for c in clips}
             learned = [*chosen, *([raw] if raw else [])]
         elif task == "upmix":
             model = (models or ["stereo-s"])[0]
             learned = [model]
-            metric = ev.with_visqol(ev.stereo_metrics) if visqol else ev.stereo_metrics
-            rows = ev.evaluate_upmix(clips, pipeline, model, keep_outputs=bool(plot), metric=metric)
+            rows = ev.evaluate_upmix(clips, pipeline, model, keep_outputs=bool(plot), metric=scored(ev.stereo_metrics))
             inputs = {c.name: audio.to_mono(c.wav) for c in clips}
             if style_mix:
                 extra = ev.style_mix_correlation(clips, pipeline, model)
         elif task == "reconstruct":
-            metric = ev.with_visqol(ev.band_metrics) if visqol else ev.band_metrics
-            rows = ev.evaluate_reconstruct(clips, pipeline, keep_outputs=bool(plot), metric=metric)
+            rows = ev.evaluate_reconstruct(clips, pipeline, keep_outputs=bool(plot), metric=scored(ev.band_metrics))
             inputs = {c.name: audio.to_mono(c.wav) for c in clips}
         else:
             rows, inputs = ev.evaluate_linearity(clips, pipeline), {}
