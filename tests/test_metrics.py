@@ -268,6 +268,7 @@ def test_visqol_is_none_without_the_package(mono: np.ndarray, monkeypatch: pytes
 
 
 def test_visqol_scores_a_low_passed_signal_below_the_original(mono: np.ndarray) -> None:
-    pytest.importorskip("visqol", reason="optional: pip install -e '.[visqol]'")
+    if not metrics.visqol_available():
+        pytest.skip("optional: pip install -e '.[visqol]'")
     low = sosfiltfilt(butter(8, 4000, fs=44100, output="sos"), mono).astype(np.float32)
     assert metrics.visqol(low, mono) + 1.0 < metrics.visqol(mono, mono) <= 5.0

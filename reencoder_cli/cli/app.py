@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from reencoder_cli.errors import ReencoderError
 
@@ -20,7 +21,7 @@ console = Console(stderr=True, highlight=False, soft_wrap=True)  # log lines nev
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one error line on stderr; return the Exit to raise."""
-    console.print(f"[bold red]reencoder: error:[/] {message}", markup=True, soft_wrap=True)
+    console.print(f"[bold red]reencoder: error:[/] {escape(message)}", markup=True, soft_wrap=True)
     return typer.Exit(code)
 
 
