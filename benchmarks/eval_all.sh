@@ -9,7 +9,7 @@ out=benchmarks/results
 mkdir -p "$out"
 r() { echo "+ reencoder $* ($(date +%H:%M:%S))" >&2; reencoder "$@"; }
 r eval --valid-cache "$cache" --per-file "$per" --task reconstruct --markdown > "$out/reconstruct.md"
-python benchmarks/band_levels.py --cache "$cache" > "$out/band-levels.md"
+python benchmarks/spectral_detail.py --cache "$cache" > "$out/spectral-detail.md"
 r eval --valid-cache "$cache" --per-file "$per" --task linearity --markdown > "$out/linearity.md"
 r eval --valid-cache "$cache" --per-file "$per" --task upmix --style-mix --markdown > "$out/upmix.md"
 for rate in 22050 16000 8000; do

@@ -44,7 +44,7 @@ class AETrainConfig:
     warmup: int = 500
     betas: tuple[float, float] = (0.8, 0.99)
     input_gain_db: tuple[float, float] = (-12.0, 3.0)
-    kl_weight: float = 1e-3
+    kl_weight: float = 1e-4  # 1e-3 until step 7293 (see noise_max)
     mel_weight: float = 1.0
     stft_weight: float = 1.0
     complex_weight: float = 0.1  # 1.0 until step 4734: an L1 on complex spectra shrinks what it cannot phase-align
@@ -59,7 +59,7 @@ class AETrainConfig:
     gain_range: tuple[float, float] = (0.25, 2.0)
     mix_prob: float = 0.25
     noise_prob: float = 0.5
-    noise_max: float = 0.3
+    noise_max: float = 0.1  # 0.3 until step 7293: noise the decoder must ignore caps what a latent frame can say
     ema: float = 0.995
     grad_clip: float = 100.0
     seed: int = 0
