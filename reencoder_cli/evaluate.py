@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reencoder_cli import audio, baselines
+from reencoder_cli import audio, baselines, post
 from reencoder_cli.metrics import band_metrics, stereo_metrics, visqol
 
 SAMPLE_RATE = 44100
@@ -238,10 +238,18 @@ def evaluate_upmix(
                 op += f",width_from={ref}"
             return pipeline.run(mono, SAMPLE_RATE, [op], keep_mid=keep_mid).wav  # type: ignore[attr-defined]
 
+    def ae(wav: np.ndarray) -> np.ndarray:
+        return fit_length(pipeline.decode(pipeline.encode(wav, SAMPLE_RATE)), wav.shape[-1])  # type: ignore[attr-defined]
+
+    def ae_side(clip: Clip, mono: np.ndarray) -> np.ndarray:
+        return post.from_mid_side(mono, ae(post.mid_side(clip.wav)[1]))
+
     systems: dict[str, System] = {
         "dual mono": lambda c, m: baselines.dual_mono(m),
         "pseudo-stereo (classical)": lambda c, m: baselines.pseudo_stereo(m),
-        "AE reconstruction (ceiling)": lambda c, m: pipeline.decode(pipeline.encode(c.wav, SAMPLE_RATE)),  # type: ignore[attr-defined]
+        "AE reconstruction (ceiling)": lambda c, m: ae(c.wav),
+        "AE of L and R + keep-mid (ceiling)": lambda c, m: post.keep_mid(m, ae(c.wav)),
+        "AE of the side + keep-mid (side-latent design)": ae_side,
         f"{model} random style (pure latent)": lambda c, m: ours(c, m, False, False),
         f"{model} random style + keep-mid": lambda c, m: ours(c, m, False, True),
         f"{model} oracle style (pure latent)": lambda c, m: ours(c, m, True, False),
