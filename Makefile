@@ -11,7 +11,7 @@ VALID_HOURS ?= 0.3
 MINUTES ?= 15
 TRAIN  := OMP_WAIT_POLICY=PASSIVE nice -n 10 $(BIN)/reencoder train
 
-.PHONY: help install demo lint test data train-ae train-latents train-modules train-raw ship manifest clean
+.PHONY: help install demo lint test data train-ae train-latents train-modules train-raw gpu-pack gpu-slim ship manifest clean
 
 help:
 	@echo "make demo      install into $(VENV) and upsample a shipped example"
@@ -21,6 +21,8 @@ help:
 	@echo "make train-latents  encode $(HOURS) h per split of $(DATA) with weights/autoencoder"
 	@echo "make train-modules  train every latent module, $(MINUTES) min each"
 	@echo "make train-raw      train the raw-audio baseline, $(MINUTES) min"
+	@echo "make gpu-pack  Opus excerpts of $(DATA) + wheels in data/, to carry to a GPU (scripts/gpu_train_ae.sh)"
+	@echo "make gpu-slim  leave the module weights out of the tree sent to a GPU (git checkout -- weights)"
 	@echo "make ship RUN=runs/x FILE=x NAME=y  copy RUN/FILE.safetensors to weights/NAME + its logs"
 	@echo "make manifest  rewrite weights/MANIFEST.json"
 	@echo "TORCH=...      override the torch requirement (default $(TORCH))"
@@ -72,6 +74,25 @@ train-modules: install
 train-raw: install
 	$(TRAIN) raw --data $(DATA) --run runs/rawbwe --minutes $(MINUTES)
 	$(MAKE) ship RUN=runs/rawbwe FILE=rawbwe NAME=rawbwe
+
+# What a lent GPU machine lacks (Python 3.12 there), pinned to the versions of this venv.
+GPU_WHEELS := soundfile==0.14.0 soxr==1.1.0 cffi==2.1.1 pycparser==3.12 auraloss==0.4.0 librosa==0.11.0 \
+	audioread==3.1.0 decorator==5.3.1 pooch==1.9.0 platformdirs==4.14.5
+PACK_MINUTES ?= 100
+
+gpu-pack: install
+	rm -rf data/pack
+	$(BIN)/reencoder data pack data/pack --root $(DATA) --minutes $(PACK_MINUTES)
+	$(BIN)/pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  -d data/wheels $(GPU_WHEELS)
+	@du -sh data/pack data/wheels
+
+# The device takes 64 MiB of tree in all: the module weights (40 MB) stay behind while the
+# autoencoder trains there. `git checkout -- weights` brings them back.
+gpu-slim:
+	git ls-files 'weights/*.safetensors' | grep -v '^weights/autoencoder' | xargs rm -f
+	@git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1
 
 ship:
 	cp $(RUN)/$(FILE).safetensors weights/$(NAME).safetensors

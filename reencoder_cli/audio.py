@@ -406,3 +406,19 @@ def write_audio(
     with AudioWriter(dest, sample_rate, wav.shape[0], subtype, format) as writer:
         writer.write(wav)
         return writer.commit()
+
+
+def opus_encode(wav: np.ndarray, sample_rate: int, path: str | os.PathLike[str], kbps: int) -> None:
+    """Write ``wav`` (C, T) to ``path`` as Ogg Opus at ``kbps`` per channel, with opus-tools' ``opusenc``."""
+    import shutil
+    import subprocess
+
+    if shutil.which("opusenc") is None:
+        raise AudioError("opusenc not found: install opus-tools (apt-get install opus-tools)")
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "in.wav")
+        write_audio(src, wav, sample_rate, "FLOAT")
+        bitrate = str(kbps * wav.shape[0])
+        subprocess.run(
+            ["opusenc", "--quiet", "--bitrate", bitrate, src, os.fspath(path)], check=True, capture_output=True
+        )

@@ -315,10 +315,9 @@ def opus_round_trip(wav: np.ndarray, kbps: int) -> np.ndarray | None:
     if shutil.which("opusenc") is None or shutil.which("opusdec") is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
-        src, enc, dec = (Path(tmp) / n for n in ("in.wav", "x.opus", "out.wav"))
-        audio.write_audio(src, wav, SAMPLE_RATE, "FLOAT")
+        enc, dec = Path(tmp) / "x.opus", Path(tmp) / "out.wav"
+        audio.opus_encode(wav, SAMPLE_RATE, enc, kbps)
         quiet = dict(check=True, capture_output=True)
-        subprocess.run(["opusenc", "--quiet", "--bitrate", str(kbps * wav.shape[0]), str(src), str(enc)], **quiet)
         subprocess.run(["opusdec", "--quiet", "--rate", str(SAMPLE_RATE), "--float", str(enc), str(dec)], **quiet)
         out, _ = audio.read_audio(dec)
     return fit_length(out, wav.shape[-1])

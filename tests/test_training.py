@@ -1,15 +1,19 @@
 """Training: augmentations do what they say, steps lower losses, adversarial and KL terms reach the gradient."""
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from conftest import TINY_AE, TINY_BWE, TINY_FLOW, TINY_STEREO, music
 
+from reencoder_cli.autoencoder import Autoencoder
+from reencoder_cli.errors import WeightsError
 from reencoder_cli.train.autoencoder import AETrainConfig, AutoencoderTrainer, augment
 from reencoder_cli.train.latent import BWETrainer, FlowTrainer, LatentTrainConfig, StereoTrainer
 from reencoder_cli.train.loop import Runtime
+from reencoder_cli.weights import save_model
 
 CPU = Runtime(torch.device("cpu"))
 
@@ -68,6 +72,22 @@ def test_autoencoder_gan_phase_updates_the_discriminator() -> None:
     logs = trainer.step(0)
     assert {"disc", "adv", "fm"} <= set(logs)
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.disc.parameters()))
+
+
+def test_autoencoder_run_starts_from_given_weights_and_refuses_other_sizes(tmp_path: Path) -> None:
+    torch.manual_seed(5)
+    source = Autoencoder(TINY_AE)
+    sha = save_model(tmp_path / "start.safetensors", source, "autoencoder", TINY_AE, train={"steps": 42})
+    trainer = AutoencoderTrainer(TINY_AE, AETrainConfig(batch=2, crop=8192), CPU, Crops(2, 8192), np.zeros((1, 4096)))
+    origin = trainer.initialize(str(tmp_path / "start.safetensors"))
+    assert origin["sha256"] == sha and origin["steps"] == 42
+    for model in (trainer.ae, trainer.ema):
+        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), source.state_dict().values()))
+    other = AutoencoderTrainer(
+        replace(TINY_AE, dec_dim=48), AETrainConfig(), CPU, Crops(2, 8192), np.zeros((1, 4096), np.float32)
+    )
+    with pytest.raises(WeightsError, match="sizes differ"):
+        other.initialize(str(tmp_path / "start.safetensors"))
 
 
 class LatentCrops:

@@ -38,6 +38,46 @@ def data_build(
     console.print(f"{len(tracks)} tracks, {hours:.1f} h in {root}/manifest.json")
 
 
+@data_app.command("pack")
+def data_pack(
+    out: Annotated[str, typer.Argument(help="Pack folder to write.")],
+    root: Annotated[str, typer.Option(help="Cache folder to pack.")] = "data/cache",
+    minutes: Annotated[float, typer.Option(help="Minutes of training music (the middle of every track).")] = 110.0,
+    valid_seconds: Annotated[float, typer.Option(help="Seconds kept from the middle of each validation track.")] = 13.0,
+    kbps: Annotated[int, typer.Option(help="Opus bitrate per channel.")] = 48,
+    stereo: Annotated[bool, typer.Option(help="Keep L and R (default: the mid only).")] = False,
+) -> None:
+    """Opus excerpts of the cache and its manifest: music small enough to carry to a GPU machine."""
+    from pathlib import Path
+
+    from reencoder_cli.pack import pack_cache
+
+    with errors_handled():
+        pack_cache(
+            Path(root),
+            Path(out),
+            lambda line: console.print(line, markup=False),
+            minutes=minutes,
+            valid_seconds=valid_seconds,
+            kbps=kbps,
+            stereo=stereo,
+        )
+
+
+@data_app.command("unpack")
+def data_unpack(
+    pack: Annotated[str, typer.Argument(help="Pack folder (`reencoder data pack`).")],
+    root: Annotated[str, typer.Option(help="Cache folder to write.")] = "data/cache",
+) -> None:
+    """Decode a pack into a cache that training reads (resumable)."""
+    from pathlib import Path
+
+    from reencoder_cli.pack import unpack
+
+    with errors_handled():
+        unpack(Path(pack), Path(root), lambda line: console.print(line, markup=False))
+
+
 TrainMinutes = Annotated[float, typer.Option(help="Stop after this many minutes (resume later).")]
 TrainSteps = Annotated[int, typer.Option(help="Stop at this step.")]
 TrainThreads = Annotated[Optional[int], typer.Option(help="CPU threads (default: torch's).")]
@@ -85,6 +125,10 @@ def train_autoencoder(
     checkpoint_minutes: CheckpointMinutes = 10.0,
     validate_minutes: ValidateMinutes = 30.0,
     gan_start: Annotated[int, typer.Option(help="Step at which the adversarial phase starts.")] = 8000,
+    batch: Annotated[int, typer.Option(help="Crops per step (per process under torchrun).")] = 16,
+    init: Annotated[
+        Optional[str], typer.Option(help="Start a new run from these autoencoder weights (a name or a path).")
+    ] = None,
 ) -> None:
     """Train (or resume) the autoencoder; exports RUN/autoencoder.safetensors at every checkpoint."""
     from pathlib import Path
@@ -96,7 +140,8 @@ def train_autoencoder(
         Path(data),
         Path(run),
         device=device,
-        config=AETrainConfig(gan_start=gan_start),
+        config=AETrainConfig(gan_start=gan_start, batch=batch),
+        init=init,
         threads=threads,
         steps=steps,
         minutes=minutes,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -232,6 +233,23 @@ class AutoencoderTrainer:
             "mel_const": float(np.mean([mel_distance(const[i], ref[i]) for i in range(n)])),
         }
 
+    def initialize(self, weights: str) -> dict[str, object]:
+        """Start from shipped or exported autoencoder weights (a name or a path); returns their provenance.
+
+        Raises:
+            WeightsError: the weights hold another architecture or other sizes.
+        """
+        from reencoder_cli.errors import WeightsError
+        from reencoder_cli.pipeline import model_factories
+        from reencoder_cli.weights import load_model
+
+        model, meta = load_model(weights, model_factories(), expect_arch=ARCH)
+        if model.config != self.model_config:  # type: ignore[attr-defined]
+            raise WeightsError(f"{weights}: its autoencoder sizes differ from this run's; cannot start from it")
+        for target in (self.ae, self.ema):
+            target.load_state_dict(model.state_dict())
+        return {"path": str(meta.path), "sha256": meta.sha256, "steps": meta.train.get("steps")}
+
     def export(self, path: Path, train_info: dict[str, object]) -> str:
         """Save the EMA autoencoder as shippable weights (fp16); returns its sha256."""
         from reencoder_cli.weights import save_model
@@ -249,9 +267,14 @@ def train(
     model_config: AutoencoderConfig = AutoencoderConfig(),
     config: AETrainConfig = AETrainConfig(),
     command: str = "",
-    log: object = print,
+    log: Callable[[str], None] = print,
+    init: str | None = None,
 ) -> Path:
     """Train (or resume) the autoencoder on the cache at ``data``; export ``run_dir/autoencoder.safetensors``.
+
+    ``init`` (weights name or path) starts a new run from those weights, with fresh
+    optimisers; a run that has a checkpoint resumes from it, and ``init`` is recorded as
+    the run's origin in the exported weights.
 
     Returns:
         The path of the exported weights.
@@ -266,10 +289,15 @@ def train(
     valid = validation_clips(data, valid_tracks, seconds=3.0, per_track=1).mean(axis=1)
     trainer = AutoencoderTrainer(model_config, config, runtime, sampler, valid)
     out = run_dir / "autoencoder.safetensors"
+    start: dict[str, object] = {}
+    if init is not None:  # a checkpoint, if any, replaces these weights in ``fit``; the origin stays recorded
+        start["init"] = source = trainer.initialize(init)
+        log(f"initialised from {source['path']} (sha256 {str(source['sha256'])[:12]}..., {source['steps']} steps)")
 
     def export(step: int) -> None:
         tracks = sorted({t.source for t in load_manifest(data)})
-        trainer.export(out, {"command": command, "steps": step, "data": tracks, "valid_clips": len(valid)})
+        info = {"command": command, "steps": step, "data": tracks, "valid_clips": len(valid)}
+        trainer.export(out, info | start)
 
     fit(trainer, run_dir, runtime, schedule or Schedule(), on_checkpoint=export, log=log)  # type: ignore[arg-type]
     return out

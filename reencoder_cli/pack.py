@@ -1,0 +1,107 @@
+"""A portable excerpt of the music cache: Opus files and a manifest, small enough to carry.
+
+A lent GPU machine takes at most 64 MiB of files and reaches no network, so the decoded
+cache (``data``, gigabytes of int16) cannot travel. ``pack_cache`` writes the middle of
+every track as Opus (opus-tools' ``opusenc``, here), with the tracks' lengths shared out so
+that the training split totals a given number of minutes and every validation track keeps
+its middle ``valid_seconds`` (which hold the clips that training validates on and that
+``eval`` scores, so their numbers stay comparable). ``unpack`` decodes a pack into a cache
+again (libsndfile, in the soundfile wheel, reads Opus), with the same sources, names and
+split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from reencoder_cli.audio import opus_encode
+from reencoder_cli.data import SAMPLE_RATE, Track, decode_stereo, load_manifest, save_npy_atomic, write_manifest
+from reencoder_cli.errors import DataError
+
+
+def share_out(seconds: list[float], total: float) -> list[float]:
+    """Excerpt lengths, one per track, summing to ``total`` (or to every track whole if shorter).
+
+    Water-filling: every track gets the same length, capped at its own; what short tracks
+    leave is shared among the longer ones. seconds: (N,) -> (N,).
+    """
+    order = np.argsort(seconds)
+    out = [0.0] * len(seconds)
+    left, remaining = total, len(seconds)
+    for i in order:
+        out[i] = min(seconds[i], left / remaining)
+        left -= out[i]
+        remaining -= 1
+    return out
+
+
+def pack_cache(
+    cache: Path,
+    out: Path,
+    log: Callable[[str], None],
+    *,
+    minutes: float = 110.0,
+    valid_seconds: float = 13.0,
+    kbps: int = 48,
+    stereo: bool = False,
+) -> list[Track]:
+    """Write the middle of every track of ``cache`` as Opus into ``out``, with a manifest.
+
+    Args:
+        cache: a decoded cache (``reencoder data build``).
+        out: the pack folder (created; an existing non-empty one is refused).
+        log: receives one progress line at a time.
+        minutes: total length of the training split's excerpts.
+        valid_seconds: the middle of each validation track kept.
+        kbps: Opus bitrate per channel.
+        stereo: keep both channels; by default the mid only (the autoencoder trains on mono).
+
+    Returns:
+        The pack's tracks (paths relative to ``out``, lengths of the excerpts).
+    """
+    tracks = load_manifest(cache)
+    if out.exists() and any(out.iterdir()):
+        raise DataError(f"{out} is not empty: remove it or pack into another folder")
+    train = [t for t in tracks if t.split == "train"]
+    lengths = dict(zip((t.path for t in train), share_out([t.seconds for t in train], minutes * 60)))
+    packed = []
+    for track in tracks:
+        seconds = lengths[track.path] if track.split == "train" else min(track.seconds, valid_seconds)
+        rel = str(Path(track.path).with_suffix(".opus"))
+        whole = np.load(cache / track.path, mmap_mode="r")
+        length = round(seconds * SAMPLE_RATE)
+        start = (whole.shape[0] - length) // 2
+        wav = np.asarray(whole[start : start + length], dtype=np.float32).T / 32768.0  # (2, T)
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        opus_encode(wav if stereo else wav.mean(axis=0, keepdims=True), SAMPLE_RATE, out / rel, kbps)
+        packed.append(replace(track, path=rel, seconds=seconds))
+    write_manifest(out, packed)
+    size = sum(f.stat().st_size for f in out.rglob("*.opus")) / 2**20
+    train_min = sum(t.seconds for t in packed if t.split == "train") / 60
+    valid_min = sum(t.seconds for t in packed if t.split == "valid") / 60
+    log(f"{len(packed)} tracks, {train_min:.1f} min train + {valid_min:.1f} min valid, {size:.1f} MiB in {out}")
+    return packed
+
+
+def unpack(pack: Path, cache: Path, log: Callable[[str], None]) -> list[Track]:
+    """Decode a pack (``pack_cache``) into a cache at ``cache`` that training reads; resumable.
+
+    Returns:
+        The cache's tracks, as its manifest lists them.
+    """
+    tracks = load_manifest(pack)
+    decoded = []
+    for track in tracks:
+        rel = str(Path(track.path).with_suffix(".npy"))
+        if not (cache / rel).exists():
+            save_npy_atomic(cache / rel, decode_stereo(str(pack / track.path)))
+        frames = np.load(cache / rel, mmap_mode="r").shape[0]
+        decoded.append(replace(track, path=rel, seconds=frames / SAMPLE_RATE))
+    write_manifest(cache, decoded)
+    minutes = sum(t.seconds for t in decoded) / 60
+    log(f"{len(decoded)} tracks, {minutes:.1f} min decoded into {cache}")
+    return decoded
