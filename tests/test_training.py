@@ -1,6 +1,7 @@
 """Training: augmentations do what they say, steps lower losses, adversarial and KL terms reach the gradient."""
 
-from dataclasses import replace
+import contextlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,26 @@ def test_latent_steps_lower_the_loss(trainer_cls: type, model_config: object, ke
     for step in range(15):
         trainer.step(step)
     assert trainer.validate()[key] < first
+
+
+@dataclass(frozen=True)
+class CPUAutocast(Runtime):
+    """CUDA's bf16 autocast on the CPU: the dtypes of the GPU path, without a GPU."""
+
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+def test_every_trainer_steps_and_validates_under_bf16_autocast() -> None:
+    bf16 = CPUAutocast(torch.device("cpu"))
+    config = AETrainConfig(batch=2, crop=8192, disc_crop=4096, warmup=1, gan_start=0)
+    ae = AutoencoderTrainer(TINY_AE, config, bf16, Crops(2, 8192), Crops(1, 4096).wav)
+    logs = [ae.step(0), ae.validate()]
+    crops = LatentCrops(TINY_BWE.rates)
+    for trainer_cls, model_config in ((BWETrainer, TINY_BWE), (FlowTrainer, TINY_FLOW), (StereoTrainer, TINY_STEREO)):
+        trainer = trainer_cls(model_config, CONFIG, bf16, crops, crops)
+        logs += [trainer.step(0), trainer.validate()]
+    assert {"disc", "adv", "fm"} <= set(logs[0]) and all(np.isfinite(v) for log in logs for v in log.values())
 
 
 def test_discriminator_terms_reach_the_generator_gradient() -> None:
