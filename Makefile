@@ -5,6 +5,8 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= data/cache
+# 120 rendered pieces: the shipped weights' data (weights/logs/data-list.csv)
+MIDI_PIECES ?= 120
 LATENTS ?= data/latents
 HOURS  ?= 2
 VALID_HOURS ?= 0.3
@@ -49,7 +51,7 @@ test: lint
 
 data: install
 	$(BIN)/pip install -q -e ".[data]"
-	$(BIN)/reencoder data build --root $(DATA)
+	$(BIN)/reencoder data build --root $(DATA) --midi-pieces $(MIDI_PIECES)
 
 train-ae: install
 	$(BIN)/reencoder train autoencoder --data $(DATA) --run runs/ae

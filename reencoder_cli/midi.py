@@ -211,8 +211,9 @@ def render_corpus(
 ) -> list[tuple[str, Path]]:
     """Render ``count`` corpus pieces into ``folder`` as ``(T, 2)`` int16 ``.npy``; skip finished ones.
 
-    Returns ``(name, path)`` per rendered piece, sorted by name. Pieces music21 cannot parse
-    or fluidsynth cannot play are logged, marked with a ``.skip`` file and left out.
+    Returns ``(name, path)`` per rendered piece, sorted by name, each name once (the first
+    of two corpus files of one piece is kept). Pieces music21 cannot parse or fluidsynth
+    cannot play are logged, marked with a ``.skip`` file and left out.
     """
     from reencoder_cli.data import save_npy_atomic, to_int16
 
@@ -220,6 +221,8 @@ def render_corpus(
     done: list[tuple[str, Path]] = []
     for index, piece in enumerate(corpus_pieces(count, seed)):
         name = f"{piece.parent.name}_{piece.stem}"
+        if any(n == name for n, _ in done):  # a second file of one piece (madrigal.4.10.mxl and .rntxt)
+            continue
         dest = folder / f"{name}.npy"
         skipped = dest.with_suffix(".skip")  # a piece that failed once is not retried
         if skipped.exists():

@@ -12,7 +12,9 @@ split.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -87,20 +89,25 @@ def pack_cache(
     return packed
 
 
-def unpack(pack: Path, cache: Path, log: Callable[[str], None]) -> list[Track]:
+def unpack(pack: Path, cache: Path, log: Callable[[str], None], workers: int | None = None) -> list[Track]:
     """Decode a pack (``pack_cache``) into a cache at ``cache`` that training reads; resumable.
+
+    Tracks are decoded by ``workers`` threads (default: one per CPU; libsndfile and soxr
+    release the GIL).
 
     Returns:
         The cache's tracks, as its manifest lists them.
     """
-    tracks = load_manifest(pack)
-    decoded = []
-    for track in tracks:
+
+    def one(track: Track) -> Track:
         rel = str(Path(track.path).with_suffix(".npy"))
         if not (cache / rel).exists():
             save_npy_atomic(cache / rel, decode_stereo(str(pack / track.path)))
         frames = np.load(cache / rel, mmap_mode="r").shape[0]
-        decoded.append(replace(track, path=rel, seconds=frames / SAMPLE_RATE))
+        return replace(track, path=rel, seconds=frames / SAMPLE_RATE)
+
+    with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
+        decoded = list(pool.map(one, load_manifest(pack)))
     write_manifest(cache, decoded)
     minutes = sum(t.seconds for t in decoded) / 60
     log(f"{len(decoded)} tracks, {minutes:.1f} min decoded into {cache}")
