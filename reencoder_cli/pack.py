@@ -46,7 +46,7 @@ def pack_cache(
     out: Path,
     log: Callable[[str], None],
     *,
-    minutes: float = 110.0,
+    minutes: float = 100.0,
     valid_seconds: float = 13.0,
     kbps: int = 48,
     stereo: bool = False,

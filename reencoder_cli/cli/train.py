@@ -42,7 +42,7 @@ def data_build(
 def data_pack(
     out: Annotated[str, typer.Argument(help="Pack folder to write.")],
     root: Annotated[str, typer.Option(help="Cache folder to pack.")] = "data/cache",
-    minutes: Annotated[float, typer.Option(help="Minutes of training music (the middle of every track).")] = 110.0,
+    minutes: Annotated[float, typer.Option(help="Minutes of training music (the middle of every track).")] = 100.0,
     valid_seconds: Annotated[float, typer.Option(help="Seconds kept from the middle of each validation track.")] = 13.0,
     kbps: Annotated[int, typer.Option(help="Opus bitrate per channel.")] = 48,
     stereo: Annotated[bool, typer.Option(help="Keep L and R (default: the mid only).")] = False,
