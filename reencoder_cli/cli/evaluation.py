@@ -37,7 +37,7 @@ def evaluate(
     ] = None,
     style_mix: Annotated[bool, typer.Option(help="upmix: also the --style-mix correlation table.")] = False,
     visqol: Annotated[
-        bool, typer.Option(help="Add a ViSQOL column (needs `pip install -e '.[visqol]'`; ~5 s per clip and row).")
+        bool, typer.Option(help="Add a ViSQOL column (needs `pip install -e '.[visqol]'`; ~1 s per 4-s clip and row).")
     ] = False,
     markdown_out: Annotated[bool, typer.Option("--markdown", help="Print a markdown table on stdout.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
