@@ -419,6 +419,7 @@ def opus_encode(wav: np.ndarray, sample_rate: int, path: str | os.PathLike[str],
         src = os.path.join(tmp, "in.wav")
         write_audio(src, wav, sample_rate, "FLOAT")
         bitrate = str(kbps * wav.shape[0])
-        subprocess.run(
-            ["opusenc", "--quiet", "--bitrate", bitrate, src, os.fspath(path)], check=True, capture_output=True
-        )
+        done = subprocess.run(["opusenc", "--quiet", "--bitrate", bitrate, src, os.fspath(path)], capture_output=True)
+    if done.returncode:
+        reason = done.stderr.decode(errors="replace").strip().splitlines()
+        raise AudioError(f"opusenc failed on {os.fspath(path)}: {reason[-1] if reason else done.returncode}")

@@ -13,6 +13,7 @@ split.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -55,7 +56,7 @@ def pack_cache(
 
     Args:
         cache: a decoded cache (``reencoder data build``).
-        out: the pack folder (created; an existing non-empty one is refused).
+        out: the pack folder (written whole or not at all; an existing non-empty one is refused).
         log: receives one progress line at a time.
         minutes: total length of the training split's excerpts.
         valid_seconds: the middle of each validation track kept.
@@ -70,23 +71,36 @@ def pack_cache(
         raise DataError(f"{out} is not empty: remove it or pack into another folder")
     train = [t for t in tracks if t.split == "train"]
     lengths = dict(zip((t.path for t in train), share_out([t.seconds for t in train], minutes * 60)))
-    packed = []
-    for track in tracks:
-        seconds = lengths[track.path] if track.split == "train" else min(track.seconds, valid_seconds)
-        rel = str(Path(track.path).with_suffix(".opus"))
-        whole = np.load(cache / track.path, mmap_mode="r")
-        length = round(seconds * SAMPLE_RATE)
-        start = (whole.shape[0] - length) // 2
-        wav = np.asarray(whole[start : start + length], dtype=np.float32).T / 32768.0  # (2, T)
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        opus_encode(wav if stereo else wav.mean(axis=0, keepdims=True), SAMPLE_RATE, out / rel, kbps)
-        packed.append(replace(track, path=rel, seconds=seconds))
-    write_manifest(out, packed)
+    partial = out.with_name(f".{out.name}.partial")  # renamed to ``out`` when complete
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        packed = [
+            _pack_track(cache, partial, t, lengths.get(t.path, min(t.seconds, valid_seconds)), kbps, stereo)
+            for t in tracks
+        ]
+        write_manifest(partial, packed)
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        partial.rename(out)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     size = sum(f.stat().st_size for f in out.rglob("*.opus")) / 2**20
     train_min = sum(t.seconds for t in packed if t.split == "train") / 60
     valid_min = sum(t.seconds for t in packed if t.split == "valid") / 60
     log(f"{len(packed)} tracks, {train_min:.1f} min train + {valid_min:.1f} min valid, {size:.1f} MiB in {out}")
     return packed
+
+
+def _pack_track(cache: Path, out: Path, track: Track, seconds: float, kbps: int, stereo: bool) -> Track:
+    """Encode the middle ``seconds`` of one track into ``out``; return its pack entry."""
+    rel = str(Path(track.path).with_suffix(".opus"))
+    whole = np.load(cache / track.path, mmap_mode="r")
+    length = round(seconds * SAMPLE_RATE)
+    start = (whole.shape[0] - length) // 2
+    wav = np.asarray(whole[start : start + length], dtype=np.float32).T / 32768.0  # (2, T)
+    (out / rel).parent.mkdir(parents=True, exist_ok=True)
+    opus_encode(wav if stereo else wav.mean(axis=0, keepdims=True), SAMPLE_RATE, out / rel, kbps)
+    return replace(track, path=rel, seconds=seconds)
 
 
 def unpack(pack: Path, cache: Path, log: Callable[[str], None], workers: int | None = None) -> list[Track]:

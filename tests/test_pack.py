@@ -10,8 +10,10 @@ import pytest
 from conftest import music
 from typer.testing import CliRunner
 
+from reencoder_cli import pack
 from reencoder_cli.cli import app
 from reencoder_cli.data import SAMPLE_RATE, Track, load_manifest, save_npy_atomic, to_int16, write_manifest
+from reencoder_cli.errors import AudioError
 from reencoder_cli.pack import pack_cache, share_out, unpack
 
 needs_opusenc = pytest.mark.skipif(shutil.which("opusenc") is None, reason="opus-tools not installed")
@@ -70,3 +72,19 @@ def test_data_pack_without_a_cache_or_into_a_used_folder_is_one_error_line(tmp_p
     out = runner.invoke(app, ["data", "pack", str(tmp_path / "pack"), "--root", str(tmp_path / "cache")])
     assert out.exit_code != 0 and "is not empty" in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert (tmp_path / "pack" / "keep.txt").read_text() == "mine"
+
+
+def test_a_pack_that_fails_midway_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_cache(tmp_path / "cache")
+    calls: list[Path] = []
+
+    def encode(wav: np.ndarray, rate: int, path: Path, kbps: int) -> None:
+        calls.append(path)
+        if len(calls) == 2:
+            raise AudioError(f"opusenc failed on {path}")
+        path.write_bytes(b"opus")
+
+    monkeypatch.setattr(pack, "opus_encode", encode)
+    with pytest.raises(AudioError):
+        pack.pack_cache(tmp_path / "cache", tmp_path / "pack", print)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]  # no pack, no partial folder
