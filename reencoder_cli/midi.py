@@ -219,9 +219,10 @@ def render_corpus(
 
     font = find_soundfont(soundfont)
     done: list[tuple[str, Path]] = []
+    seen: set[str] = set()
     for index, piece in enumerate(corpus_pieces(count, seed)):
         name = f"{piece.parent.name}_{piece.stem}"
-        if any(n == name for n, _ in done):  # a second file of one piece (madrigal.4.10.mxl and .rntxt)
+        if name in seen:  # a second file of one piece (madrigal.4.10.mxl and .rntxt)
             continue
         dest = folder / f"{name}.npy"
         skipped = dest.with_suffix(".skip")  # a piece that failed once is not retried
@@ -247,6 +248,7 @@ def render_corpus(
                 continue
             save_npy_atomic(dest, to_int16(wav / peak * 10 ** (rng.uniform(-9, -1) / 20)))
         done.append((name, dest))
+        seen.add(name)
         if (index + 1) % 25 == 0:
             log(f"midi: {index + 1}/{count} pieces")
     return sorted(done)

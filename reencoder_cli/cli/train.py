@@ -15,6 +15,11 @@ app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
 
 
+def log_line(line: str) -> None:
+    """One progress line of a data or training job, printed as is (no rich markup)."""
+    console.print(line, markup=False)
+
+
 @data_app.command("build")
 def data_build(
     root: Annotated[str, typer.Option(help="Cache folder.")] = "data/cache",
@@ -29,7 +34,7 @@ def data_build(
 
     tracks = build_cache(
         Path(root),
-        lambda line: console.print(line, markup=False),
+        log_line,
         midi_pieces=midi_pieces,
         soundfont=soundfont,
         install=install,
@@ -56,7 +61,7 @@ def data_pack(
         pack_cache(
             Path(root),
             Path(out),
-            lambda line: console.print(line, markup=False),
+            log_line,
             minutes=minutes,
             valid_seconds=valid_seconds,
             kbps=kbps,
@@ -75,7 +80,7 @@ def data_unpack(
     from reencoder_cli.pack import unpack
 
     with errors_handled():
-        unpack(Path(pack), Path(root), lambda line: console.print(line, markup=False))
+        unpack(Path(pack), Path(root), log_line)
 
 
 TrainMinutes = Annotated[float, typer.Option(help="Stop after this many minutes (resume later).")]
@@ -108,7 +113,7 @@ def _train(
             *args,
             schedule=Schedule(steps, minutes, checkpoint_minutes, validate_minutes),
             command=" ".join(["reencoder", *sys.argv[1:]]),
-            log=lambda line: console.print(line, markup=False),
+            log=log_line,
             **kwargs,
         )
     console.print(f"weights: {out}")
@@ -171,7 +176,7 @@ def train_latents(
             Path(data),
             Path(out),
             autoencoder,
-            lambda line: console.print(line, markup=False),
+            log_line,
             device=device,
             hours=hours,
             valid_hours=valid_hours,
