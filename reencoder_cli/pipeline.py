@@ -289,18 +289,32 @@ def post_process(
     """
     if not post_steps_apply(specs, keep_lowband, keep_mid):
         return out, ()
-    names = {s.name for s in specs}
-    upsample = next((s for s in specs if s.name == "upsample"), None)
-    rate = (upsample.params["rate"] or source_rate) if upsample else source_rate
+    rate = lowband_rate(specs, source_rate, keep_lowband, keep_mid)
     steps: list[str] = []
-    if "upmix" in names and keep_mid:
+    if keep_mid and any(s.name == "upmix" for s in specs):
         mid = ref
-        if upsample and keep_lowband:
+        if rate is not None:
             mid = post.keep_lowband(mid, post.mid_side(out)[0], rate, sample_rate)
             steps.append("keep_lowband")
         out = post.keep_mid(mid, out)
         steps.append("keep_mid")
-    elif upsample and keep_lowband:
+    elif rate is not None:
         out = post.keep_lowband(ref, out, rate, sample_rate)
         steps.append("keep_lowband")
     return out, tuple(steps)
+
+
+def lowband_rate(specs: Sequence[OpSpec], source_rate: int, keep_lowband: bool, keep_mid: bool) -> int | None:
+    """The input rate whose band ``post_process`` keeps (its crossover's rate); None when it keeps none."""
+    upsample = next((s for s in specs if s.name == "upsample"), None)
+    if upsample is None or not keep_lowband or not post_steps_apply(specs, keep_lowband, keep_mid):
+        return None
+    return int(upsample.params["rate"] or source_rate)
+
+
+def post_margin(
+    specs: Sequence[OpSpec], source_rate: int, keep_lowband: bool, keep_mid: bool, sample_rate: int = 44100
+) -> int:
+    """Samples of decoded context each side that ``post_process`` needs for an exact result."""
+    rate = lowband_rate(specs, source_rate, keep_lowband, keep_mid)
+    return 0 if rate is None else post.margin_for(rate, sample_rate)

@@ -239,8 +239,7 @@ class StreamJob:
 
     def output(self, latent: Latent) -> Iterator[np.ndarray]:
         """Decoded blocks of the (processed) latent, with the post-steps when the input was audio."""
-        from reencoder_cli.pipeline import post_process
-        from reencoder_cli.post import margin_for
+        from reencoder_cli.pipeline import post_margin, post_process
 
         if self.store is None:
             yield from decode_stream(self.pipeline, latent)
@@ -260,7 +259,14 @@ class StreamJob:
             )
             return out
 
-        yield from decode_stream(self.pipeline, latent, finish, margin_for(latent.source_rate, latent.sample_rate))
+        margin = post_margin(
+            self.specs,  # type: ignore[arg-type]
+            latent.source_rate,  # type: ignore[arg-type]
+            self.keep_lowband,
+            self.keep_mid,
+            latent.sample_rate,
+        )
+        yield from decode_stream(self.pipeline, latent, finish, margin)
 
     def __enter__(self) -> StreamJob:
         return self

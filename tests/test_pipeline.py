@@ -47,7 +47,13 @@ def test_chunked_equals_unchunked(pipes: tuple[Pipeline, Pipeline], ops: list[st
 
 @pytest.mark.parametrize(
     "ops,rate",
-    [(["upsample"], 8000), (["upsample"], 22050), (["upmix:seed=2"], 44100), (["upsample", "upmix:seed=2"], 16000)],
+    [
+        (["upsample"], 8000),
+        (["upsample"], 22050),
+        (["upsample:rate=8000"], 44100),
+        (["upmix:seed=2"], 44100),
+        (["upsample", "upmix:seed=2"], 16000),
+    ],
 )
 def test_chunked_equals_unchunked_with_post_steps(pipes: tuple[Pipeline, Pipeline], ops: list[str], rate: int) -> None:
     """The crossover and the mid replacement see every sample they need across chunk boundaries."""
