@@ -24,13 +24,11 @@ from reencoder_cli.autoencoder import ARCH, Autoencoder, AutoencoderConfig, nois
 from reencoder_cli.discriminators import WaveDiscriminator, WaveDiscriminatorConfig
 from reencoder_cli.train.loop import Runtime, optimizer_step, warmup_lr
 from reencoder_cli.train.losses import (
-    ComplexSpectralLoss,
-    MultiScaleMelLoss,
+    ReconstructionLoss,
     discriminator_loss,
     feature_matching_loss,
     generator_loss,
     kl_divergence,
-    spectral_loss,
 )
 
 
@@ -145,9 +143,7 @@ class AutoencoderTrainer:
         self.objective = runtime.wrap(AutoencoderObjective(self.ae, config))
         self.ema = copy.deepcopy(self.ae).requires_grad_(False)
         self.disc = runtime.wrap(WaveDiscriminator(WaveDiscriminatorConfig()))
-        self.mel = MultiScaleMelLoss(model_config.sample_rate).to(runtime.device)
-        self.stft = spectral_loss(config.stft_ffts).to(runtime.device)
-        self.complex = ComplexSpectralLoss().to(runtime.device)
+        self.spectral = ReconstructionLoss(model_config.sample_rate, stft_ffts=config.stft_ffts).to(runtime.device)
         adamw = dict(lr=config.lr, betas=config.betas, weight_decay=1e-2)
         self.modules: dict[str, nn.Module] = {"ae": self.ae, "ema": self.ema, "disc": self.disc}
         self.optimizers = {
@@ -178,9 +174,8 @@ class AutoencoderTrainer:
             d_loss = discriminator_loss(d_real, d_fake) / len(d_real)
             self._update("disc", d_loss)
             logs["disc"] = d_loss.item()
-        mel = self.mel(est, target)
-        stft = self.stft(est[:, None], target[:, None])
-        complex_ = self.complex(est, target)
+        spectral = self.spectral(est, target)
+        mel, stft, complex_ = spectral["mel"], spectral["stft"], spectral["complex"]
         kl = kl_divergence(mean.float(), logvar.float())
         mel_w, stft_w = (c.gan_mel_weight, c.gan_stft_weight) if gan else (c.mel_weight, c.stft_weight)
         loss = mel_w * mel + stft_w * stft + c.complex_weight * complex_ + c.kl_weight * kl
