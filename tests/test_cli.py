@@ -209,3 +209,20 @@ def test_python_api_numpy_and_torch(weights_env: Path) -> None:
     s, _ = upmix(torch.from_numpy(music(1.0, 44100)), 44100, seed=1, device="cpu")
     assert isinstance(s, torch.Tensor) and s.shape == (2, 44100)
     assert Pipeline(device="cpu").run(x[None], 16000, ["upsample"]).wav.shape == (1, 44100)
+
+
+def test_train_autoencoder_options_reach_the_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import reencoder_cli.train.autoencoder as ae_training
+
+    seen = {}
+
+    def fake_train(data: Path, run: Path, **kwargs: object) -> Path:
+        seen.update(kwargs)
+        return run / "autoencoder.safetensors"
+
+    monkeypatch.setattr(ae_training, "train", fake_train)
+    args = ["train", "autoencoder", "--run", tmp_path / "r", "--batch", "4", "--gan-start", "7", "--lr", "1e-4"]
+    assert cli(*args).exit_code == 0
+    assert (seen["config"].batch, seen["config"].gan_start, seen["config"].lr) == (4, 7, 1e-4)
+    assert cli("train", "autoencoder", "--run", tmp_path / "r").exit_code == 0
+    assert seen["config"].lr == ae_training.AETrainConfig().lr  # the recipe's when not given

@@ -131,6 +131,9 @@ def train_autoencoder(
     validate_minutes: ValidateMinutes = 30.0,
     gan_start: Annotated[int, typer.Option(help="Step at which the adversarial phase starts.")] = 8000,
     batch: Annotated[int, typer.Option(help="Crops per step (per process under torchrun).")] = 16,
+    lr: Annotated[
+        Optional[float], typer.Option(help="Base learning rate (default: the recipe's); warm-up, then slow decay.")
+    ] = None,
     init: Annotated[
         Optional[str], typer.Option(help="Start a new run from these autoencoder weights (a name or a path).")
     ] = None,
@@ -145,7 +148,7 @@ def train_autoencoder(
         Path(data),
         Path(run),
         device=device,
-        config=AETrainConfig(gan_start=gan_start, batch=batch),
+        config=AETrainConfig(gan_start=gan_start, batch=batch, **({} if lr is None else {"lr": lr})),
         init=init,
         threads=threads,
         steps=steps,
