@@ -11,6 +11,8 @@ LATENTS ?= data/latents
 HOURS  ?= 2
 VALID_HOURS ?= 0.3
 MINUTES ?= 15
+# extra `reencoder train autoencoder` options, e.g. AE_ARGS="--gan-start 1000000 --lr 1e-4"
+AE_ARGS ?=
 TRAIN  := OMP_WAIT_POLICY=PASSIVE nice -n 10 $(BIN)/reencoder train
 
 .PHONY: help install demo lint test data train-ae train-latents train-modules train-raw gpu-pack gpu-slim ship manifest clean
@@ -19,7 +21,7 @@ help:
 	@echo "make demo      install into $(VENV) and upsample a shipped example"
 	@echo "make test      install into $(VENV), lint, and run the tests"
 	@echo "make data      install Debian music + render MIDI into $(DATA)"
-	@echo "make train-ae  train (or resume) the autoencoder on $(DATA)"
+	@echo "make train-ae  train (or resume) the autoencoder on $(DATA), niced; options in AE_ARGS"
 	@echo "make train-latents  encode $(HOURS) h per split of $(DATA) with weights/autoencoder"
 	@echo "make train-modules  train every latent module, $(MINUTES) min each"
 	@echo "make train-raw      train the raw-audio baseline, $(MINUTES) min"
@@ -54,7 +56,7 @@ data: install
 	$(BIN)/reencoder data build --root $(DATA) --midi-pieces $(MIDI_PIECES)
 
 train-ae: install
-	$(BIN)/reencoder train autoencoder --data $(DATA) --run runs/ae
+	$(TRAIN) autoencoder --data $(DATA) --run runs/ae $(AE_ARGS)
 
 train-latents: install
 	$(TRAIN) latents --data $(DATA) --out $(LATENTS) --hours $(HOURS) --valid-hours $(VALID_HOURS)
