@@ -7,15 +7,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import music
+from conftest import TINY_AE, music
 from typer.testing import CliRunner
 
 from reencoder_cli import evaluate as ev
 from reencoder_cli import metrics
+from reencoder_cli.autoencoder import Autoencoder
 from reencoder_cli.bench import count_flops, module_gflops
 from reencoder_cli.bwe import BWEConfig, LatentBWE
 from reencoder_cli.cli import app
 from reencoder_cli.pipeline import Pipeline
+from reencoder_cli.weights import save_model
 
 runner = CliRunner()
 
@@ -131,3 +133,21 @@ def test_eval_visqol_column(weights_env: Path, tmp_path: Path, monkeypatch: pyte
     assert all(1.0 <= v <= 5.0 for v in scores.values())
     if "Opus 96 kbps" in scores:  # opus-tools installed: more bits, better score
         assert scores["Opus 96 kbps"] > scores["Opus 32 kbps"]
+
+
+def test_eval_scores_the_autoencoder_it_is_given(weights_env: Path, tmp_path: Path) -> None:
+    ref = tmp_path / "ref.wav"
+    sf.write(ref, music(1.5, 44100).T, 44100)
+    other = tmp_path / "other.safetensors"
+    torch.manual_seed(1)
+    save_model(other, Autoencoder(TINY_AE), "autoencoder", TINY_AE)
+    args = ["eval", str(ref), "--task", "reconstruct", "--json"]
+    shipped, given = (runner.invoke(app, [*args, *extra]) for extra in ([], ["--autoencoder", str(other)]))
+    assert shipped.exit_code == 0 and given.exit_code == 0, given.stderr
+    row = lambda out: json.loads(out.stdout)["rows"][0]  # noqa: E731  the AE's own reconstruction row
+    assert row(shipped)["system"] == row(given)["system"] and row(shipped) != row(given)
+    # modules are tied to the autoencoder they were trained on: a clear refusal, not wrong numbers
+    upsample = ["eval", str(ref), "--from", "16000", "--model", "bwe-s", "--autoencoder", str(other)]
+    mismatch = runner.invoke(app, upsample)
+    assert mismatch.exit_code == 1 and "Traceback" not in mismatch.stderr
+    assert "autoencoder" in mismatch.stderr

@@ -43,6 +43,9 @@ def evaluate(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     plot: Annotated[Optional[str], typer.Option(help="Write spectrogram PNGs and a listening page here.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    autoencoder: Annotated[
+        str, typer.Option(help="Autoencoder weights: name, path or hf:// (e.g. a training run's export).")
+    ] = "autoencoder",
 ) -> None:
     """Score every system row on references: classical baselines, ceilings, our models."""
 
@@ -68,7 +71,7 @@ def evaluate(
             clips = ev.cache_clips(Path(valid_cache), seconds or 10.0, per_file)
         else:
             clips = ev.load_clips(refs or [str(DEFAULT_REFERENCE)], seconds, per_file)
-        pipeline = Pipeline(device=device)
+        pipeline = Pipeline(device=device, autoencoder=autoencoder)
         shipped = (
             json.loads((weights_dir() / "MANIFEST.json").read_text())["files"]
             if (weights_dir() / "MANIFEST.json").exists()
