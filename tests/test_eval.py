@@ -144,7 +144,11 @@ def test_eval_scores_the_autoencoder_it_is_given(weights_env: Path, tmp_path: Pa
     args = ["eval", str(ref), "--task", "reconstruct", "--json"]
     shipped, given = (runner.invoke(app, [*args, *extra]) for extra in ([], ["--autoencoder", str(other)]))
     assert shipped.exit_code == 0 and given.exit_code == 0, given.stderr
-    row = lambda out: json.loads(out.stdout)["rows"][0]  # noqa: E731  the AE's own reconstruction row
+
+    def row(result: object) -> dict:
+        """The autoencoder's own reconstruction row."""
+        return json.loads(result.stdout)["rows"][0]  # type: ignore[attr-defined]
+
     assert row(shipped)["system"] == row(given)["system"] and row(shipped) != row(given)
     # modules are tied to the autoencoder they were trained on: a clear refusal, not wrong numbers
     upsample = ["eval", str(ref), "--from", "16000", "--model", "bwe-s", "--autoencoder", str(other)]
