@@ -15,7 +15,7 @@ MINUTES ?= 15
 AE_ARGS ?=
 TRAIN  := OMP_WAIT_POLICY=PASSIVE nice -n 10 $(BIN)/reencoder train
 
-.PHONY: help install demo lint test data train-ae train-latents train-modules train-raw gpu-pack gpu-slim ship manifest clean
+.PHONY: help install demo lint test data train-ae train-latents train-modules train-module-m train-raw gpu-pack gpu-slim ship manifest clean
 
 help:
 	@echo "make demo      install into $(VENV) and upsample a shipped example"
@@ -24,6 +24,7 @@ help:
 	@echo "make train-ae  train (or resume) the autoencoder on $(DATA), niced; options in AE_ARGS"
 	@echo "make train-latents  encode $(HOURS) h per split of $(DATA) with weights/autoencoder"
 	@echo "make train-modules  train every latent module, $(MINUTES) min each"
+	@echo "make train-module-m the M bandwidth module, as many steps as bwe-s"
 	@echo "make train-raw      train the raw-audio baseline, $(MINUTES) min"
 	@echo "make gpu-pack  Opus excerpts of $(DATA) + wheels in data/, to carry to a GPU (scripts/gpu_train_ae.sh)"
 	@echo "make gpu-slim  leave the module weights out of the tree sent to a GPU (git checkout -- weights)"
@@ -61,18 +62,26 @@ train-ae: install
 train-latents: install
 	$(TRAIN) latents --data $(DATA) --out $(LATENTS) --hours $(HOURS) --valid-hours $(VALID_HOURS)
 
-# Same wall-clock budget for every module and for the raw-audio baseline (issue 4). Modules are
-# tied to one autoencoder: after it changes, run train-latents and train-modules again (a run
-# folder resumes its checkpoint, so move the old runs/<module> folders away first).
+# Same wall-clock budget for every module and for the raw-audio baseline (issue 4), and the same
+# 200-step warm-up as the baseline's. Modules are tied to one autoencoder: after it changes, run
+# train-latents and train-modules again (a run folder resumes its checkpoint, so move the old
+# runs/<module> folders away first). train-module-m trains the M bandwidth module for as many
+# steps as bwe-s took (about 4x its time).
+MODULE := $(TRAIN) module --latents $(LATENTS) --warmup 200
 train-modules: install
-	$(TRAIN) module bwe --disc-start 400 --latents $(LATENTS) --run runs/bwe-s --minutes $(MINUTES)
+	$(MODULE) bwe --disc-start 150 --run runs/bwe-s --minutes $(MINUTES)
 	$(MAKE) ship RUN=runs/bwe-s FILE=bwe NAME=bwe-s
-	$(TRAIN) module stereo --latents $(LATENTS) --run runs/stereo-s --minutes $(MINUTES)
+	$(MODULE) stereo --run runs/stereo-s --minutes $(MINUTES)
 	$(MAKE) ship RUN=runs/stereo-s FILE=stereo NAME=stereo-s
-	$(TRAIN) module bwe --l1-only --latents $(LATENTS) --run runs/bwe-s-l1 --minutes $(MINUTES)
+	$(MODULE) bwe --l1-only --run runs/bwe-s-l1 --minutes $(MINUTES)
 	$(MAKE) ship RUN=runs/bwe-s-l1 FILE=bwe NAME=bwe-s-l1
-	$(TRAIN) module flow --latents $(LATENTS) --run runs/flow-s --minutes $(MINUTES)
+	$(MODULE) flow --run runs/flow-s --minutes $(MINUTES)
 	$(MAKE) ship RUN=runs/flow-s FILE=flow NAME=flow-s
+
+train-module-m: install
+	$(MODULE) bwe --size M --disc-start 150 --run runs/bwe-m \
+		--steps $$(tail -n 1 weights/logs/bwe-s/log.csv | cut -d, -f1)
+	$(MAKE) ship RUN=runs/bwe-m FILE=bwe NAME=bwe-m
 
 # The raw-audio baseline does not depend on the autoencoder: train it once, with MINUTES equal to the modules'.
 train-raw: install

@@ -121,6 +121,19 @@ def test_latent_steps_lower_the_loss(trainer_cls: type, model_config: object, ke
     assert trainer.validate()[key] < first
 
 
+def test_warmup_ramps_each_optimiser_from_its_own_start() -> None:
+    crops = LatentCrops(TINY_BWE.rates)
+    config = replace(CONFIG, warmup=10, disc_start=5)
+    trainer = BWETrainer(TINY_BWE, config, CPU, crops, crops)
+    lrs = {}
+    for step in (0, 7, 20):
+        trainer.step(step)
+        lrs[step] = {name: opt.param_groups[0]["lr"] for name, opt in trainer.optimizers.items()}
+    assert lrs[0]["model"] == pytest.approx(config.lr / 10)
+    assert lrs[7] == pytest.approx({"model": config.lr * 0.8, "disc": config.disc_lr * 0.3})
+    assert lrs[20] == pytest.approx({"model": config.lr, "disc": config.disc_lr})
+
+
 @dataclass(frozen=True)
 class CPUAutocast(Runtime):
     """CUDA's bf16 autocast on the CPU: the dtypes of the GPU path, without a GPU."""

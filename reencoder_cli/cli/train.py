@@ -200,6 +200,7 @@ def train_module(
     autoencoder: Annotated[str, typer.Option(help="The autoencoder the cache was made with.")] = "autoencoder",
     disc_channels: Annotated[int, typer.Option(help="Latent discriminator width (paper: 256).")] = 64,
     disc_start: Annotated[int, typer.Option(help="bwe: step at which the discriminator joins.")] = 1000,
+    warmup: Annotated[int, typer.Option(help="Steps of linear learning-rate warm-up (each optimiser).")] = 500,
     device: DeviceOpt = "auto",
     minutes: TrainMinutes = float("inf"),
     steps: TrainSteps = 1_000_000,
@@ -221,7 +222,7 @@ def train_module(
     sized = BWE_SIZES[size]
     shape = dict(dim=sized.dim, blocks=sized.blocks, hidden=sized.hidden)
     model_config = {"bwe": sized, "flow": FlowConfig(**shape), "stereo": StereoConfig(**shape)}[kind]
-    config = LatentTrainConfig(disc_channels=disc_channels, disc_start=disc_start)
+    config = LatentTrainConfig(disc_channels=disc_channels, disc_start=disc_start, warmup=warmup)
     if l1_only:
         config = replace(config, adv_weight=0.0, fm_weight=0.0)
     run_dir = Path(run or f"runs/{kind}-{size.lower()}{'-l1' if l1_only else ''}")
