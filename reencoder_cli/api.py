@@ -37,7 +37,7 @@ def upsample(
     sample_rate: int,
     *,
     from_rate: int | None = None,
-    model: str = "bwe-s",
+    model: str = "bwe-s-l1",
     steps: int = 1,
     seed: int = 0,
     keep_lowband: bool = True,

@@ -187,7 +187,7 @@ OPS: dict[str, OpDef] = {
     "upsample": OpDef(
         "bandwidth extension to 44.1 kHz",
         {
-            "model": Param(str, "bwe-s", "bwe-s, bwe-m, flow-s or a weights path"),
+            "model": Param(str, "bwe-s-l1", "bwe-s-l1, bwe-s, bwe-m, flow-s or a weights path"),
             "rate": Param(int, 0, "the input's original rate in Hz (0 = as read)", 0, 192000),
             "steps": Param(int, 1, "Euler steps (flow models)", 1, 64),
             "seed": Param(int, -1, "noise seed for flow models (-1 = the global --seed)", -1, 2**31 - 1),

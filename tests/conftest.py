@@ -50,7 +50,8 @@ def make_weights(folder: Path) -> Path:
     sha = save_model(folder / "autoencoder.safetensors", Autoencoder(TINY_AE), "autoencoder", TINY_AE)
     ae = AEId("autoencoder", sha)
     torch.manual_seed(1)
-    save_model(folder / "bwe-s.safetensors", randomize(LatentBWE(TINY_BWE), 1), "bwe", TINY_BWE, autoencoder=ae)
+    for name in ("bwe-s", "bwe-s-l1"):
+        save_model(folder / f"{name}.safetensors", randomize(LatentBWE(TINY_BWE), 1), "bwe", TINY_BWE, autoencoder=ae)
     save_model(folder / "flow-s.safetensors", randomize(LatentFlow(TINY_FLOW), 2), "flow", TINY_FLOW, autoencoder=ae)
     save_model(
         folder / "stereo-s.safetensors", randomize(LatentUpmix(TINY_STEREO), 3), "stereo", TINY_STEREO, autoencoder=ae

@@ -43,7 +43,7 @@ def test_upsample_end_to_end(files: Path) -> None:
     assert rate == 44100 and wav.shape == (88200, 2)
     record = json.loads(result.stdout)
     assert record["status"] == "done" and record["in_rate"] == 22050 and record["out_rate"] == 44100
-    assert record["post_steps"] == ["keep_lowband"] and set(record["models"]) == {"autoencoder", "bwe-s"}
+    assert record["post_steps"] == ["keep_lowband"] and set(record["models"]) == {"autoencoder", "bwe-s-l1"}
     assert record["realtime_factor"] > 0 and record["error"] is None
 
 

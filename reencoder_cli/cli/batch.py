@@ -14,8 +14,12 @@ from reencoder_cli.cli.app import console
 from reencoder_cli.cli.options import JobOptions
 from reencoder_cli.errors import UsageError
 
-DEFAULT_MODELS = {"autoencoder": "autoencoder", "bwe-s": "bwe", "stereo-s": "stereo"}
-TRAIN_HINT = {"autoencoder": "autoencoder", "bwe": "module bwe", "stereo": "module stereo"}
+# The default weights of each command: their kind and how to train them.
+DEFAULT_MODELS = {
+    "autoencoder": ("autoencoder", "autoencoder"),
+    "bwe-s-l1": ("bwe", "module bwe --l1-only"),
+    "stereo-s": ("stereo", "module stereo"),
+}
 
 
 def run_batch(
@@ -103,10 +107,10 @@ def preload(pipeline: Any, specs: list[Any]) -> None:
             _ = pipeline.ae if not archs else pipeline.module(name, archs)
         except WeightsError as exc:
             if name in DEFAULT_MODELS and not (weights_dir() / f"{name}.safetensors").exists():
-                kind = DEFAULT_MODELS[name]
+                kind, train = DEFAULT_MODELS[name]
                 raise WeightsError(
                     f"the {kind} weights '{name}' are not shipped yet ({weights_dir()}/{name}.safetensors is missing); "
-                    f"train them with `reencoder train {TRAIN_HINT[kind]}` or pass a weights path"
+                    f"train them with `reencoder train {train}` or pass a weights path"
                 ) from None
             raise exc
 

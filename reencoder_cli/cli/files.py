@@ -20,7 +20,7 @@ def upsample(
         Optional[int],
         typer.Option("--from-rate", help="Rate the content is band-limited to (default: the file's rate)."),
     ] = None,
-    model: Annotated[str, typer.Option(help="bwe-s, bwe-m, flow-s or a weights path.")] = "bwe-s",
+    model: Annotated[str, typer.Option(help="bwe-s-l1, bwe-s, bwe-m, flow-s or a weights path.")] = "bwe-s-l1",
     steps: Annotated[int, typer.Option(help="Euler steps (flow models).")] = 1,
     keep_lowband: Annotated[
         bool, typer.Option(help="Keep the input below its Nyquist; the model adds only the band above.")
