@@ -8,6 +8,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from reencoder_cli.defaults import UPMIX_MODEL, UPSAMPLE_MODEL
 from reencoder_cli.pipeline import Pipeline
 
 Audio = TypeVar("Audio", np.ndarray, torch.Tensor)
@@ -37,7 +38,7 @@ def upsample(
     sample_rate: int,
     *,
     from_rate: int | None = None,
-    model: str = "bwe-s-l1",
+    model: str = UPSAMPLE_MODEL,
     steps: int = 1,
     seed: int = 0,
     keep_lowband: bool = True,
@@ -71,7 +72,7 @@ def upmix(
     seed: int = 0,
     width_from: str | None = None,
     style_mix: float | None = None,
-    model: str = "stereo-s",
+    model: str = UPMIX_MODEL,
     keep_mid: bool = True,
     autoencoder: str = "autoencoder",
     device: str = "auto",

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from reencoder_cli import arith
+from reencoder_cli.defaults import UPMIX_MODEL, UPSAMPLE_MODEL
 from reencoder_cli.errors import UsageError
 from reencoder_cli.latentfile import Latent
 
@@ -187,7 +188,7 @@ OPS: dict[str, OpDef] = {
     "upsample": OpDef(
         "bandwidth extension to 44.1 kHz",
         {
-            "model": Param(str, "bwe-s-l1", "bwe-s-l1, bwe-s, bwe-m, flow-s or a weights path"),
+            "model": Param(str, UPSAMPLE_MODEL, "bwe-s-l1, bwe-s, bwe-m, flow-s or a weights path"),
             "rate": Param(int, 0, "the input's original rate in Hz (0 = as read)", 0, 192000),
             "steps": Param(int, 1, "Euler steps (flow models)", 1, 64),
             "seed": Param(int, -1, "noise seed for flow models (-1 = the global --seed)", -1, 2**31 - 1),
@@ -198,7 +199,7 @@ OPS: dict[str, OpDef] = {
     "upmix": OpDef(
         "mono to stereo",
         {
-            "model": Param(str, "stereo-s", "stereo-s or a weights path"),
+            "model": Param(str, UPMIX_MODEL, "stereo-s or a weights path"),
             "seed": Param(int, -1, "style seed (-1 = the global --seed)", -1, 2**31 - 1),
             "width_from": Param(str, "", "reference stereo file whose image to borrow"),
             "style_mix": Param(float, None, "0 = random style, 1 = the reference's", 0.0, 1.0),

@@ -12,14 +12,8 @@ import typer
 
 from reencoder_cli.cli.app import console
 from reencoder_cli.cli.options import JobOptions
+from reencoder_cli.defaults import TRAINING
 from reencoder_cli.errors import UsageError
-
-# The default weights of each command: their kind and how to train them.
-DEFAULT_MODELS = {
-    "autoencoder": ("autoencoder", "autoencoder"),
-    "bwe-s-l1": ("bwe", "module bwe --l1-only"),
-    "stereo-s": ("stereo", "module stereo"),
-}
 
 
 def run_batch(
@@ -106,8 +100,8 @@ def preload(pipeline: Any, specs: list[Any]) -> None:
         try:
             _ = pipeline.ae if not archs else pipeline.module(name, archs)
         except WeightsError as exc:
-            if name in DEFAULT_MODELS and not (weights_dir() / f"{name}.safetensors").exists():
-                kind, train = DEFAULT_MODELS[name]
+            if name in TRAINING and not (weights_dir() / f"{name}.safetensors").exists():
+                kind, train = TRAINING[name]
                 raise WeightsError(
                     f"the {kind} weights '{name}' are not shipped yet ({weights_dir()}/{name}.safetensors is missing); "
                     f"train them with `reencoder train {train}` or pass a weights path"

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from reencoder_cli.cli.app import app, console, errors_handled
+from reencoder_cli.defaults import UPMIX_MODEL
 from reencoder_cli.errors import UsageError
 
 DEFAULT_REFERENCE = Path(__file__).resolve().parents[2] / "examples" / "northerners_10s.flac"
@@ -96,7 +97,7 @@ def evaluate(
             inputs = {c.name: baselines.sinc_upsample(audio.resample(c.wav, 44100, rate), rate) for c in clips}
             learned = [*chosen, *([raw] if raw else [])]
         elif task == "upmix":
-            model = (models or ["stereo-s"])[0]
+            model = (models or [UPMIX_MODEL])[0]
             learned = [model]
             rows = ev.evaluate_upmix(clips, pipeline, model, keep_outputs=bool(plot), metric=scored(ev.stereo_metrics))
             inputs = {c.name: audio.to_mono(c.wav) for c in clips}

@@ -9,6 +9,7 @@ import typer
 from reencoder_cli.cli.app import app, console, errors_handled
 from reencoder_cli.cli.batch import run_batch
 from reencoder_cli.cli.options import JobOptions, OpArg, PathsArg, job_command
+from reencoder_cli.defaults import UPMIX_MODEL, UPSAMPLE_MODEL
 from reencoder_cli.errors import UsageError
 
 
@@ -20,7 +21,7 @@ def upsample(
         Optional[int],
         typer.Option("--from-rate", help="Rate the content is band-limited to (default: the file's rate)."),
     ] = None,
-    model: Annotated[str, typer.Option(help="bwe-s-l1, bwe-s, bwe-m, flow-s or a weights path.")] = "bwe-s-l1",
+    model: Annotated[str, typer.Option(help="bwe-s-l1, bwe-s, bwe-m, flow-s or a weights path.")] = UPSAMPLE_MODEL,
     steps: Annotated[int, typer.Option(help="Euler steps (flow models).")] = 1,
     keep_lowband: Annotated[
         bool, typer.Option(help="Keep the input below its Nyquist; the model adds only the band above.")
@@ -45,7 +46,7 @@ def upmix(
     style_mix: Annotated[
         Optional[float], typer.Option("--style-mix", help="0 = random image (--seed), 1 = the reference's.")
     ] = None,
-    model: Annotated[str, typer.Option(help="stereo-s or a weights path.")] = "stereo-s",
+    model: Annotated[str, typer.Option(help="stereo-s or a weights path.")] = UPMIX_MODEL,
     keep_mid: Annotated[
         bool, typer.Option(help="Make (L+R)/2 equal the input exactly; the model adds only the side.")
     ] = True,
