@@ -43,11 +43,26 @@ class AudioInfo:
 
 
 @dataclass(frozen=True)
+class SourceMeta:
+    """What an output inherits from its input, as sox and ffmpeg do: the sample type and the text tags.
+
+    Attributes:
+        subtype: the input's libsndfile subtype ("PCM_24", "FLOAT", "VORBIS"...), or None.
+        tags: the input's non-empty text tags (libsndfile's title, artist, album, date,
+            comment, ... ; ``software`` is left out, the writer sets its own), sorted by name.
+    """
+
+    subtype: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class WriteReport:
-    """Outcome of a write: samples limited to [-1, 1] and the input's peak magnitude."""
+    """Outcome of a write: samples limited to [-1, 1], the input's peak magnitude, the sample type written."""
 
     clipped_samples: int
     peak: float
+    subtype: str
 
 
 def _path(target: Source) -> str | None:
@@ -100,6 +115,7 @@ class AudioReader:
         name: the name used in messages.
         sample_rate: in Hz.
         channels: 1 or 2.
+        meta: the sample type and text tags an output inherits.
 
     Raises:
         AudioError: unreadable, or more than 2 channels (at opening); NaN/Inf samples or a
@@ -114,6 +130,8 @@ class AudioReader:
             raise AudioError(f"{self.name}: {self._file.channels} channels; reencoder handles mono or stereo")
         self.sample_rate = int(self._file.samplerate)
         self.channels = int(self._file.channels)
+        tags = {k: v for k, v in self._file.copy_metadata().items() if v and k != "software"}
+        self.meta = SourceMeta(self._file.subtype, tuple(sorted(tags.items())))
 
     def blocks(self, frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
         """Checked blocks: (C, n) float32, n <= frames, all finite."""
@@ -131,6 +149,10 @@ class AudioReader:
             yield np.ascontiguousarray(block.T)
         if not total:
             raise AudioError(f"{self.name}: empty (0 samples)")
+
+    def read(self) -> np.ndarray:
+        """All samples: (C, T) float32, T >= 1, all finite."""
+        return np.concatenate(list(self.blocks()), axis=1)
 
     def __enter__(self) -> AudioReader:
         return self
@@ -152,7 +174,7 @@ def read_audio(source: Source) -> tuple[np.ndarray, int]:
         AudioError: unreadable, empty, more than 2 channels, or NaN/Inf samples.
     """
     with AudioReader(source) as reader:
-        return np.concatenate(list(reader.blocks()), axis=1), reader.sample_rate
+        return reader.read(), reader.sample_rate
 
 
 def audio_info(source: Source) -> AudioInfo:
@@ -241,10 +263,21 @@ def _format(dest: Source, format: str | None) -> str:
     return format
 
 
-def _subtype(name: str, format: str, subtype: str | None) -> str:
-    """libsndfile subtype: PCM_16 by default for WAV/FLAC, the format's default otherwise."""
+def _subtype(name: str, format: str, subtype: str | None, source: str | None) -> str:
+    """libsndfile subtype: the one asked for, else the input's precision where the format is PCM.
+
+    A PCM format (WAV, FLAC, AIFF...) keeps the input's precision as sox does: float stays
+    float (FLAC, which has none, gets 24 bits), 24- and 32-bit integers give 24 bits, and
+    16-bit, 8-bit, lossy or unknown inputs give 16 bits. A lossy format (OGG, MP3...) takes its
+    own default.
+    """
     if subtype is None:
-        return "PCM_16" if format in ("WAV", "FLAC") else sf.default_subtype(format)
+        default = sf.default_subtype(format)
+        if not default.startswith("PCM_"):
+            return default
+        source = source or ""
+        wanted = ("FLOAT", "PCM_24") if source in FLOAT_SUBTYPES else ("PCM_24",) if source[-2:] in ("24", "32") else ()
+        return next((s for s in wanted if sf.check_format(format, s)), "PCM_16")
     subtype = subtype.upper()
     if subtype not in SUBTYPES:
         raise UsageError(f"{name}: unknown sample type '{subtype}'; use {', '.join(SUBTYPES)}")
@@ -298,15 +331,17 @@ class AudioWriter:
     destination by ``commit``; ``abort`` (or an exception inside the ``with`` block) removes
     it, so a crash never leaves a half-written output. ``"-"`` (stdout) and streams get the
     whole file in one write at ``commit``, so pipes need not be seekable. Float subtypes keep
-    samples beyond +/-1; integer and lossy ones limit them to [-1, 1] and count them.
+    samples beyond +/-1; integer and lossy ones limit them to [-1, 1] and count them. The
+    input's text tags are carried over where the format holds text, and ``software`` names
+    reencoder.
 
     Args:
         dest: a path, ``"-"`` for stdout, or a binary stream.
         sample_rate: in Hz.
         channels: 1 or 2.
-        subtype: "PCM_16", "PCM_24", "FLOAT" or None (PCM_16 for WAV/FLAC, else the
-            format's default).
+        subtype: "PCM_16", "PCM_24", "FLOAT" or None (the input's precision, see ``meta``).
         format: a libsndfile format name; None takes it from the extension (WAV for streams).
+        meta: what the output inherits from its input (precision and tags).
 
     Raises:
         UsageError: unknown format or subtype, or a subtype the format cannot hold.
@@ -314,11 +349,17 @@ class AudioWriter:
     """
 
     def __init__(
-        self, dest: Source, sample_rate: int, channels: int, subtype: str | None = None, format: str | None = None
+        self,
+        dest: Source,
+        sample_rate: int,
+        channels: int,
+        subtype: str | None = None,
+        format: str | None = None,
+        meta: SourceMeta = SourceMeta(),
     ) -> None:
         self.name = _name(dest, "stdout")
         format = _format(dest, format)
-        self.subtype = _subtype(self.name, format, subtype)
+        self.subtype = _subtype(self.name, format, subtype, meta.subtype)
         self._dest = dest
         path = _path(dest)
         self._path = path if path is not None and path != STDIO else None
@@ -340,6 +381,17 @@ class AudioWriter:
         except (OSError, sf.LibsndfileError) as err:
             self.abort()
             raise OutputError(f"{self.name}: cannot write ({_reason(err)})") from err
+        self._tag(meta.tags)
+
+    def _tag(self, tags: tuple[tuple[str, str], ...]) -> None:
+        """Write the text tags, and ``software``; formats without text (AU, W64) get none."""
+        from reencoder_cli import __version__
+
+        try:
+            for key, value in (*tags, ("software", f"reencoder {__version__}")):
+                setattr(self._file, key, value)
+        except sf.LibsndfileError:
+            pass  # "File type does not support string data"
 
     def write(self, wav: np.ndarray) -> None:
         """Append samples: wav (C, n) float32."""
@@ -369,7 +421,7 @@ class AudioWriter:
         except (OSError, sf.LibsndfileError) as err:
             self.abort()
             raise OutputError(f"{self.name}: cannot write ({_reason(err)})") from err
-        return WriteReport(self.clipped, self.peak)
+        return WriteReport(self.clipped, self.peak, self.subtype)
 
     def abort(self) -> None:
         """Discard everything written: the temporary file is removed."""
@@ -389,7 +441,12 @@ class AudioWriter:
 
 
 def write_audio(
-    dest: Source, wav: np.ndarray, sample_rate: int, subtype: str | None = None, format: str | None = None
+    dest: Source,
+    wav: np.ndarray,
+    sample_rate: int,
+    subtype: str | None = None,
+    format: str | None = None,
+    meta: SourceMeta = SourceMeta(),
 ) -> WriteReport:
     """Write a waveform without ever clipping silently (see ``AudioWriter``).
 
@@ -397,13 +454,14 @@ def write_audio(
         dest: a path, ``"-"`` for stdout, or a binary stream.
         wav: (C, T) float32.
         sample_rate: in Hz.
-        subtype: "PCM_16", "PCM_24", "FLOAT" or None.
+        subtype: "PCM_16", "PCM_24", "FLOAT" or None (the input's precision).
         format: a libsndfile format name, or None.
+        meta: what the output inherits from its input (precision and tags).
 
     Returns:
         The number of limited samples and the input's peak magnitude.
     """
-    with AudioWriter(dest, sample_rate, wav.shape[0], subtype, format) as writer:
+    with AudioWriter(dest, sample_rate, wav.shape[0], subtype, format, meta) as writer:
         writer.write(wav)
         return writer.commit()
 

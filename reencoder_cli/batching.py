@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -21,6 +22,17 @@ from reencoder_cli.errors import ReencoderError
 from reencoder_cli.jobs import STDIO, Job, JobResult, JobSpec, check_output, process
 from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
 from reencoder_cli.latentfile import Latent
+
+
+@dataclass(frozen=True)
+class _Short:
+    """A short input read whole: its job index, 44.1 kHz waveform (C, T), rate, inherited meta, start time."""
+
+    index: int
+    ref: np.ndarray
+    rate: int
+    meta: audio.SourceMeta
+    start: float
 
 
 def process_batch(jobs: Sequence[Job], spec: JobSpec, pipeline: object) -> list[JobResult]:
@@ -35,7 +47,7 @@ def process_batch(jobs: Sequence[Job], spec: JobSpec, pipeline: object) -> list[
     mono = any(OPS[s.name].mono_input for s in spec.ops)
     notes: dict[int, list[str]] = {}
     results: dict[int, JobResult] = {}
-    short: dict[int, list[tuple[int, np.ndarray, int, float]]] = {}  # frames -> (index, ref, rate, t0)
+    short: dict[int, list[_Short]] = {}  # by latent frames
     limit = pipeline.chunk_frames * pipeline.ae.hop
     for index, job in enumerate(jobs):
         if job.input == STDIO or job.input.endswith(LATENT_SUFFIX) or job.output.endswith(LATENT_SUFFIX):
@@ -46,7 +58,8 @@ def process_batch(jobs: Sequence[Job], spec: JobSpec, pipeline: object) -> list[
             if check_output(job, spec.overwrite, spec.skip_existing):
                 results[index] = JobResult(job.input, job.output, status="skipped", seed=spec.seed)
                 continue
-            wav, rate = audio.read_audio(job.input)
+            with audio.AudioReader(job.input) as reader:
+                wav, rate, meta = reader.read(), reader.sample_rate, reader.meta
         except ReencoderError as exc:
             results[index] = _failed(job, spec, exc, start)
             continue
@@ -57,7 +70,7 @@ def process_batch(jobs: Sequence[Job], spec: JobSpec, pipeline: object) -> list[
             wav = audio.to_mono(wav)
             notes[index] = ["stereo input downmixed to mono for upmix"]
         ref = audio.resample(wav, rate, pipeline.ae.sample_rate)
-        short.setdefault(math.ceil(ref.shape[1] / pipeline.ae.hop), []).append((index, ref, rate, start))
+        short.setdefault(math.ceil(ref.shape[1] / pipeline.ae.hop), []).append(_Short(index, ref, rate, meta, start))
     for group in short.values():
         for index, result in _run_group(jobs, group, spec, pipeline):
             result.notes = notes.get(index, [])
@@ -72,65 +85,55 @@ def _failed(job: Job, spec: JobSpec, exc: Exception, start: float) -> JobResult:
 
 
 def _run_group(
-    jobs: Sequence[Job], group: list[tuple[int, np.ndarray, int, float]], spec: JobSpec, pipeline: object
+    jobs: Sequence[Job], group: list[_Short], spec: JobSpec, pipeline: object
 ) -> list[tuple[int, JobResult]]:
     """One stacked encode and one stacked decode for files with the same frame count."""
     from reencoder_cli.pipeline import post_process
     from reencoder_cli.stream import decode_stream, encode_stream
 
-    width = max(ref.shape[1] for _, ref, _, _ in group)
-    stacked = np.concatenate([np.pad(ref, ((0, 0), (0, width - ref.shape[1]))) for _, ref, _, _ in group])
+    width = max(item.ref.shape[1] for item in group)
+    stacked = np.concatenate([np.pad(item.ref, ((0, 0), (0, width - item.ref.shape[1]))) for item in group])
     z = encode_stream(pipeline, [stacked], pipeline.ae.sample_rate, stacked.shape[0]).z  # type: ignore[attr-defined]
-    latents, row = [], 0
-    for _, ref, rate, _ in group:
-        latents.append(Latent(z[row : row + ref.shape[0]], ref.shape[1], rate, pipeline.ae_id))  # type: ignore[attr-defined]
-        row += ref.shape[0]
     done: list[tuple[int, JobResult]] = []
-    processed: list[tuple[int, Latent, np.ndarray, float, JobResult]] = []
-    for (index, r, rate, start), latent in zip(group, latents):
-        job = jobs[index]
-        result = JobResult(job.input, job.output, seed=spec.seed, in_rate=rate, duration=r.shape[1] / 44100)
+    processed: list[tuple[_Short, Latent, JobResult]] = []
+    row = 0
+    for item in group:
+        job, channels = jobs[item.index], item.ref.shape[0]
+        latent = Latent(
+            z[row : row + channels],
+            item.ref.shape[1],
+            item.rate,
+            pipeline.ae_id,
+            meta=item.meta,  # type: ignore[attr-defined]
+        )
+        row += channels
+        result = JobResult(job.input, job.output, seed=spec.seed, in_rate=item.rate, duration=item.ref.shape[1] / 44100)
         try:
-            processed.append((index, pipeline.apply(latent, spec.ops, spec.seed), r, start, result))  # type: ignore[attr-defined]
+            processed.append((item, pipeline.apply(latent, spec.ops, spec.seed), result))  # type: ignore[attr-defined]
         except ReencoderError as exc:
-            done.append((index, _failed(job, spec, exc, start)))
+            done.append((item.index, _failed(job, spec, exc, item.start)))
     if not processed:
         return done
     frames = processed[0][1].z.shape[-1]
-    z_all = torch.cat([lat.z for _, lat, _, _, _ in processed])
-    wav_all = np.concatenate(
-        list(
-            decode_stream(
-                pipeline,
-                Latent(
-                    z_all,
-                    frames * pipeline.ae.hop,
-                    44100,  # type: ignore[attr-defined]
-                    pipeline.ae_id,
-                ),
-            )
-        ),
-        axis=1,
-    )  # type: ignore[attr-defined]
+    z_all = torch.cat([latent.z for _, latent, _ in processed])
+    hop = pipeline.ae.hop  # type: ignore[attr-defined]
+    wav_all = np.concatenate(list(decode_stream(pipeline, Latent(z_all, frames * hop, 44100, pipeline.ae_id))), axis=1)  # type: ignore[attr-defined]
     row = 0
-    for index, latent, ref, start, result in processed:
-        job = jobs[index]
+    for item, latent, result in processed:
+        job = jobs[item.index]
         out = wav_all[row : row + latent.channels, : latent.length]
         row += latent.channels
         try:
-            out, steps = post_process(out, ref, spec.ops, latent.source_rate, spec.keep_lowband, spec.keep_mid)
-            report = audio.write_audio(job.output, out, latent.sample_rate, spec.subtype, spec.format)
+            out, steps = post_process(out, item.ref, spec.ops, latent.source_rate, spec.keep_lowband, spec.keep_mid)
+            report = audio.write_audio(job.output, out, latent.sample_rate, spec.subtype, spec.format, latent.meta)
         except ReencoderError as exc:
-            done.append((index, _failed(job, spec, exc, start)))
+            done.append((item.index, _failed(job, spec, exc, item.start)))
             continue
         result.status, result.ops, result.post_steps = "done", list(latent.ops), list(steps)
-        result.channels, result.out_rate, result.clipped_samples = (
-            latent.channels,
-            latent.sample_rate,
-            report.clipped_samples,
-        )
+        result.channels, result.out_rate = latent.channels, latent.sample_rate
+        result.subtype, result.clipped_samples = report.subtype, report.clipped_samples
         result.models = pipeline.model_shas()  # type: ignore[attr-defined]
-        result.seconds = time.perf_counter() - start
+        result.seconds = time.perf_counter() - item.start
         result.realtime_factor = result.duration / result.seconds if result.seconds > 0 else None
-        done.append((index, result))
+        done.append((item.index, result))
     return done

@@ -78,6 +78,7 @@ class JobResult:
     notes: list[str] = field(default_factory=list)
     seed: int = 0
     models: dict[str, str] = field(default_factory=dict)
+    subtype: str | None = None  # the output's sample type
     clipped_samples: int = 0
     seconds: float = 0.0  # wall-clock processing time
     realtime_factor: float | None = None
@@ -255,7 +256,9 @@ def process(job: Job, spec: JobSpec, pipeline: object) -> JobResult:
                 pipeline.check_latent(latent, job.input)
             else:
                 with audio.AudioReader(job.input) as reader:
-                    latent = stream.encode(prefetched(reader.blocks()), reader.sample_rate, reader.channels)
+                    latent = stream.encode(
+                        prefetched(reader.blocks()), reader.sample_rate, reader.channels, reader.meta
+                    )
             result.in_rate, result.duration = latent.source_rate, latent.length / latent.sample_rate
             result.notes = list(stream.notes)
             latent = pipeline.apply(latent, spec.ops, spec.seed)
@@ -264,11 +267,12 @@ def process(job: Job, spec: JobSpec, pipeline: object) -> JobResult:
                 save_latent(job.output, latent)
             else:
                 with audio.AudioWriter(
-                    job.output, latent.sample_rate, latent.channels, spec.subtype, spec.format
+                    job.output, latent.sample_rate, latent.channels, spec.subtype, spec.format, latent.meta
                 ) as writer:
                     write_behind(writer, stream.output(latent))
                     report = writer.commit()
                 result.out_rate, result.clipped_samples = latent.sample_rate, report.clipped_samples
+                result.subtype = report.subtype
                 result.post_steps = list(stream.post_steps)
         result.status = "done"
     except ReencoderError as exc:

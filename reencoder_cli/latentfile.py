@@ -2,7 +2,8 @@
 
 A ``.latent`` file lets ``encode``, ops and ``decode`` run in separate processes and
 still be one pipeline: it carries z and everything needed to finish the job (which
-autoencoder made it, the original length and rate, the channel layout, the ops applied).
+autoencoder made it, the original length and rate, the channel layout, the ops applied, and
+the input's sample type and text tags, which the decoded output inherits).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from torch import Tensor
 
+from reencoder_cli.audio import SourceMeta
 from reencoder_cli.errors import LatentFileError
 from reencoder_cli.weights import AEId
 
@@ -32,6 +34,7 @@ class Latent:
         autoencoder: the autoencoder that made z.
         sample_rate: the autoencoder's rate.
         ops: the ops applied so far, as given (``name:k=v,...``).
+        meta: the original input's sample type and text tags (the output inherits them).
     """
 
     z: Tensor
@@ -40,6 +43,7 @@ class Latent:
     autoencoder: AEId
     sample_rate: int = 44100
     ops: tuple[str, ...] = ()
+    meta: SourceMeta = SourceMeta()
 
     @property
     def channels(self) -> int:
@@ -65,6 +69,8 @@ def save_latent(path: str | Path, latent: Latent) -> None:
         "channels": str(latent.channels),
         "layout": "mono" if latent.channels == 1 else "stereo",
         "ops": json.dumps(list(latent.ops)),
+        "source_subtype": latent.meta.subtype or "",
+        "source_tags": json.dumps(dict(latent.meta.tags)),
     }
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -96,6 +102,9 @@ def load_latent(path: str | Path) -> Latent:
             autoencoder=AEId.from_json(meta["autoencoder"]),
             sample_rate=int(meta["sample_rate"]),
             ops=tuple(json.loads(meta.get("ops", "[]"))),
+            meta=SourceMeta(
+                meta.get("source_subtype") or None, tuple(sorted(json.loads(meta.get("source_tags", "{}")).items()))
+            ),
         )
     except LatentFileError:
         raise

@@ -8,7 +8,7 @@ through a ``Runner`` (the pipeline), so this module stays free of I/O.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import torch
@@ -181,7 +181,7 @@ def _mix(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -> Lat
     z = arith.mix([latent.z, z_other], [1.0, p["weight"]])
     mixed = latent.with_z(z, str(OpSpec("mix", p)))
     length = max(latent.length, round(other.length * latent.sample_rate / other.sample_rate))
-    return Latent(mixed.z, length, latent.source_rate, latent.autoencoder, latent.sample_rate, mixed.ops)
+    return replace(mixed, length=length)
 
 
 OPS: dict[str, OpDef] = {

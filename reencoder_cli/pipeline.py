@@ -188,7 +188,7 @@ class Pipeline:
             self.check_latent(latent, str(path))
             return latent
         with audio.AudioReader(path) as reader:
-            return encode_stream(self, reader.blocks(), reader.sample_rate, reader.channels)
+            return encode_stream(self, reader.blocks(), reader.sample_rate, reader.channels, meta=reader.meta)
 
     def check_latent(self, latent: Latent, name: str) -> None:
         """Refuse a latent made by another autoencoder."""

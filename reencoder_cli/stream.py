@@ -21,7 +21,7 @@ import numpy as np
 import soxr
 import torch
 
-from reencoder_cli.audio import resampled_length
+from reencoder_cli.audio import SourceMeta, resampled_length
 from reencoder_cli.latentfile import Latent
 
 
@@ -110,6 +110,7 @@ def encode_stream(
     channels: int,
     mono: bool = False,
     store: ReferenceStore | None = None,
+    meta: SourceMeta = SourceMeta(),
 ) -> Latent:
     """Resample and encode blocks as they come: memory holds one chunk plus context.
 
@@ -120,6 +121,7 @@ def encode_stream(
         channels: C.
         mono: downmix to mono first (the chain upmixes).
         store: receives the 44.1 kHz reference, for the post-steps.
+        meta: the input's sample type and tags, which the latent carries to the output.
 
     Returns:
         The latent of the whole input, equal to one ``Pipeline.encode`` of it.
@@ -161,7 +163,8 @@ def encode_stream(
         end = min(frames, next_frame + chunk)
         emit(next_frame, end, frames)
         next_frame = end
-    return Latent(torch.cat(latents, dim=-1), total, source_rate, pipeline.ae_id, ae.sample_rate)  # type: ignore[attr-defined]
+    z = torch.cat(latents, dim=-1)
+    return Latent(z, total, source_rate, pipeline.ae_id, ae.sample_rate, meta=meta)  # type: ignore[attr-defined]
 
 
 Finish = Callable[[int, np.ndarray], np.ndarray]
@@ -226,7 +229,9 @@ class StreamJob:
         self.post_steps: tuple[str, ...] = ()
         self.notes: list[str] = []
 
-    def encode(self, blocks: Iterable[np.ndarray], source_rate: int, channels: int) -> Latent:
+    def encode(
+        self, blocks: Iterable[np.ndarray], source_rate: int, channels: int, meta: SourceMeta = SourceMeta()
+    ) -> Latent:
         """Encode the input, keeping its 44.1 kHz version when a post-step will need it."""
         from reencoder_cli.pipeline import post_steps_apply
 
@@ -235,7 +240,7 @@ class StreamJob:
             self.notes.append("stereo input downmixed to mono for upmix")
         if post_steps_apply(self.specs, self.keep_lowband, self.keep_mid):  # type: ignore[arg-type]
             self.store = ReferenceStore(1 if self.mono else channels, self.workdir)
-        return encode_stream(self.pipeline, blocks, source_rate, channels, mono, self.store)
+        return encode_stream(self.pipeline, blocks, source_rate, channels, mono, self.store, meta)
 
     def output(self, latent: Latent) -> Iterator[np.ndarray]:
         """Decoded blocks of the (processed) latent, with the post-steps when the input was audio."""

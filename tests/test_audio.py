@@ -16,6 +16,8 @@ import soundfile as sf
 
 from reencoder_cli.audio import (
     AudioInfo,
+    AudioReader,
+    SourceMeta,
     WriteReport,
     audio_info,
     read_audio,
@@ -76,15 +78,52 @@ def test_round_trip(tmp_path: Path, channels: int, ext: str, subtype: str, tol: 
     assert sr == SR
     assert back.dtype == np.float32 and back.shape == (channels, 12347)
     assert np.max(np.abs(back - wav)) <= tol
-    assert report == WriteReport(clipped_samples=0, peak=pytest.approx(float(np.abs(wav).max())))
+    assert report == WriteReport(clipped_samples=0, peak=pytest.approx(float(np.abs(wav).max())), subtype=subtype)
     info = audio_info(path)
     assert info == AudioInfo(SR, channels, 12347, ext.upper(), subtype)
 
 
-def test_default_subtype_is_pcm16_for_wav_and_flac(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("source", "ext", "expected"),
+    [
+        (None, "wav", "PCM_16"),
+        ("PCM_16", "flac", "PCM_16"),
+        ("PCM_U8", "wav", "PCM_16"),
+        ("VORBIS", "wav", "PCM_16"),
+        ("PCM_24", "wav", "PCM_24"),
+        ("PCM_24", "flac", "PCM_24"),
+        ("PCM_32", "flac", "PCM_24"),
+        ("FLOAT", "wav", "FLOAT"),
+        ("DOUBLE", "aiff", "FLOAT"),
+        ("FLOAT", "flac", "PCM_24"),
+        ("PCM_24", "ogg", "VORBIS"),
+    ],
+)
+def test_default_subtype_keeps_the_input_precision(tmp_path: Path, source: str | None, ext: str, expected: str) -> None:
+    path = tmp_path / f"d.{ext}"
+    assert write_audio(path, noise(1, 1000), SR, meta=SourceMeta(source)).subtype == expected
+    assert audio_info(path).subtype == expected
+
+
+def test_explicit_subtype_wins_over_the_input(tmp_path: Path) -> None:
+    write_audio(tmp_path / "d.wav", noise(1, 100), SR, subtype="PCM_16", meta=SourceMeta("FLOAT"))
+    assert audio_info(tmp_path / "d.wav").subtype == "PCM_16"
+
+
+def test_tags_travel_from_reader_to_writer(tmp_path: Path) -> None:
+    with sf.SoundFile(tmp_path / "in.flac", "w", SR, 2, "PCM_24") as f:
+        f.title, f.artist, f.software = "Song", "Band", "another tool"
+        f.write(noise(2, 1000).T)
+    with AudioReader(tmp_path / "in.flac") as reader:
+        meta, wav = reader.meta, reader.read()
+    assert meta == SourceMeta("PCM_24", (("artist", "Band"), ("title", "Song")))  # software is the writer's own
     for ext in ("wav", "flac"):
-        write_audio(tmp_path / f"d.{ext}", noise(1, 100), SR)
-        assert audio_info(tmp_path / f"d.{ext}").subtype == "PCM_16"
+        write_audio(tmp_path / f"out.{ext}", wav, SR, meta=meta)
+        with sf.SoundFile(tmp_path / f"out.{ext}") as f:
+            assert (f.subtype, f.title, f.artist) == ("PCM_24", "Song", "Band")
+            assert f.software.startswith("reencoder ")
+    write_audio(tmp_path / "out.au", wav, SR, meta=meta)  # AU holds no text: written without tags
+    assert read_audio(tmp_path / "out.au")[0].shape == (2, 1000)
 
 
 def test_one_sample_file(tmp_path: Path) -> None:
@@ -119,7 +158,7 @@ def test_float_keeps_peak_beyond_one(tmp_path: Path) -> None:
     wav[0, 20] = -1.25
     report = write_audio(tmp_path / "hot.wav", wav, SR, subtype="FLOAT")
     back, _ = read_audio(tmp_path / "hot.wav")
-    assert report == WriteReport(clipped_samples=0, peak=1.5)
+    assert report == WriteReport(clipped_samples=0, peak=1.5, subtype="FLOAT")
     assert back[1, 10] == 1.5 and back[0, 20] == -1.25
 
 

@@ -68,6 +68,25 @@ def test_run_chain_encode_decode_and_subtype(files: Path) -> None:
     assert sf.info(files / "y.wav").frames == 88200
 
 
+def test_outputs_inherit_the_input_precision_and_tags(files: Path) -> None:
+    with sf.SoundFile(files / "hi.flac", "w", 22050, 1, "PCM_24") as f:
+        f.title, f.artist = "Song", "Band"
+        f.write(music(1.0, 22050).T)
+    (files / "b").mkdir()
+    runs = [
+        ("upsample", files / "hi.flac", files / "streamed.wav"),  # streamed
+        ("upsample", files / "hi.flac", files / "in22.wav", "-o", files / "b", "--batch-size", "2"),  # batched
+        ("encode", files / "hi.flac", files / "hi.latent"),
+        ("decode", files / "hi.latent", files / "decoded.flac"),  # through a latent file
+    ]
+    for args in runs:
+        assert cli(*args).exit_code == 0
+    for out in ("streamed.wav", "b/hi.flac", "decoded.flac"):
+        with sf.SoundFile(files / out) as f:
+            assert (f.subtype, f.title, f.artist) == ("PCM_24", "Song", "Band"), out
+    assert sf.info(files / "b/in22.wav").subtype == "PCM_16"
+
+
 def test_encode_and_decode_in_separate_processes_match_one_process(files: Path) -> None:
     from reencoder_cli.pipeline import Pipeline
 

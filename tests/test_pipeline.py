@@ -1,5 +1,6 @@
 """Encode once / decode once: chunking exactness, lengths, post-steps, latent files, ops."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 import torch
 from conftest import music
 
+from reencoder_cli.audio import SourceMeta
 from reencoder_cli.errors import LatentFileError, UsageError
 from reencoder_cli.latentfile import Latent, load_latent, save_latent
 from reencoder_cli.ops import parse_op
@@ -118,10 +120,12 @@ def test_upmix_seed_reproducible_and_different(weights_env: Path) -> None:
 
 def test_latent_file_round_trip(weights_env: Path, tmp_path: Path) -> None:
     pipe = Pipeline(device="cpu")
-    latent = pipe.encode(music(1.5, 32000, channels=2), 32000)
+    latent = replace(
+        pipe.encode(music(1.5, 32000, channels=2), 32000), meta=SourceMeta("PCM_24", (("title", "Song \u00e9"),))
+    )
     save_latent(tmp_path / "x.latent", latent)
     loaded = load_latent(tmp_path / "x.latent")
-    assert torch.equal(loaded.z, latent.z)
+    assert torch.equal(loaded.z, latent.z) and loaded.meta == latent.meta
     assert (loaded.length, loaded.source_rate, loaded.autoencoder, loaded.channels) == (
         latent.length,
         32000,

@@ -106,7 +106,9 @@ def mix(
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     autoencoder: Annotated[str, typer.Option(help="Autoencoder weights.")] = "autoencoder",
-    subtype: Annotated[Optional[str], typer.Option(help="PCM_16, PCM_24 or FLOAT.")] = None,
+    subtype: Annotated[
+        Optional[str], typer.Option(help="PCM_16, PCM_24 or FLOAT (default: the first input's precision).")
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
 ) -> None:
     """Mix inputs as latent arithmetic (one decode): mix a.wav b.wav out.wav."""
@@ -128,8 +130,9 @@ def mix(
         zs = [lat.z.expand(channels, -1, -1) for lat in latents]
         z = arith.mix(zs, weight)
         length = max(lat.length for lat in latents)
-        wav = pipeline.decode(Latent(z, length, pipeline.ae.sample_rate, pipeline.ae_id, pipeline.ae.sample_rate))
-        written = audio.write_audio(output, wav, pipeline.ae.sample_rate, subtype)
+        meta = latents[0].meta  # precision and tags of the first input, as sox -m does
+        wav = pipeline.decode(Latent(z, length, pipeline.ae.sample_rate, pipeline.ae_id, meta=meta))
+        written = audio.write_audio(output, wav, pipeline.ae.sample_rate, subtype, meta=meta)
         console.print(
             f"mixed {len(inputs)} inputs -> {output}"
             + (f" ({written.clipped_samples} samples limited)" if written.clipped_samples else ""),

@@ -51,7 +51,13 @@ COMMON = (
     _option(
         "format", Optional[str], None, "--format", help="Output format (wav, flac, ogg...); default: from the name."
     ),
-    _option("subtype", Optional[str], None, "--subtype", help="PCM_16, PCM_24 or FLOAT (default PCM_16 for wav/flac)."),
+    _option(
+        "subtype",
+        Optional[str],
+        None,
+        "--subtype",
+        help="PCM_16, PCM_24 or FLOAT (default: the input's precision, 16-bit for lossy inputs).",
+    ),
     _option("recursive", bool, False, "-r", "--recursive", help="Scan input folders recursively."),
     _option("files_from", Optional[str], None, "--files-from", help="Read input paths from FILE ('-' = stdin)."),
     _option("overwrite", bool, False, "--overwrite", help="Replace existing outputs (never an input)."),
