@@ -37,7 +37,7 @@ def upsample(
     wav: Audio,
     sample_rate: int,
     *,
-    from_rate: int | None = None,
+    from_rate: int | str | None = None,
     model: str = UPSAMPLE_MODEL,
     steps: int = 1,
     seed: int = 0,
@@ -50,7 +50,8 @@ def upsample(
     Args:
         wav: (T,) or (C, T), C = 1 or 2, numpy or torch.
         sample_rate: its rate.
-        from_rate: the rate its content was band-limited to, when it differs from ``sample_rate``.
+        from_rate: the rate its content was band-limited to, when it differs from ``sample_rate``,
+            or ``"auto"`` to detect it from the spectrum (``reencoder_cli.bandwidth``).
         model: a ``bwe`` or ``flow`` weights name.
         steps: Euler steps for flow models.
         seed: noise seed for flow models.

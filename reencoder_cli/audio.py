@@ -115,6 +115,7 @@ class AudioReader:
         name: the name used in messages.
         sample_rate: in Hz.
         channels: 1 or 2.
+        frames: the length the header claims (may be wrong; reading never relies on it).
         meta: the sample type and text tags an output inherits.
 
     Raises:
@@ -130,6 +131,7 @@ class AudioReader:
             raise AudioError(f"{self.name}: {self._file.channels} channels; reencoder handles mono or stereo")
         self.sample_rate = int(self._file.samplerate)
         self.channels = int(self._file.channels)
+        self.frames = max(0, int(self._file.frames))
         tags = {k: v for k, v in self._file.copy_metadata().items() if v and k != "software"}
         self.meta = SourceMeta(self._file.subtype, tuple(sorted(tags.items())))
 

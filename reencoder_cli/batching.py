@@ -4,7 +4,8 @@
 latent frames into one model call per stage. Each item is zero-padded only after its own
 end, exactly as when it is processed alone, so batching never changes a result. Longer
 files, latent files, stdin and chains that mix in other files (which change lengths) go
-through the streaming ``jobs.process``.
+through the streaming ``jobs.process``, and so do all files when the chain detects each
+one's content rate (``upsample:rate=auto``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 
 from reencoder_cli import audio
 from reencoder_cli.errors import ReencoderError
-from reencoder_cli.jobs import STDIO, Job, JobResult, JobSpec, check_output, process
+from reencoder_cli.jobs import STDIO, Job, JobResult, JobSpec, Progress, check_output, process
 from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
 from reencoder_cli.latentfile import Latent
 
@@ -35,14 +36,19 @@ class _Short:
     start: float
 
 
-def process_batch(jobs: Sequence[Job], spec: JobSpec, pipeline: object) -> list[JobResult]:
-    """Process jobs, batching the short audio ones with equal frame counts; results in job order."""
+def process_batch(
+    jobs: Sequence[Job], spec: JobSpec, pipeline: object, progress: Progress | None = None
+) -> list[JobResult]:
+    """Process jobs, batching the short audio ones with equal frame counts; results in job order.
+
+    ``progress`` follows the files that are streamed on their own (``jobs.process``).
+    """
+    from reencoder_cli.ops import OPS, wants_detection
     from reencoder_cli.pipeline import Pipeline
 
     assert isinstance(pipeline, Pipeline)
-    if any(s.name == "mix" for s in spec.ops):
-        return [process(job, spec, pipeline) for job in jobs]
-    from reencoder_cli.ops import OPS
+    if any(s.name == "mix" for s in spec.ops) or wants_detection(spec.ops):
+        return [process(job, spec, pipeline, progress) for job in jobs]
 
     mono = any(OPS[s.name].mono_input for s in spec.ops)
     notes: dict[int, list[str]] = {}
@@ -51,7 +57,7 @@ def process_batch(jobs: Sequence[Job], spec: JobSpec, pipeline: object) -> list[
     limit = pipeline.chunk_frames * pipeline.ae.hop
     for index, job in enumerate(jobs):
         if job.input == STDIO or job.input.endswith(LATENT_SUFFIX) or job.output.endswith(LATENT_SUFFIX):
-            results[index] = process(job, spec, pipeline)
+            results[index] = process(job, spec, pipeline, progress)
             continue
         start = time.perf_counter()
         try:
@@ -64,7 +70,7 @@ def process_batch(jobs: Sequence[Job], spec: JobSpec, pipeline: object) -> list[
             results[index] = _failed(job, spec, exc, start)
             continue
         if audio.resampled_length(wav.shape[1], rate, pipeline.ae.sample_rate) > limit:
-            results[index] = process(job, spec, pipeline)  # long: streamed on its own
+            results[index] = process(job, spec, pipeline, progress)  # long: streamed on its own
             continue
         if mono and wav.shape[0] == 2:  # downmix before resampling, in the same order as the stream
             wav = audio.to_mono(wav)

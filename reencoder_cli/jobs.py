@@ -14,10 +14,12 @@ from __future__ import annotations
 import glob
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
+
+import numpy as np
 
 from reencoder_cli import audio
 from reencoder_cli.errors import OutputError, ReencoderError, UsageError
@@ -29,6 +31,9 @@ AUDIO_SUFFIXES = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".w64", ".caf", ".au", ".rf64"}
 )
 STDIO = "-"
+
+Progress = Callable[[str, str, float, float], None]
+"""Progress of a file being streamed: (input, stage "encode" or "decode", seconds of audio done, seconds in all)."""
 
 
 @dataclass(frozen=True)
@@ -229,14 +234,27 @@ def check_output(job: Job, overwrite: bool, skip_existing: bool) -> bool:
 # -- processing -------------------------------------------------------------------------------------
 
 
-def process(job: Job, spec: JobSpec, pipeline: object) -> JobResult:
+def _counted(
+    blocks: Iterable[np.ndarray], job: Job, stage: str, rate: int, total: float, progress: Progress | None
+) -> Iterator[np.ndarray]:
+    """``blocks`` (C, n) as they are consumed, reporting the seconds of audio passed so far."""
+    done = 0
+    for block in blocks:
+        yield block
+        done += block.shape[-1]
+        if progress is not None:
+            progress(job.input, stage, done / rate, total)
+
+
+def process(job: Job, spec: JobSpec, pipeline: object, progress: Progress | None = None) -> JobResult:
     """Run one job, streamed: read (or load a latent), encode once, ops, decode once, post-steps, write atomically.
 
     Memory is bounded by the pipeline's chunk size whatever the input's length (the
     44.1 kHz input the post-steps need goes to a temporary file next to the output).
     Never raises for a bad file: the result says ``failed`` with a one-line reason, and
     no output (not even a partial one) is left behind. KeyboardInterrupt and SystemExit
-    propagate, also leaving nothing behind.
+    propagate, also leaving nothing behind. ``progress`` is called as the input is encoded
+    (its total is the header's length) and as the output is decoded.
     """
     from reencoder_cli.background import prefetched, write_behind
     from reencoder_cli.pipeline import Pipeline
@@ -256,12 +274,12 @@ def process(job: Job, spec: JobSpec, pipeline: object) -> JobResult:
                 pipeline.check_latent(latent, job.input)
             else:
                 with audio.AudioReader(job.input) as reader:
-                    latent = stream.encode(
-                        prefetched(reader.blocks()), reader.sample_rate, reader.channels, reader.meta
-                    )
+                    rate, total = reader.sample_rate, reader.frames / reader.sample_rate
+                    blocks = _counted(prefetched(reader.blocks()), job, "encode", rate, total, progress)
+                    latent = stream.encode(blocks, rate, reader.channels, reader.meta)
             result.in_rate, result.duration = latent.source_rate, latent.length / latent.sample_rate
             result.notes = list(stream.notes)
-            latent = pipeline.apply(latent, spec.ops, spec.seed)
+            latent = pipeline.apply(latent, stream.specs, spec.seed)
             result.ops, result.channels = list(latent.ops), latent.channels
             if job.output.endswith(LATENT_SUFFIX):
                 save_latent(job.output, latent)
@@ -269,7 +287,10 @@ def process(job: Job, spec: JobSpec, pipeline: object) -> JobResult:
                 with audio.AudioWriter(
                     job.output, latent.sample_rate, latent.channels, spec.subtype, spec.format, latent.meta
                 ) as writer:
-                    write_behind(writer, stream.output(latent))
+                    total = latent.length / latent.sample_rate
+                    write_behind(
+                        writer, _counted(stream.output(latent), job, "decode", latent.sample_rate, total, progress)
+                    )
                     report = writer.commit()
                 result.out_rate, result.clipped_samples = latent.sample_rate, report.clipped_samples
                 result.subtype = report.subtype

@@ -7,7 +7,7 @@ through a ``Runner`` (the pipeline), so this module stays free of I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -36,6 +36,41 @@ class Runner(Protocol):
     def encode_file(self, path: str) -> Latent:
         """Read, resample and encode another audio file (or load a ``.latent``)."""
         ...
+
+
+AUTO_RATE = -1  # upsample:rate=auto, replaced by the rate detected from the input's spectrum
+
+
+def rate(value: str) -> int:
+    """An input rate in Hz, or ``auto`` (``AUTO_RATE``)."""
+    return AUTO_RATE if value.strip().lower() == "auto" else int(value)
+
+
+def with_detected_rate(specs: Sequence[OpSpec], detected: int, source_rate: int) -> tuple[list[OpSpec], str]:
+    """``specs`` with every ``upsample:rate=auto`` given the ``detected`` rate, and a note saying so.
+
+    Raises:
+        UsageError: nothing detected in a file already at 44.1 kHz or more: no band to extend.
+    """
+    if detected >= source_rate and source_rate >= 44100:
+        raise UsageError(
+            f"upsample: no band limit found in the spectrum below {source_rate // 2} Hz, so there is no band "
+            "to extend (pass --from-rate RATE to name one)"
+        )
+    resolved = [
+        replace(s, params={**s.params, "rate": detected})
+        if s.name == "upsample" and s.params["rate"] == AUTO_RATE
+        else s
+        for s in specs
+    ]
+    if detected < source_rate:
+        return resolved, f"content band-limited to {detected // 2} Hz: upsampling from {detected} Hz"
+    return resolved, f"no band limit found below the file's Nyquist frequency: upsampling from {detected} Hz"
+
+
+def wants_detection(specs: Sequence[OpSpec]) -> bool:
+    """Whether an op asks for the input's content rate (``upsample:rate=auto``)."""
+    return any(s.name == "upsample" and s.params["rate"] == AUTO_RATE for s in specs)
 
 
 @dataclass(frozen=True)
@@ -110,6 +145,8 @@ def _convert(op: str, key: str, value: str, param: Param) -> Any:
 
 
 def _upsample(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -> Latent:
+    if p["rate"] == AUTO_RATE:
+        raise UsageError("upsample: rate=auto needs an audio input (its spectrum), not a latent")
     rate = p["rate"] or latent.source_rate
     if rate >= latent.sample_rate:
         raise UsageError(
@@ -189,7 +226,9 @@ OPS: dict[str, OpDef] = {
         "bandwidth extension to 44.1 kHz",
         {
             "model": Param(str, UPSAMPLE_MODEL, "bwe-s-l1, bwe-s, bwe-m, flow-s or a weights path"),
-            "rate": Param(int, 0, "the input's original rate in Hz (0 = as read)", 0, 192000),
+            "rate": Param(
+                rate, 0, "the rate the content was band-limited to, in Hz (0 = as read, auto = detected)", -1, 192000
+            ),
             "steps": Param(int, 1, "Euler steps (flow models)", 1, 64),
             "seed": Param(int, -1, "noise seed for flow models (-1 = the global --seed)", -1, 2**31 - 1),
         },

@@ -246,7 +246,7 @@ class Pipeline:
             raise UsageError("no op given")
         wav = np.asarray(wav, dtype=np.float32)
         with StreamJob(self, specs, keep_lowband, keep_mid) as job:
-            latent = self.apply(job.encode([wav], sample_rate, wav.shape[0]), specs, seed)
+            latent = self.apply(job.encode([wav], sample_rate, wav.shape[0]), job.specs, seed)
             out = np.concatenate(list(job.output(latent)), axis=1)
         return RunResult(out, self.ae.sample_rate, tuple(latent.ops), job.post_steps, tuple(job.notes))
 

@@ -232,7 +232,13 @@ class StreamJob:
     def encode(
         self, blocks: Iterable[np.ndarray], source_rate: int, channels: int, meta: SourceMeta = SourceMeta()
     ) -> Latent:
-        """Encode the input, keeping its 44.1 kHz version when a post-step will need it."""
+        """Encode the input, keeping its 44.1 kHz version when a post-step will need it.
+
+        With ``upsample:rate=auto`` the input's spectrum is gathered on the way and ``specs``
+        get the detected rate (see ``bandwidth``): apply ``self.specs`` afterwards.
+        """
+        from reencoder_cli.bandwidth import Spectrum
+        from reencoder_cli.ops import wants_detection, with_detected_rate
         from reencoder_cli.pipeline import post_steps_apply
 
         mono = self.mono and channels == 2
@@ -240,7 +246,14 @@ class StreamJob:
             self.notes.append("stereo input downmixed to mono for upmix")
         if post_steps_apply(self.specs, self.keep_lowband, self.keep_mid):  # type: ignore[arg-type]
             self.store = ReferenceStore(1 if self.mono else channels, self.workdir)
-        return encode_stream(self.pipeline, blocks, source_rate, channels, mono, self.store, meta)
+        spectrum = Spectrum(source_rate) if wants_detection(self.specs) else None  # type: ignore[arg-type]
+        if spectrum is not None:
+            blocks = spectrum.observe(blocks)
+        latent = encode_stream(self.pipeline, blocks, source_rate, channels, mono, self.store, meta)
+        if spectrum is not None:
+            self.specs, note = with_detected_rate(self.specs, spectrum.content_rate(), source_rate)  # type: ignore[arg-type, assignment]
+            self.notes.append(note)
+        return latent
 
     def output(self, latent: Latent) -> Iterator[np.ndarray]:
         """Decoded blocks of the (processed) latent, with the post-steps when the input was audio."""

@@ -240,3 +240,44 @@ def test_batch_size_gives_the_same_outputs(weights_env: Path, tmp_path: Path, op
         a = sf.read(path, dtype="float32")[0]
         b = sf.read(tmp_path / "many" / path.name, dtype="float32")[0]
         assert a.shape == b.shape and np.abs(a - b).max() < 1e-5, path.name
+
+
+def test_progress_follows_each_stage_to_the_end(weights_env: Path, tmp_path: Path) -> None:
+    from reencoder_cli.jobs import Job, JobSpec, process
+    from reencoder_cli.ops import parse_op
+    from reencoder_cli.pipeline import Pipeline
+
+    sf.write(tmp_path / "in.wav", music(4.0, 22050).T, 22050)
+    calls: list[tuple[str, str, float, float]] = []
+    spec = JobSpec((parse_op("upsample"),))
+    pipeline = Pipeline(device="cpu", chunk_seconds=1.0)
+    result = process(
+        Job(str(tmp_path / "in.wav"), str(tmp_path / "out.wav")), spec, pipeline, lambda *a: calls.append(a)
+    )
+    assert result.status == "done"
+    assert {c[0] for c in calls} == {str(tmp_path / "in.wav")}
+    stages = [c[1] for c in calls]
+    assert stages == sorted(stages, key=["encode", "decode"].index)  # encode, then decode
+    for stage in ("encode", "decode"):
+        done = [c[2] for c in calls if c[1] == stage]
+        assert len(done) >= 2 and done == sorted(done)
+        assert done[-1] == pytest.approx(4.0, abs=1e-3) and {c[3] for c in calls if c[1] == stage} == {done[-1]}
+
+
+def test_progress_display_only_on_a_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from reencoder_cli.cli.progress import BatchProgress
+
+    for terminal in (True, False):
+        text = io.StringIO()
+        console = Console(file=text, force_terminal=terminal, width=100)
+        with BatchProgress(console, 3, enabled=console.is_terminal) as progress:
+            progress.stage("a.wav", "encode", 10.0, 60.0)
+            progress.stage("a.wav", "decode", 30.0, 60.0)
+            progress.finished(1)
+        shown = text.getvalue()
+        assert ("decode a.wav" in shown and "30/60 s" in shown and "1/3" in shown) == terminal
+        assert shown == "" or terminal

@@ -87,6 +87,31 @@ def test_outputs_inherit_the_input_precision_and_tags(files: Path) -> None:
     assert sf.info(files / "b/in22.wav").subtype == "PCM_16"
 
 
+def test_from_rate_auto_detects_the_content_band(files: Path) -> None:
+    import soxr
+
+    rng = np.random.default_rng(0)
+    full = music(2.0, 44100) + 0.02 * rng.standard_normal((1, 88200)).astype(np.float32)
+    phone = soxr.resample(soxr.resample(full[0], 44100, 8000, "VHQ"), 8000, 44100, "VHQ")
+    sf.write(files / "phone.wav", phone, 44100)
+    sf.write(files / "full.wav", full[0], 44100)
+    for extra in ([], ["--batch-size", "2"]):
+        out = files / f"out{len(extra)}"
+        args = ("upsample", files / "phone.wav", files / "full.wav", "-o", out, "--from-rate", "auto", "--json", *extra)
+        result = cli(*args)
+        assert result.exit_code == 1
+        records = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
+        assert records["phone.wav"]["ops"] == ["upsample:rate=8000"]
+        assert records["phone.wav"]["notes"] == ["content band-limited to 4000 Hz: upsampling from 8000 Hz"]
+        assert "no band limit found in the spectrum below 22050 Hz" in records["full.wav"]["error"]
+        assert sf.info(out / "phone.wav").frames == 88200 and not (out / "full.wav").exists()
+    assert cli("upsample", files / "phone.wav", files / "x.wav", "--from-rate", "fast").exit_code == 2
+    from reencoder_cli.pipeline import Pipeline
+
+    result = Pipeline(device="cpu").run(phone[None], 44100, ["upsample:rate=auto"])  # the Python API's path
+    assert result.ops == ("upsample:rate=8000",) and result.post_steps == ("keep_lowband",)
+
+
 def test_encode_and_decode_in_separate_processes_match_one_process(files: Path) -> None:
     from reencoder_cli.pipeline import Pipeline
 

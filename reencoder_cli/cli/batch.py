@@ -50,17 +50,24 @@ def run_batch(
     audio_seconds = 0.0
     start = time.perf_counter()
     from reencoder_cli.batching import process_batch
+    from reencoder_cli.cli.progress import BatchProgress
 
     size = max(1, opts.batch_size)
-    for first in range(0, len(planned), size):
-        group = planned[first : first + size]
-        results = process_batch(group, spec, pipeline) if size > 1 else [jobs.process(group[0], spec, pipeline)]
-        for result in results:
-            counts[result.status] += 1
-            audio_seconds += result.duration if result.status == "done" else 0.0
-            report(result, opts)
-        if opts.fail_fast and any(r.status == "failed" for r in results):
-            break
+    with BatchProgress(console, len(planned), console.is_terminal and not opts.quiet) as progress:
+        for first in range(0, len(planned), size):
+            group = planned[first : first + size]
+            results = (
+                process_batch(group, spec, pipeline, progress.stage)
+                if size > 1
+                else [jobs.process(group[0], spec, pipeline, progress.stage)]
+            )
+            progress.finished(len(results))
+            for result in results:
+                counts[result.status] += 1
+                audio_seconds += result.duration if result.status == "done" else 0.0
+                report(result, opts)
+            if opts.fail_fast and any(r.status == "failed" for r in results):
+                break
     if not opts.quiet and (len(planned) > 1 or counts["failed"] or counts["skipped"]):
         elapsed = time.perf_counter() - start
         rtf = f", {audio_seconds / elapsed:.1f}x real time" if audio_seconds and elapsed else ""

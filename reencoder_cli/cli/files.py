@@ -18,8 +18,12 @@ from reencoder_cli.errors import UsageError
 def upsample(
     paths: PathsArg = None,
     from_rate: Annotated[
-        Optional[int],
-        typer.Option("--from-rate", help="Rate the content is band-limited to (default: the file's rate)."),
+        Optional[str],
+        typer.Option(
+            "--from-rate",
+            help="Rate in Hz the content was band-limited to, or 'auto' to detect it from the spectrum "
+            "(default: the file's rate).",
+        ),
     ] = None,
     model: Annotated[str, typer.Option(help="bwe-s-l1, bwe-s, bwe-m, flow-s or a weights path.")] = UPSAMPLE_MODEL,
     steps: Annotated[int, typer.Option(help="Euler steps (flow models).")] = 1,
