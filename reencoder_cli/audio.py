@@ -116,6 +116,7 @@ class AudioReader:
         sample_rate: in Hz.
         channels: 1 or 2.
         frames: the length the header claims (may be wrong; reading never relies on it).
+        format: libsndfile's container name ("WAV", "FLAC", "OGG"...).
         meta: the sample type and text tags an output inherits.
 
     Raises:
@@ -132,6 +133,7 @@ class AudioReader:
         self.sample_rate = int(self._file.samplerate)
         self.channels = int(self._file.channels)
         self.frames = max(0, int(self._file.frames))
+        self.format = str(self._file.format)
         tags = {k: v for k, v in self._file.copy_metadata().items() if v and k != "software"}
         self.meta = SourceMeta(self._file.subtype, tuple(sorted(tags.items())))
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
@@ -25,7 +25,9 @@ from reencoder_cli import audio
 from reencoder_cli.errors import OutputError, ReencoderError, UsageError
 from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
 from reencoder_cli.latentfile import load_latent, save_latent
-from reencoder_cli.ops import OpSpec
+
+if TYPE_CHECKING:
+    from reencoder_cli.ops import OpSpec
 
 AUDIO_SUFFIXES = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".w64", ".caf", ".au", ".rf64"}
@@ -106,8 +108,9 @@ def expand_inputs(
 ) -> list[Source]:
     """Files, folders, globs and list files -> sources, in order, without duplicates.
 
-    A path that does not exist is kept: processing it fails with a clear message while the
-    rest of the batch goes on.
+    A path that does not exist is kept, and so is a pattern that matches nothing (as the
+    shell passes it on): processing it fails with a clear message while the rest of the
+    batch goes on.
 
     Raises:
         UsageError: ``-`` mixed with other inputs, or an unreadable ``--files-from``.
@@ -127,10 +130,8 @@ def expand_inputs(
             found += [
                 Source(str(p), p.relative_to(path)) for p in sorted(path.glob(pattern)) if p.is_file() and is_audio(p)
             ]
-        elif not path.exists() and glob.has_magic(item):
-            found += [
-                Source(p, Path(Path(p).name)) for p in sorted(glob.glob(item, recursive=True)) if is_audio(Path(p))
-            ]
+        elif not path.exists() and glob.has_magic(item) and (matches := sorted(glob.glob(item, recursive=True))):
+            found += [Source(p, Path(Path(p).name)) for p in matches if is_audio(Path(p))]
         else:
             found.append(Source(item, Path(path.name)))
     unique: dict[str, Source] = {}

@@ -12,12 +12,15 @@ import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from reencoder_cli.audio import SourceMeta
 from reencoder_cli.errors import LatentFileError
-from reencoder_cli.weights import AEId
+
+if TYPE_CHECKING:  # torch stays unimported until a latent is really made or read (``reencoder probe``)
+    from torch import Tensor
+
+    from reencoder_cli.weights import AEId
 
 FORMAT = "reencoder-latent/1"
 SUFFIX = ".latent"
@@ -87,6 +90,8 @@ def load_latent(path: str | Path) -> Latent:
         LatentFileError: not a latent file, or its metadata or tensor is malformed.
     """
     from safetensors import SafetensorError, safe_open
+
+    from reencoder_cli.weights import AEId
 
     name = str(path)
     try:

@@ -153,6 +153,8 @@ def test_inputs_folders_globs_and_files_from(tmp_path: Path) -> None:
     deep = expand_inputs([str(tmp_path / "a")], recursive=True)
     assert [str(s.rel) for s in deep] == ["sub/z.wav", "x.wav", "y.flac"]
     assert [Path(s.path).name for s in expand_inputs([str(tmp_path / "a" / "*.wav")])] == ["x.wav"]
+    unmatched = str(tmp_path / "a" / "take [2].wav")  # no match: kept as given, to fail as a missing file
+    assert [s.path for s in expand_inputs([unmatched])] == [unmatched]
     listing = tmp_path / "list.txt"
     listing.write_text(f"{tmp_path / 'a' / 'x.wav'}\n# comment\n\n{tmp_path / 'a' / 'x.wav'}\n")
     assert len(expand_inputs([], files_from=str(listing))) == 1  # duplicates removed

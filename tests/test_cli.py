@@ -206,6 +206,43 @@ def test_missing_weights_say_not_shipped(files: Path, monkeypatch: pytest.Monkey
     assert result.exit_code == 1 and "not shipped yet" in result.stderr
 
 
+def test_names_with_brackets_are_printed_whole_and_unmatched_patterns_fail_per_file(files: Path) -> None:
+    sf.write(files / "take [live].wav", music(1.0, 44100).T, 44100)
+    result = cli("upsample", files / "take [live].wav", files / "missing [2].wav", "-o", files / "out")
+    assert result.exit_code == 1  # not a usage error: each file has its line
+    assert "take [live].wav: upsample: the input is already 44100 Hz" in result.stderr
+    assert "missing [2].wav: no such file" in result.stderr
+
+
+def test_probe_describes_files_without_torch(files: Path) -> None:
+    import soxr
+
+    full = music(2.0, 44100) + 0.02 * np.random.default_rng(0).standard_normal((1, 88200)).astype(np.float32)
+    phone = soxr.resample(soxr.resample(full[0], 44100, 16000, "VHQ"), 16000, 44100, "VHQ")
+    with sf.SoundFile(files / "phone.flac", "w", 44100, 1, "PCM_24") as f:
+        f.title = "Call"
+        f.write(phone)
+    code = (
+        "import sys; from reencoder_cli.cli import app\n"
+        f"try: app(['probe', {str(files / 'phone.flac')!r}, {str(files / 'mono.flac')!r}, 'gone.wav', '--json'])\n"
+        "except SystemExit as e: print('exit', e.code, file=sys.stderr)\n"
+        "print('torch' in sys.modules, file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr.strip().endswith("exit 1\nFalse") and "gone.wav: no such file" in done.stderr
+    phone_record, mono_record = map(json.loads, done.stdout.splitlines())
+    assert phone_record["content_rate"] == 16000 and mono_record["content_rate"] == 44100
+    assert (phone_record["subtype"], phone_record["tags"], phone_record["seconds"]) == (
+        "PCM_24",
+        {"title": "Call"},
+        2.0,
+    )
+    peak = 20 * np.log10(np.abs(sf.read(files / "phone.flac")[0]).max())
+    assert phone_record["peak_dbfs"] == pytest.approx(peak, abs=0.01)
+    text = cli("probe", files / "phone.flac")
+    assert text.exit_code == 0 and "content up to 8000 Hz (upsample --from-rate 16000)" in text.stdout
+
+
 def test_help_is_fast_and_does_not_import_torch() -> None:
     code = (
         "import sys; from reencoder_cli.cli import app\n"

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from reencoder_cli.cli.app import console
 from reencoder_cli.cli.options import JobOptions
@@ -122,7 +123,7 @@ def report(result: Any, opts: JobOptions) -> None:
         sys.stdout.write(json.dumps(result.record()) + "\n")
         sys.stdout.flush()
     if result.status == "failed":
-        console.print(f"[bold red]failed[/] {result.error}", soft_wrap=True)
+        console.print(f"[bold red]failed[/] {escape(result.error)}", soft_wrap=True)
     elif not opts.quiet:
         rtf = f", {result.realtime_factor:.0f}x real time" if result.realtime_factor else ""
         extra = f" ({', '.join(result.post_steps)})" if result.post_steps else ""
@@ -133,7 +134,7 @@ def report(result: Any, opts: JobOptions) -> None:
         )
         if result.clipped_samples:
             console.print(
-                f"[yellow]warning[/] {result.output}: {result.clipped_samples} samples limited to +/-1 "
+                f"[yellow]warning[/] {escape(result.output)}: {result.clipped_samples} samples limited to +/-1 "
                 "(use --subtype FLOAT to keep the peak)"
             )
         for note in result.notes:

@@ -1,15 +1,59 @@
-"""Information commands: models (what is shipped) and env (this installation)."""
+"""Information commands: probe (what files hold), models (what is shipped) and env (this installation)."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
-from reencoder_cli.cli.app import app, console
+from reencoder_cli.cli.app import app, console, errors_handled
+
+
+@app.command()
+def probe(
+    paths: Annotated[Optional[list[str]], typer.Argument(help="Audio files, folders or globs ('-' = stdin).")] = None,
+    recursive: Annotated[bool, typer.Option("-r", "--recursive", help="Scan input folders recursively.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON line per file on stdout.")] = False,
+) -> None:
+    """What audio files hold: rate, channels, sample type, length, levels, and the band the content fills."""
+    with errors_handled():
+        from reencoder_cli.errors import ReencoderError, UsageError
+        from reencoder_cli.jobs import expand_inputs
+        from reencoder_cli.probe import probe as probe_file
+
+        sources = expand_inputs(list(paths or []), recursive)
+        if not sources:
+            raise UsageError("no input files (folders are scanned for audio files; use -r for sub-folders)")
+        failed = 0
+        for source in sources:
+            try:
+                facts = probe_file(source.path)
+            except ReencoderError as exc:
+                failed += 1
+                message = str(exc) if str(exc).startswith(source.path) else f"{source.path}: {exc}"
+                console.print(f"[bold red]failed[/] {escape(message)}")
+                continue
+            if json_out:
+                sys.stdout.write(json.dumps(facts.record()) + "\n")
+                sys.stdout.flush()
+                continue
+            minutes, seconds = divmod(facts.seconds, 60)
+            band = (
+                f"content up to {facts.content_rate // 2} Hz (upsample --from-rate {facts.content_rate})"
+                if facts.content_rate < facts.sample_rate
+                else "content fills the band"
+            )
+            levels = f"peak {facts.peak_dbfs:.1f} dBFS, RMS {facts.rms_dbfs:.1f} dBFS"
+            typer.echo(
+                f"{facts.input}: {facts.sample_rate} Hz, {facts.channels} ch, {facts.format} {facts.subtype}, "
+                f"{int(minutes)}:{seconds:04.1f}, {levels}, {band}"
+            )
+        if failed:
+            raise typer.Exit(1)
 
 
 @app.command()
