@@ -20,7 +20,7 @@ import torch
 
 from reencoder_cli import audio
 from reencoder_cli.errors import ReencoderError
-from reencoder_cli.jobs import STDIO, Job, JobResult, JobSpec, Progress, check_output, process
+from reencoder_cli.jobs import STDIO, Job, JobResult, JobSpec, Progress, check_output, output_rate, process
 from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
 from reencoder_cli.latentfile import Latent
 
@@ -95,7 +95,7 @@ def _run_group(
 ) -> list[tuple[int, JobResult]]:
     """One stacked encode and one stacked decode for files with the same frame count."""
     from reencoder_cli.pipeline import post_process
-    from reencoder_cli.stream import decode_stream, encode_stream
+    from reencoder_cli.stream import decode_stream, encode_stream, resampled
 
     width = max(item.ref.shape[1] for item in group)
     stacked = np.concatenate([np.pad(item.ref, ((0, 0), (0, width - item.ref.shape[1]))) for item in group])
@@ -131,12 +131,14 @@ def _run_group(
         row += latent.channels
         try:
             out, steps = post_process(out, item.ref, spec.ops, latent.source_rate, spec.keep_lowband, spec.keep_mid)
-            report = audio.write_audio(job.output, out, latent.sample_rate, spec.subtype, spec.format, latent.meta)
+            rate = output_rate(spec, latent)
+            out = np.concatenate(list(resampled([out], latent.sample_rate, rate, latent.channels)), axis=1)
+            report = audio.write_audio(job.output, out, rate, spec.subtype, spec.format, latent.meta)
         except ReencoderError as exc:
             done.append((item.index, _failed(job, spec, exc, item.start)))
             continue
         result.status, result.ops, result.post_steps = "done", list(latent.ops), list(steps)
-        result.channels, result.out_rate = latent.channels, latent.sample_rate
+        result.channels, result.out_rate = latent.channels, rate
         result.subtype, result.clipped_samples = report.subtype, report.clipped_samples
         result.models = pipeline.model_shas()  # type: ignore[attr-defined]
         result.seconds = time.perf_counter() - item.start

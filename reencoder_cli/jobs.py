@@ -27,6 +27,7 @@ from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
 from reencoder_cli.latentfile import load_latent, save_latent
 
 if TYPE_CHECKING:
+    from reencoder_cli.latentfile import Latent
     from reencoder_cli.ops import OpSpec
 
 AUDIO_SUFFIXES = frozenset(
@@ -66,6 +67,31 @@ class JobSpec:
     format: str | None = None
     overwrite: bool = False
     skip_existing: bool = False
+    out_rate: int | None = None  # output rate in Hz; None: the models' (44.1 kHz), 0: the input's
+
+
+def parse_out_rate(text: str | None) -> int | None:
+    """``--out-rate``: None (the models' rate), ``input`` (0: the input's rate) or a rate in Hz.
+
+    Raises:
+        UsageError: neither ``input`` nor a rate from 8000 to 192000 Hz.
+    """
+    if text is None or text.strip().lower() == "input":
+        return None if text is None else 0
+    try:
+        rate = int(text)
+    except ValueError:
+        rate = -1
+    if not 8000 <= rate <= 192000:
+        raise UsageError(f"--out-rate {text!r}: give a rate in Hz from 8000 to 192000, or 'input'")
+    return rate
+
+
+def output_rate(spec: JobSpec, latent: Latent) -> int:
+    """The rate an audio output of ``latent`` is written at under ``spec``."""
+    if spec.out_rate is None:
+        return latent.sample_rate
+    return spec.out_rate or latent.source_rate
 
 
 @dataclass
@@ -259,7 +285,7 @@ def process(job: Job, spec: JobSpec, pipeline: object, progress: Progress | None
     """
     from reencoder_cli.background import prefetched, write_behind
     from reencoder_cli.pipeline import Pipeline
-    from reencoder_cli.stream import StreamJob
+    from reencoder_cli.stream import StreamJob, resampled
 
     assert isinstance(pipeline, Pipeline)
     result = JobResult(job.input, job.output, seed=spec.seed, ops=[str(s) for s in spec.ops])
@@ -285,15 +311,15 @@ def process(job: Job, spec: JobSpec, pipeline: object, progress: Progress | None
             if job.output.endswith(LATENT_SUFFIX):
                 save_latent(job.output, latent)
             else:
+                rate = output_rate(spec, latent)
                 with audio.AudioWriter(
-                    job.output, latent.sample_rate, latent.channels, spec.subtype, spec.format, latent.meta
+                    job.output, rate, latent.channels, spec.subtype, spec.format, latent.meta
                 ) as writer:
+                    blocks = resampled(stream.output(latent), latent.sample_rate, rate, latent.channels)
                     total = latent.length / latent.sample_rate
-                    write_behind(
-                        writer, _counted(stream.output(latent), job, "decode", latent.sample_rate, total, progress)
-                    )
+                    write_behind(writer, _counted(blocks, job, "decode", rate, total, progress))
                     report = writer.commit()
-                result.out_rate, result.clipped_samples = latent.sample_rate, report.clipped_samples
+                result.out_rate, result.clipped_samples = rate, report.clipped_samples
                 result.subtype = report.subtype
                 result.post_steps = list(stream.post_steps)
         result.status = "done"

@@ -54,6 +54,19 @@ class Resampler:
         return np.ascontiguousarray(np.pad(tail, ((0, 0), (0, max(0, want - tail.shape[1])))), dtype=np.float32)
 
 
+def resampled(blocks: Iterable[np.ndarray], rate_in: int, rate_out: int, channels: int) -> Iterator[np.ndarray]:
+    """(C, n) blocks at ``rate_in`` -> blocks at ``rate_out``, as one ``audio.resample`` of them all would be long."""
+    if rate_in == rate_out:
+        yield from blocks
+        return
+    resampler = Resampler(rate_in, rate_out, channels)
+    for block in blocks:
+        out = resampler.push(block)
+        if out.shape[1]:
+            yield out
+    yield resampler.finish(channels)
+
+
 class ReferenceStore:
     """The 44.1 kHz input, kept for the post-steps: in a temporary file (``folder``) or in memory."""
 

@@ -283,3 +283,49 @@ def test_progress_display_only_on_a_terminal() -> None:
         shown = text.getvalue()
         assert ("decode a.wav" in shown and "30/60 s" in shown and "1/3" in shown) == terminal
         assert shown == "" or terminal
+
+
+def test_out_rate_streamed_and_batched_alike(weights_env: Path, tmp_path: Path) -> None:
+    sf.write(tmp_path / "a.wav", music(1.0, 22050, seed=1).T, 22050)
+    sf.write(tmp_path / "b.wav", music(1.0, 22050, seed=2).T, 22050)
+    sf.write(tmp_path / "m48.wav", music(1.0, 48000, seed=3).T, 48000)
+    base = ["--subtype", "FLOAT", "--json"]  # 1-s files: batched with --batch-size 2, streamed without
+    one = runner.invoke(
+        app,
+        [
+            "upsample",
+            str(tmp_path / "a.wav"),
+            str(tmp_path / "b.wav"),
+            "-o",
+            str(tmp_path / "one"),
+            "--out-rate",
+            "48000",
+            *base,
+        ],
+    )
+    many = runner.invoke(
+        app,
+        [
+            "upsample",
+            str(tmp_path / "a.wav"),
+            str(tmp_path / "b.wav"),
+            "-o",
+            str(tmp_path / "many"),
+            "--out-rate",
+            "48000",
+            "--batch-size",
+            "2",
+            *base,
+        ],
+    )
+    assert one.exit_code == many.exit_code == 0
+    assert {json.loads(line)["out_rate"] for line in one.stdout.splitlines() + many.stdout.splitlines()} == {48000}
+    for name in ("a.wav", "b.wav"):
+        a, rate = sf.read(tmp_path / "one" / name, dtype="float32")
+        b, _ = sf.read(tmp_path / "many" / name, dtype="float32")
+        assert rate == 48000 and a.shape == (48000,) and np.array_equal(a, b)
+    kept = runner.invoke(app, ["upmix", str(tmp_path / "m48.wav"), str(tmp_path / "st.wav"), "--out-rate", "input"])
+    assert kept.exit_code == 0 and sf.info(tmp_path / "st.wav").samplerate == 48000
+    assert sf.info(tmp_path / "st.wav").frames == 48000  # the input's length, back at its rate
+    bad = runner.invoke(app, ["upmix", str(tmp_path / "m48.wav"), str(tmp_path / "x.wav"), "--out-rate", "5"])
+    assert bad.exit_code == 2 and "--out-rate" in bad.stderr

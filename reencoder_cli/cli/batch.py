@@ -43,7 +43,15 @@ def run_batch(
     planned = jobs.plan_jobs(sources, output, opts.output_dir, template, opts.format, op_label, opts.seed)
     planned = jobs.shard(planned, *shard_of(opts.shard))
     spec = jobs.JobSpec(
-        tuple(specs), opts.seed, keep_lowband, keep_mid, opts.subtype, opts.format, opts.overwrite, opts.skip_existing
+        tuple(specs),
+        opts.seed,
+        keep_lowband,
+        keep_mid,
+        opts.subtype,
+        opts.format,
+        opts.overwrite,
+        opts.skip_existing,
+        jobs.parse_out_rate(opts.out_rate),
     )
     pipeline = Pipeline(opts.autoencoder, opts.device, opts.chunk_seconds, opts.offline or None)
     preload(pipeline, specs)

@@ -36,6 +36,7 @@ class JobOptions:
     seed: int
     chunk_seconds: float
     batch_size: int
+    out_rate: str | None
 
 
 def _option(name: str, kind: Any, default: Any, *decls: str, help: str) -> inspect.Parameter:
@@ -73,6 +74,13 @@ COMMON = (
     _option("chunk_seconds", float, 30.0, "--chunk-seconds", help="Audio per processing chunk (bounds memory)."),
     _option(
         "batch_size", int, 1, "--batch-size", help="Files per group; short files of equal length share model calls."
+    ),
+    _option(
+        "out_rate",
+        Optional[str],
+        None,
+        "--out-rate",
+        help="Output sample rate in Hz, or 'input' for the input's (default 44100, the models' rate; soxr VHQ).",
     ),
 )
 
