@@ -66,6 +66,28 @@ def test_autoencoder_steps_lower_the_loss() -> None:
     assert losses[-1] < losses[0]
 
 
+def test_decoder_only_training_keeps_the_encoder_and_lowers_the_loss() -> None:
+    config = AETrainConfig(
+        batch=2,
+        crop=8192,
+        disc_crop=4096,
+        warmup=1,
+        lr=2e-3,
+        noise_prob=0,
+        input_gain_db=(0.0, 0.0),
+        gan_start=0,
+        decoder_only=True,
+    )
+    trainer = AutoencoderTrainer(TINY_AE, config, CPU, Crops(2, 8192), np.zeros((1, 4096), np.float32))
+    encoder = {k: v.clone() for k, v in trainer.ae.encoder.state_dict().items()}
+    decoder = [p.detach().clone() for p in trainer.ae.decoder.parameters()]
+    losses = [trainer.step(s)["mel"] for s in range(8)]
+    assert losses[-1] < losses[0]
+    assert all(torch.equal(v, trainer.ae.encoder.state_dict()[k]) for k, v in encoder.items())  # latents unchanged
+    assert all(torch.equal(v, trainer.ema.encoder.state_dict()[k]) for k, v in encoder.items())
+    assert any(not torch.equal(a, b) for a, b in zip(decoder, trainer.ae.decoder.parameters()))
+
+
 def test_autoencoder_gan_phase_updates_the_discriminator() -> None:
     config = AETrainConfig(batch=2, crop=8192, disc_crop=4096, warmup=1, gan_start=0)
     trainer = AutoencoderTrainer(TINY_AE, config, CPU, Crops(2, 8192), np.zeros((1, 4096), np.float32))

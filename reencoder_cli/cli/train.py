@@ -137,6 +137,12 @@ def train_autoencoder(
     init: Annotated[
         Optional[str], typer.Option(help="Start a new run from these autoencoder weights (a name or a path).")
     ] = None,
+    decoder_only: Annotated[
+        bool, typer.Option(help="Freeze the encoder (with --init: the latents and the modules on them stay valid).")
+    ] = False,
+    noise_max: Annotated[
+        Optional[float], typer.Option(help="Latent-noise ceiling, x each frame's RMS (default: the recipe's).")
+    ] = None,
 ) -> None:
     """Train (or resume) the autoencoder; exports RUN/autoencoder.safetensors at every checkpoint."""
     from pathlib import Path
@@ -148,7 +154,13 @@ def train_autoencoder(
         Path(data),
         Path(run),
         device=device,
-        config=AETrainConfig(gan_start=gan_start, batch=batch, **({} if lr is None else {"lr": lr})),
+        config=AETrainConfig(
+            gan_start=gan_start,
+            batch=batch,
+            decoder_only=decoder_only,
+            **({} if lr is None else {"lr": lr}),
+            **({} if noise_max is None else {"noise_max": noise_max}),
+        ),
         init=init,
         threads=threads,
         steps=steps,

@@ -62,6 +62,7 @@ class AETrainConfig:
     ema: float = 0.995
     grad_clip: float = 100.0
     seed: int = 0
+    decoder_only: bool = False  # the encoder frozen: latents, and the latent modules trained on them, stay valid
 
 
 def augment(
@@ -110,7 +111,8 @@ class AutoencoderObjective(nn.Module):
 
     def forward(self, wav: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """wav: (B, T) -> estimate (B, T), its target (B, T), posterior mean and logvar (B, D, F)."""
-        mean, logvar, level = self.ae.posterior(wav)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.decoder_only):
+            mean, logvar, level = self.ae.posterior(wav)
         z = level * (mean + (0.5 * logvar).exp() * torch.randn(mean.shape, device=wav.device, generator=generator))
         z_in, target, _ = augment(z, wav, self.config, generator)
         return self.ae.decode(z_in)[..., : wav.shape[-1]], target, mean, logvar
@@ -140,6 +142,7 @@ class AutoencoderTrainer:
         self.sampler = sampler
         self.valid = valid
         self.ae = Autoencoder(model_config).to(runtime.device)
+        self.ae.encoder.requires_grad_(not config.decoder_only)
         self.objective = runtime.wrap(AutoencoderObjective(self.ae, config))
         self.ema = copy.deepcopy(self.ae).requires_grad_(False)
         self.disc = runtime.wrap(WaveDiscriminator(WaveDiscriminatorConfig()))
@@ -147,7 +150,7 @@ class AutoencoderTrainer:
         adamw = dict(lr=config.lr, betas=config.betas, weight_decay=1e-2)
         self.modules: dict[str, nn.Module] = {"ae": self.ae, "ema": self.ema, "disc": self.disc}
         self.optimizers = {
-            "ae": torch.optim.AdamW(self.ae.parameters(), **adamw),
+            "ae": torch.optim.AdamW([p for p in self.ae.parameters() if p.requires_grad], **adamw),
             "disc": torch.optim.AdamW(self.disc.parameters(), **adamw),
         }
         self.generator = torch.Generator(runtime.device).manual_seed(config.seed + runtime.rank)
