@@ -29,6 +29,7 @@ STDIO = "-"
 BLOCK_FRAMES = 65536
 SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
 FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
+DITHER_SEED = 0  # the same noise for the same output: results stay reproducible
 
 
 @dataclass(frozen=True)
@@ -335,9 +336,12 @@ class AudioWriter:
     destination by ``commit``; ``abort`` (or an exception inside the ``with`` block) removes
     it, so a crash never leaves a half-written output. ``"-"`` (stdout) and streams get the
     whole file in one write at ``commit``, so pipes need not be seekable. Float subtypes keep
-    samples beyond +/-1; integer and lossy ones limit them to [-1, 1] and count them. The
-    input's text tags are carried over where the format holds text, and ``software`` names
-    reencoder.
+    samples beyond +/-1; integer and lossy ones limit them to [-1, 1] and count them. 16-bit
+    output is quantised here, rounded to the nearest step of 1/32768 (libsndfile would floor
+    at a scale of 32767), with TPDF dither of one step peak, as sox adds below 24 bits, from
+    a fixed seed: quiet passages fade into noise instead of into quantisation distortion,
+    and the same input still gives the same file. The input's text tags are carried over
+    where the format holds text, and ``software`` names reencoder.
 
     Args:
         dest: a path, ``"-"`` for stdout, or a binary stream.
@@ -346,6 +350,7 @@ class AudioWriter:
         subtype: "PCM_16", "PCM_24", "FLOAT" or None (the input's precision, see ``meta``).
         format: a libsndfile format name; None takes it from the extension (WAV for streams).
         meta: what the output inherits from its input (precision and tags).
+        dither: add TPDF dither to 16-bit output.
 
     Raises:
         UsageError: unknown format or subtype, or a subtype the format cannot hold.
@@ -360,10 +365,12 @@ class AudioWriter:
         subtype: str | None = None,
         format: str | None = None,
         meta: SourceMeta = SourceMeta(),
+        dither: bool = True,
     ) -> None:
         self.name = _name(dest, "stdout")
         format = _format(dest, format)
         self.subtype = _subtype(self.name, format, subtype, meta.subtype)
+        self._dither = np.random.default_rng(DITHER_SEED) if dither else None
         self._dest = dest
         path = _path(dest)
         self._path = path if path is not None and path != STDIO else None
@@ -404,11 +411,19 @@ class AudioWriter:
             self.peak = max(self.peak, float(np.abs(block).max(initial=0.0)))
             if self.subtype not in FLOAT_SUBTYPES:
                 self.clipped += int(np.count_nonzero(np.abs(block) > 1.0))
-                block = np.clip(block, -1.0, 1.0)
+                block = self._pcm16(block) if self.subtype == "PCM_16" else np.clip(block, -1.0, 1.0)
             try:
                 self._file.write(np.ascontiguousarray(block.T))
             except (OSError, sf.LibsndfileError) as err:
                 raise OutputError(f"{self.name}: cannot write ({_reason(err)})") from err
+
+    def _pcm16(self, block: np.ndarray) -> np.ndarray:
+        """(C, n) float -> (C, n) int16: scaled by 32768, dithered, rounded, limited."""
+        scaled = block.astype(np.float64) * 32768.0
+        if self._dither is not None:  # frame-major draws: the same noise however the blocks are cut
+            uniform = self._dither.random((block.shape[1], block.shape[0], 2))
+            scaled += (uniform[..., 0] - uniform[..., 1]).T
+        return np.clip(np.rint(scaled), -32768, 32767).astype(np.int16)
 
     def commit(self) -> WriteReport:
         """Finish: rename the temporary file over the destination, or send the bytes to the stream."""
@@ -451,6 +466,7 @@ def write_audio(
     subtype: str | None = None,
     format: str | None = None,
     meta: SourceMeta = SourceMeta(),
+    dither: bool = True,
 ) -> WriteReport:
     """Write a waveform without ever clipping silently (see ``AudioWriter``).
 
@@ -461,11 +477,12 @@ def write_audio(
         subtype: "PCM_16", "PCM_24", "FLOAT" or None (the input's precision).
         format: a libsndfile format name, or None.
         meta: what the output inherits from its input (precision and tags).
+        dither: add TPDF dither to 16-bit output.
 
     Returns:
         The number of limited samples and the input's peak magnitude.
     """
-    with AudioWriter(dest, sample_rate, wav.shape[0], subtype, format, meta) as writer:
+    with AudioWriter(dest, sample_rate, wav.shape[0], subtype, format, meta, dither) as writer:
         writer.write(wav)
         return writer.commit()
 

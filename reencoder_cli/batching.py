@@ -133,7 +133,7 @@ def _run_group(
             out, steps = post_process(out, item.ref, spec.ops, latent.source_rate, spec.keep_lowband, spec.keep_mid)
             rate = output_rate(spec, latent)
             out = np.concatenate(list(resampled([out], latent.sample_rate, rate, latent.channels)), axis=1)
-            report = audio.write_audio(job.output, out, rate, spec.subtype, spec.format, latent.meta)
+            report = audio.write_audio(job.output, out, rate, spec.subtype, spec.format, latent.meta, spec.dither)
         except ReencoderError as exc:
             done.append((item.index, _failed(job, spec, exc, item.start)))
             continue

@@ -68,6 +68,7 @@ class JobSpec:
     overwrite: bool = False
     skip_existing: bool = False
     out_rate: int | None = None  # output rate in Hz; None: the models' (44.1 kHz), 0: the input's
+    dither: bool = True  # TPDF dither on 16-bit output
 
 
 def parse_out_rate(text: str | None) -> int | None:
@@ -313,7 +314,7 @@ def process(job: Job, spec: JobSpec, pipeline: object, progress: Progress | None
             else:
                 rate = output_rate(spec, latent)
                 with audio.AudioWriter(
-                    job.output, rate, latent.channels, spec.subtype, spec.format, latent.meta
+                    job.output, rate, latent.channels, spec.subtype, spec.format, latent.meta, spec.dither
                 ) as writer:
                     blocks = resampled(stream.output(latent), latent.sample_rate, rate, latent.channels)
                     total = latent.length / latent.sample_rate

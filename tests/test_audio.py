@@ -17,6 +17,7 @@ import soundfile as sf
 from reencoder_cli.audio import (
     AudioInfo,
     AudioReader,
+    AudioWriter,
     SourceMeta,
     WriteReport,
     audio_info,
@@ -63,10 +64,10 @@ def leftovers(folder: Path) -> list[str]:
 @pytest.mark.parametrize(
     ("ext", "subtype", "tol"),
     [
-        ("wav", "PCM_16", 1.0 / 2**15),
+        ("wav", "PCM_16", 1.5 / 2**15),  # rounding (half a step) and TPDF dither (one step)
         ("wav", "PCM_24", 1.0 / 2**23),
         ("wav", "FLOAT", 0.0),
-        ("flac", "PCM_16", 1.0 / 2**15),
+        ("flac", "PCM_16", 1.5 / 2**15),
         ("flac", "PCM_24", 1.0 / 2**23),
     ],
 )
@@ -103,6 +104,26 @@ def test_default_subtype_keeps_the_input_precision(tmp_path: Path, source: str |
     path = tmp_path / f"d.{ext}"
     assert write_audio(path, noise(1, 1000), SR, meta=SourceMeta(source)).subtype == expected
     assert audio_info(path).subtype == expected
+
+
+def test_16_bit_output_is_dithered_reproducibly(tmp_path: Path) -> None:
+    step = 2.0**-15
+    t = np.arange(SR * 2) / SR
+    quiet = (0.4 * step * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)[None]  # below half a step
+    write_audio(tmp_path / "plain.wav", quiet, SR, dither=False)
+    assert not read_audio(tmp_path / "plain.wav")[0].any()  # rounded away: the tone is lost
+    write_audio(tmp_path / "dithered.wav", quiet, SR)
+    back = read_audio(tmp_path / "dithered.wav")[0]
+    assert set(np.unique(np.round(back / step)).tolist()) <= {-2.0, -1.0, 0.0, 1.0, 2.0}
+    amplitude = 2 * np.mean(back[0] * np.sin(2 * np.pi * 1000 * t))
+    assert amplitude == pytest.approx(0.4 * step, rel=0.15)  # the tone survives in the noise
+    with AudioWriter(tmp_path / "blocks.wav", SR, 1) as writer:
+        for start in range(0, quiet.shape[1], 1000):
+            writer.write(quiet[:, start : start + 1000])
+        writer.commit()
+    np.testing.assert_array_equal(read_audio(tmp_path / "blocks.wav")[0], back)  # same noise, however cut
+    write_audio(tmp_path / "deep.wav", quiet, SR, subtype="PCM_24")
+    assert np.abs(read_audio(tmp_path / "deep.wav")[0] - quiet).max() < 2.0**-23  # 24 bits: no dither
 
 
 def test_explicit_subtype_wins_over_the_input(tmp_path: Path) -> None:
@@ -173,7 +194,7 @@ def test_pcm16_limits_and_counts_exactly(tmp_path: Path) -> None:
     assert report.peak == pytest.approx(1.5, abs=1e-4)
     assert np.abs(back).max() <= 1.0
     inside = np.abs(wav) <= 1.0
-    assert np.max(np.abs(back[inside] - wav[inside])) <= 1.0 / 2**15
+    assert np.max(np.abs(back[inside] - wav[inside])) <= 1.5 / 2**15  # rounding and dither
 
 
 # --- write argument checks ------------------------------------------------------------------

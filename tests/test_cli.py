@@ -112,6 +112,20 @@ def test_from_rate_auto_detects_the_content_band(files: Path) -> None:
     assert result.ops == ("upsample:rate=8000",) and result.post_steps == ("keep_lowband",)
 
 
+def test_16_bit_output_is_rounded_and_dithered_unless_asked_not_to(files: Path) -> None:
+    from reencoder_cli.pipeline import Pipeline
+
+    wav, rate = sf.read(files / "in22.wav", always_2d=True, dtype="float32")
+    exact = Pipeline(device="cpu").run(wav.T, rate, ["upsample"]).wav
+    assert cli("upsample", files / "in22.wav", files / "plain.wav", "--no-dither").exit_code == 0
+    assert cli("upsample", files / "in22.wav", files / "dithered.wav").exit_code == 0
+    plain, dithered = (sf.read(files / name, dtype="int16")[0].T for name in ("plain.wav", "dithered.wav"))
+    rounded = np.clip(np.rint(exact.astype(np.float64) * 32768), -32768, 32767)
+    np.testing.assert_array_equal(plain, rounded)  # nearest step, no bias
+    difference = dithered - rounded
+    assert np.abs(difference).max() <= 1 and 0.2 < np.mean(difference != 0) < 0.8  # one step of TPDF noise
+
+
 def test_encode_and_decode_in_separate_processes_match_one_process(files: Path) -> None:
     from reencoder_cli.pipeline import Pipeline
 

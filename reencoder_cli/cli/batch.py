@@ -52,6 +52,7 @@ def run_batch(
         opts.overwrite,
         opts.skip_existing,
         jobs.parse_out_rate(opts.out_rate),
+        opts.dither,
     )
     pipeline = Pipeline(opts.autoencoder, opts.device, opts.chunk_seconds, opts.offline or None)
     preload(pipeline, specs)

@@ -37,6 +37,7 @@ class JobOptions:
     chunk_seconds: float
     batch_size: int
     out_rate: str | None
+    dither: bool
 
 
 def _option(name: str, kind: Any, default: Any, *decls: str, help: str) -> inspect.Parameter:
@@ -82,6 +83,7 @@ COMMON = (
         "--out-rate",
         help="Output sample rate in Hz, or 'input' for the input's (default 44100, the models' rate; soxr VHQ).",
     ),
+    _option("dither", bool, True, "--dither/--no-dither", help="TPDF dither on 16-bit output, as sox does."),
 )
 
 
