@@ -77,12 +77,11 @@ def parse_out_rate(text: str | None) -> int | None:
     Raises:
         UsageError: neither ``input`` nor a rate from 8000 to 192000 Hz.
     """
-    if text is None or text.strip().lower() == "input":
-        return None if text is None else 0
-    try:
-        rate = int(text)
-    except ValueError:
-        rate = -1
+    if text is None:
+        return None
+    if text.strip().lower() == "input":
+        return 0
+    rate = int(text) if text.strip().isdigit() else -1
     if not 8000 <= rate <= 192000:
         raise UsageError(f"--out-rate {text!r}: give a rate in Hz from 8000 to 192000, or 'input'")
     return rate

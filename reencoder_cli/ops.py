@@ -41,7 +41,7 @@ class Runner(Protocol):
 AUTO_RATE = -1  # upsample:rate=auto, replaced by the rate detected from the input's spectrum
 
 
-def rate(value: str) -> int:
+def rate_or_auto(value: str) -> int:
     """An input rate in Hz, or ``auto`` (``AUTO_RATE``)."""
     return AUTO_RATE if value.strip().lower() == "auto" else int(value)
 
@@ -227,7 +227,11 @@ OPS: dict[str, OpDef] = {
         {
             "model": Param(str, UPSAMPLE_MODEL, "bwe-s-l1, bwe-s, bwe-m, flow-s or a weights path"),
             "rate": Param(
-                rate, 0, "the rate the content was band-limited to, in Hz (0 = as read, auto = detected)", -1, 192000
+                rate_or_auto,
+                0,
+                "the rate the content was band-limited to, in Hz (0 = as read, auto = detected)",
+                -1,
+                192000,
             ),
             "steps": Param(int, 1, "Euler steps (flow models)", 1, 64),
             "seed": Param(int, -1, "noise seed for flow models (-1 = the global --seed)", -1, 2**31 - 1),
