@@ -253,8 +253,10 @@ def test_probe_describes_files_without_torch(files: Path) -> None:
     )
     peak = 20 * np.log10(np.abs(sf.read(files / "phone.flac")[0]).max())
     assert phone_record["peak_dbfs"] == pytest.approx(peak, abs=0.01)
-    text = cli("probe", files / "phone.flac")
-    assert text.exit_code == 0 and "content up to 8000 Hz (upsample --from-rate 16000)" in text.stdout
+    (files / "phone.flac").rename(files / "phone [1].flac")
+    text = cli("probe", files / "phone [1].flac")
+    assert text.exit_code == 0 and "phone [1].flac: 44100 Hz" in text.stdout
+    assert "content up to 8000 Hz (upsample --from-rate 16000)" in text.stdout
 
 
 def test_help_is_fast_and_does_not_import_torch() -> None:
@@ -290,7 +292,9 @@ def test_models_and_env_commands(weights_env: Path) -> None:
     assert result.exit_code == 0
     assert set(json.loads(result.stdout)) >= {"autoencoder.safetensors", "bwe-s.safetensors"}
     env = cli("env")
-    assert env.exit_code == 0 and "torch" in env.stderr and "threads" in env.stderr
+    assert env.exit_code == 0 and "torch" in env.stdout and "threads" in env.stdout  # results go to stdout
+    listing = cli("ops")
+    assert listing.exit_code == 0 and "rate=rate_or_auto" in listing.stdout and not listing.stderr
 
 
 def test_python_api_numpy_and_torch(weights_env: Path) -> None:

@@ -1,7 +1,8 @@
 """The command line: ``reencoder COMMAND ...`` (Typer + rich).
 
-Only this package prints. Audio and JSON records go to stdout; logs, progress and errors
-go to stderr. Heavy imports (torch, models) happen inside commands, so ``--help`` is
+Only this package prints. Audio, JSON records and a command's result for people (tables,
+listings: ``ops``, ``models``, ``env``, ``probe``, ``eval``, ``bench``) go to stdout; logs,
+progress and errors go to stderr. Heavy imports (torch, models) happen inside commands, so ``--help`` is
 instant. Exit codes: 0 all done, 1 some file failed, 2 usage error.
 """
 

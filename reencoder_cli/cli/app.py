@@ -1,4 +1,4 @@
-"""The Typer application, the stderr console, and how errors become one line and an exit code."""
+"""The Typer application, its two consoles, and how errors become one line and an exit code."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-console = Console(stderr=True, highlight=False, soft_wrap=True)  # log lines never wrap mid-message
+console = Console(stderr=True, highlight=False, soft_wrap=True)  # logs and errors; lines never wrap mid-message
+out = Console(highlight=False, soft_wrap=True)  # a command's result for people (tables, listings): stdout, pipeable
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

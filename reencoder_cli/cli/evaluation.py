@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from reencoder_cli.cli.app import app, console, errors_handled
+from reencoder_cli.cli.app import app, console, errors_handled, out
 from reencoder_cli.defaults import UPMIX_MODEL
 from reencoder_cli.errors import UsageError
 
@@ -135,9 +135,9 @@ def evaluate(
                     )
                 )
         else:
-            console.print(report.rich_table(rows, title=title))
+            out.print(report.rich_table(rows, title=title))
             for e in extra:
-                console.print(
+                out.print(
                     f"style-mix {e['lambda']:.2f}: correlation {e['correlation']:.3f}, "
                     f"mean abs error {e['mean_abs_error_db']:.2f} dB"
                 )
@@ -226,7 +226,7 @@ def bench(
                 f"{r.rtf_cuda:.0f}" if r.rtf_cuda else "-",
                 f"{r.peak_mb:.0f}" if r.peak_mb else "-",
             )
-        console.print(table)
+        out.print(table)
         if command_rows:
             table = Table(
                 "command",
@@ -244,4 +244,4 @@ def bench(
                     f"{c.realtime_factor:.1f}",
                     f"{c.peak_rss_mb:.0f}",
                 )
-            console.print(table)
+            out.print(table)

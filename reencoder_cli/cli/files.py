@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from reencoder_cli.cli.app import app, console, errors_handled
+from reencoder_cli.cli.app import app, console, errors_handled, out
 from reencoder_cli.cli.batch import run_batch
 from reencoder_cli.cli.options import JobOptions, OpArg, PathsArg, job_command
 from reencoder_cli.defaults import UPMIX_MODEL, UPSAMPLE_MODEL
@@ -150,6 +150,6 @@ def ops() -> None:
     from reencoder_cli.ops import OPS
 
     for name, definition in OPS.items():
-        console.print(f"[bold]{name}[/]: {definition.help}")
+        out.print(f"[bold]{name}[/]: {definition.help}")
         for key, param in definition.params.items():
-            console.print(f"    {key}={param.kind.__name__} (default {param.default!r}): {param.help}", markup=False)
+            out.print(f"    {key}={param.kind.__name__} (default {param.default!r}): {param.help}", markup=False)

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from reencoder_cli.cli.app import app, console, errors_handled
+from reencoder_cli.cli.app import app, console, errors_handled, out
 
 
 @app.command()
@@ -48,9 +48,10 @@ def probe(
                 else "content fills the band"
             )
             levels = f"peak {facts.peak_dbfs:.1f} dBFS, RMS {facts.rms_dbfs:.1f} dBFS"
-            typer.echo(
+            out.print(
                 f"{facts.input}: {facts.sample_rate} Hz, {facts.channels} ch, {facts.format} {facts.subtype}, "
-                f"{int(minutes)}:{seconds:04.1f}, {levels}, {band}"
+                f"{int(minutes)}:{seconds:04.1f}, {levels}, {band}",
+                markup=False,
             )
         if failed:
             raise typer.Exit(1)
@@ -82,7 +83,7 @@ def models(
             ", ".join(data) if isinstance(data, list) else str(data),
             str(train.get("steps", "?")),
         )
-    console.print(table if files else f"no weights in {weights_dir()} yet")
+    out.print(table if files else f"no weights in {weights_dir()} yet")
 
 
 @app.command()
@@ -114,4 +115,4 @@ def env() -> None:
         "offline": os.environ.get("HF_HUB_OFFLINE", "0"),
     }
     for key, value in rows.items():
-        console.print(f"{key:>10}: {value}", markup=False)
+        out.print(f"{key:>10}: {value}", markup=False)
