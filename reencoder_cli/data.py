@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -153,13 +153,16 @@ def build_cache(
             seconds = np.load(root / rel, mmap_mode="r").shape[0] / SAMPLE_RATE
             tracks.append(Track(source.name, name, rel, seconds, split_of(index)))
         log(summary_line(source.name, [t for t in tracks if t.source == source.name]))
+    renderer: dict[str, str] = {}
     if midi_pieces:
         rendered = midi.render_corpus(root / "midi", midi_pieces, soundfont, log)
         for name, path in rendered:
             seconds = np.load(path, mmap_mode="r").shape[0] / SAMPLE_RATE
             tracks.append(Track("midi", name, str(path.relative_to(root)), seconds, split_of_name(name)))
         log(summary_line("midi", [t for t in tracks if t.source == "midi"]))
-    write_manifest(root, tracks)
+        renderer = midi.tools(soundfont)
+        log("midi: rendered with " + ", ".join(f"{k} {v}" for k, v in renderer.items()))
+    write_manifest(root, tracks, renderer)
     return tracks
 
 
@@ -169,10 +172,15 @@ def summary_line(source: str, tracks: list[Track]) -> str:
     return f"{source}: {len(tracks)} tracks, {hours['train']:.2f} h train, {hours['valid']:.2f} h valid"
 
 
-def write_manifest(root: Path, tracks: list[Track]) -> None:
-    """Write ``root/manifest.json`` atomically."""
+def write_manifest(root: Path, tracks: list[Track], renderer: Mapping[str, str] | None = None) -> None:
+    """Write ``root/manifest.json`` atomically, with the MIDI renderer's versions (``midi.tools``)."""
     tmp = root / ".manifest.json.tmp"
-    tmp.write_text(json.dumps({"sample_rate": SAMPLE_RATE, "tracks": [asdict(t) for t in tracks]}, indent=1))
+    manifest = {
+        "sample_rate": SAMPLE_RATE,
+        "midi_renderer": dict(renderer or {}),
+        "tracks": [asdict(t) for t in tracks],
+    }
+    tmp.write_text(json.dumps(manifest, indent=1))
     os.replace(tmp, root / "manifest.json")
 
 

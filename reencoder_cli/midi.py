@@ -82,6 +82,32 @@ def find_soundfont(preferred: str | None = None) -> str:
     raise DataError("no General MIDI soundfont found; install musescore-general-soundfont-lossless")
 
 
+def tools(soundfont: str | None = None) -> dict[str, str]:
+    """What a render depends on beyond the seed, for the manifest: renders differ between versions.
+
+    Returns:
+        The versions of music21, mido and fluidsynth and the soundfont's path ("missing" where absent).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str] = {}
+    for package in ("music21", "mido"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "missing"
+    program = shutil.which("fluidsynth")
+    lines = (
+        subprocess.run([program, "--version"], capture_output=True, text=True).stdout.splitlines() if program else []
+    )
+    found["fluidsynth"] = lines[0] if lines else "missing"
+    try:
+        found["soundfont"] = find_soundfont(soundfont)
+    except DataError:
+        found["soundfont"] = "missing"
+    return found
+
+
 def corpus_pieces(count: int, seed: int = 0) -> list[Path]:
     """A fixed, seeded choice of ``count`` polyphonic pieces, composers taken in turn for variety."""
     from music21 import corpus

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -23,3 +24,15 @@ def test_render_corpus_keeps_one_track_per_piece(tmp_path: Path, monkeypatch: py
     done = midi.render_corpus(tmp_path, 3, None, print)
     assert [name for name, _ in done] == ["bach_bwv66.6", "monteverdi_madrigal.4.10"]
     assert rendered == [".mxl", ".mxl"] and all(path.exists() for _, path in done)
+
+
+def test_manifest_records_the_renderer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reencoder_cli.data import Track, load_manifest, write_manifest
+
+    monkeypatch.setattr(midi.shutil, "which", lambda program: None)  # no fluidsynth on this machine
+    renderer = midi.tools("/no/such/font.sf2")
+    assert renderer["fluidsynth"] == "missing" and set(renderer) == {"music21", "mido", "fluidsynth", "soundfont"}
+    track = Track("midi", "bach_x", "midi/bach_x.npy", 1.5, "train")
+    write_manifest(tmp_path, [track], renderer)
+    assert json.loads((tmp_path / "manifest.json").read_text())["midi_renderer"] == renderer
+    assert load_manifest(tmp_path) == [track]
