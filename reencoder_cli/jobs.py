@@ -301,9 +301,9 @@ def process(job: Job, spec: JobSpec, pipeline: object, progress: Progress | None
                 pipeline.check_latent(latent, job.input)
             else:
                 with audio.AudioReader(job.input) as reader:
-                    rate, total = reader.sample_rate, reader.frames / reader.sample_rate
-                    blocks = _counted(prefetched(reader.blocks()), job, "encode", rate, total, progress)
-                    latent = stream.encode(blocks, rate, reader.channels, reader.meta)
+                    in_rate, claimed = reader.sample_rate, reader.frames / reader.sample_rate
+                    blocks = _counted(prefetched(reader.blocks()), job, "encode", in_rate, claimed, progress)
+                    latent = stream.encode(blocks, in_rate, reader.channels, reader.meta)
             result.in_rate, result.duration = latent.source_rate, latent.length / latent.sample_rate
             result.notes = list(stream.notes)
             latent = pipeline.apply(latent, stream.specs, spec.seed)
@@ -311,15 +311,15 @@ def process(job: Job, spec: JobSpec, pipeline: object, progress: Progress | None
             if job.output.endswith(LATENT_SUFFIX):
                 save_latent(job.output, latent)
             else:
-                rate = output_rate(spec, latent)
+                out_rate = output_rate(spec, latent)
                 with audio.AudioWriter(
-                    job.output, rate, latent.channels, spec.subtype, spec.format, latent.meta, spec.dither
+                    job.output, out_rate, latent.channels, spec.subtype, spec.format, latent.meta, spec.dither
                 ) as writer:
-                    blocks = resampled(stream.output(latent), latent.sample_rate, rate, latent.channels)
-                    total = latent.length / latent.sample_rate
-                    write_behind(writer, _counted(blocks, job, "decode", rate, total, progress))
+                    blocks = resampled(stream.output(latent), latent.sample_rate, out_rate, latent.channels)
+                    seconds = latent.length / latent.sample_rate
+                    write_behind(writer, _counted(blocks, job, "decode", out_rate, seconds, progress))
                     report = writer.commit()
-                result.out_rate, result.clipped_samples = rate, report.clipped_samples
+                result.out_rate, result.clipped_samples = out_rate, report.clipped_samples
                 result.subtype = report.subtype
                 result.post_steps = list(stream.post_steps)
         result.status = "done"
