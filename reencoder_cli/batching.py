@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from reencoder_cli import audio
-from reencoder_cli.errors import ReencoderError
+from reencoder_cli.errors import ReencoderError, about
 from reencoder_cli.jobs import STDIO, Job, JobResult, JobSpec, Progress, check_output, output_rate, process
 from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
 from reencoder_cli.latentfile import Latent
@@ -85,8 +85,7 @@ def process_batch(
 
 
 def _failed(job: Job, spec: JobSpec, exc: Exception, start: float) -> JobResult:
-    message = str(exc)
-    error = message if message.startswith((job.input, job.output)) else f"{job.input}: {message}"
+    error = about(exc, job.input, job.output)
     return JobResult(job.input, job.output, error=error, seed=spec.seed, seconds=time.perf_counter() - start)
 
 

@@ -35,3 +35,9 @@ class DeviceError(ReencoderError):
 
 class DataError(ReencoderError):
     """Training data or a tool to make it is missing (music cache, latent cache, soundfont, fluidsynth)."""
+
+
+def about(exc: Exception, *names: str) -> str:
+    """``exc``'s message as one line about a file: prefixed with ``names[0]`` unless it already names one of them."""
+    message = str(exc)
+    return message if message.startswith(names) else f"{names[0]}: {message}"

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TextIO
 import numpy as np
 
 from reencoder_cli import audio
-from reencoder_cli.errors import OutputError, ReencoderError, UsageError
+from reencoder_cli.errors import OutputError, ReencoderError, UsageError, about
 from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
 from reencoder_cli.latentfile import load_latent, save_latent
 
@@ -324,8 +324,7 @@ def process(job: Job, spec: JobSpec, pipeline: object, progress: Progress | None
                 result.post_steps = list(stream.post_steps)
         result.status = "done"
     except ReencoderError as exc:
-        message = str(exc)
-        result.error = message if message.startswith((job.input, job.output)) else f"{job.input}: {message}"
+        result.error = about(exc, job.input, job.output)
     except MemoryError:
         result.error = f"{job.input}: out of memory (try a smaller --chunk-seconds)"
     except Exception as exc:  # a bug or a library failure on one file must not stop the batch

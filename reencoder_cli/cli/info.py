@@ -21,7 +21,7 @@ def probe(
 ) -> None:
     """What audio files hold: rate, channels, sample type, length, levels, and the band the content fills."""
     with errors_handled():
-        from reencoder_cli.errors import ReencoderError, UsageError
+        from reencoder_cli.errors import ReencoderError, UsageError, about
         from reencoder_cli.jobs import expand_inputs
         from reencoder_cli.probe import probe as probe_file
 
@@ -34,8 +34,7 @@ def probe(
                 facts = probe_file(source.path)
             except ReencoderError as exc:
                 failed += 1
-                message = str(exc) if str(exc).startswith(source.path) else f"{source.path}: {exc}"
-                console.print(f"[bold red]failed[/] {escape(message)}")
+                console.print(f"[bold red]failed[/] {escape(about(exc, source.path))}")
                 continue
             if json_out:
                 sys.stdout.write(json.dumps(facts.record()) + "\n")
