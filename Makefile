@@ -64,8 +64,8 @@ train-latents: install
 
 # Same wall-clock budget for every bandwidth module and for the raw-audio baseline (issue 4),
 # and the same 200-step warm-up as the baseline's; stereo (no raw competitor) gets twice the
-# budget. Modules are tied to one autoencoder: after it changes, run train-latents and
-# train-modules again (a run folder resumes its checkpoint, so move the old runs/<module>
+# budget. Modules are tied to one latent space (the autoencoder's encoder): after the encoder
+# changes (a --decoder-only run keeps it), run train-latents and train-modules again (a run folder resumes its checkpoint, so move the old runs/<module>
 # folders away first). train-module-m trains the M bandwidth module for as many steps as
 # bwe-s took (about 4x its time).
 MODULE := $(TRAIN) module --latents $(LATENTS) --warmup 200

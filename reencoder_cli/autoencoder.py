@@ -13,8 +13,10 @@ The contract (DESIGN.md): ``encode (B, T) -> (B, D, ceil(T / hop))`` and
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +25,7 @@ from torch import Tensor, nn
 from reencoder_cli.layers import Backbone
 
 ARCH = "autoencoder"
+DECODER_FIELDS = frozenset({"dec_dim", "dec_blocks", "dec_hidden", "fine_dim", "fine_blocks", "fine_hidden"})
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,22 @@ class Autoencoder(nn.Module):
     def forward(self, wav: Tensor) -> Tensor:
         """Reconstruction, trimmed to the input length: (B, T) -> (B, T)."""
         return self.decode(self.encode(wav))[..., : wav.shape[-1]]
+
+    def latent_space(self) -> str:
+        """Names the latent space: the sha256 of every config field but the decoder's and of
+        the encoder's weights (as the float16 they are shipped in, zeros unsigned).
+
+        Files with the same encoder make the same latents, so latent files and latent
+        modules made with one work with the other: a decoder fine-tune (``reencoder train
+        autoencoder --decoder-only``) keeps the latent space.
+        """
+        h = hashlib.sha256()
+        fields = {k: v for k, v in asdict(self.config).items() if k not in DECODER_FIELDS}
+        h.update(json.dumps(fields, sort_keys=True).encode())
+        for name, tensor in sorted(self.encoder.state_dict().items()):
+            h.update(f"{name}{tuple(tensor.shape)}".encode())
+            h.update((tensor.detach().to("cpu", torch.float16) + 0.0).numpy().tobytes())  # + 0.0: -0.0 -> 0.0
+        return h.hexdigest()
 
     @property
     def context_frames(self) -> int:

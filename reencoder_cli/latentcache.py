@@ -103,7 +103,7 @@ def build(
     from reencoder_cli.pipeline import Pipeline
 
     pipeline = Pipeline(autoencoder=autoencoder, device=device, chunk_seconds=60.0)
-    sha = pipeline.ae_id.sha256
+    space = pipeline.ae_id.latent_space
     start = time.perf_counter()
     tracks = select([t for t in load_manifest(data) if t.split in splits], hours, valid_hours)
     done_seconds = 0.0
@@ -111,13 +111,13 @@ def build(
         path = shard_path(root, track)
         if path.exists():
             with safe_open(str(path), framework="pt") as fh:
-                if (fh.metadata() or {}).get("autoencoder_sha256") == sha:
+                if (fh.metadata() or {}).get("latent_space") == space:
                     continue
         wav = np.load(data / track.path, mmap_mode="r").T.astype(np.float32) / 32768.0
         tensors = encode_track(pipeline, wav, rates)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        meta = {"autoencoder_sha256": sha, "track": json.dumps(track.__dict__), "rates": json.dumps(list(rates))}
+        meta = {"latent_space": space, "track": json.dumps(track.__dict__), "rates": json.dumps(list(rates))}
         save_file(tensors, str(tmp), metadata=meta)
         os.replace(tmp, path)
         done_seconds += track.seconds

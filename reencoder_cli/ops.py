@@ -206,8 +206,8 @@ def _mix(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -> Lat
     if not p["with"]:
         raise UsageError("op mix: give the other input, e.g. mix:with=other.wav,weight=0.5")
     other = runner.encode_file(p["with"])
-    if other.autoencoder.sha256 != latent.autoencoder.sha256:
-        raise UsageError(f"op mix: {p['with']} was encoded by another autoencoder")
+    if not other.autoencoder.shares_latents(latent.autoencoder):
+        raise UsageError(f"op mix: {p['with']} was encoded in another latent space (by another autoencoder)")
     z_other = other.z
     if other.channels != latent.channels:
         if other.channels == 1:

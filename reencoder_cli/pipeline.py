@@ -111,11 +111,11 @@ class Pipeline:
         """The autoencoder (loaded on first use)."""
         return self._ae[0]
 
-    @property
+    @cached_property
     def ae_id(self) -> AEId:
-        """Identity of the loaded autoencoder: file stem and sha256."""
-        meta = self._ae[1]
-        return AEId(Path(meta.path).stem, meta.sha256)
+        """Identity of the loaded autoencoder: file stem, sha256 and latent space."""
+        model, meta = self._ae
+        return AEId(Path(meta.path).stem, meta.sha256, model.latent_space())  # type: ignore[operator]
 
     def module(self, name: str, archs: tuple[str, ...]) -> tuple[nn.Module, str]:
         """Load (once) a latent module trained on this autoencoder; returns it and its arch."""
@@ -191,13 +191,13 @@ class Pipeline:
             return encode_stream(self, reader.blocks(), reader.sample_rate, reader.channels, meta=reader.meta)
 
     def check_latent(self, latent: Latent, name: str) -> None:
-        """Refuse a latent made by another autoencoder."""
+        """Refuse a latent made in another latent space (by another encoder)."""
         from reencoder_cli.errors import LatentFileError
 
-        if latent.autoencoder.sha256 != self.ae_id.sha256:
+        if not latent.autoencoder.shares_latents(self.ae_id):
             raise LatentFileError(
-                f"{name}: encoded by autoencoder {latent.autoencoder} but {self.ae_id} is loaded; "
-                "decode it with --autoencoder set to the one that made it"
+                f"{name}: encoded by autoencoder {latent.autoencoder} but {self.ae_id}, another latent space, "
+                "is loaded; decode it with --autoencoder set to the one that made it"
             )
 
     def decode(self, latent: Latent) -> np.ndarray:

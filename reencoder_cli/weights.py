@@ -43,13 +43,22 @@ def weights_dir() -> Path:
 
 @dataclass(frozen=True)
 class AEId:
-    """Identifies an autoencoder weights file: a readable id and the file's sha256."""
+    """Identifies an autoencoder weights file: a readable id, the file's sha256 and its
+    latent space (``Autoencoder.latent_space``; "" in records written before it existed)."""
 
     id: str
     sha256: str
+    latent_space: str = ""
+
+    def shares_latents(self, other: AEId) -> bool:
+        """Whether latents of one decode with the other: the same latent space (the same
+        file, for a record that names none)."""
+        if self.latent_space and other.latent_space:
+            return self.latent_space == other.latent_space
+        return self.sha256 == other.sha256
 
     def to_json(self) -> str:
-        """Returns ``{"id": ..., "sha256": ...}`` as a JSON string."""
+        """Returns ``{"id": ..., "latent_space": ..., "sha256": ...}`` as a JSON string."""
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
@@ -57,7 +66,7 @@ class AEId:
         """Parses what ``to_json`` wrote (a JSON string or an already decoded dict)."""
         try:
             d = json.loads(text) if isinstance(text, str) else dict(text)
-            return cls(id=str(d["id"]), sha256=str(d["sha256"]))
+            return cls(id=str(d["id"]), sha256=str(d["sha256"]), latent_space=str(d.get("latent_space", "")))
         except (ValueError, TypeError, KeyError) as e:
             raise WeightsError(f"malformed autoencoder record {text!r}: {e}") from e
 
@@ -387,7 +396,7 @@ def load_model(
         name: What ``resolve`` accepts.
         factories: ``arch -> (ConfigClass, factory)``; ``factory(config)`` builds the module.
         expect_arch: Refuse any other architecture(s).
-        autoencoder: The loaded autoencoder; refuse files trained on another one.
+        autoencoder: The loaded autoencoder; refuse files trained in another latent space.
         offline: Passed to ``resolve``.
         device: Where the model goes.
 
@@ -407,10 +416,11 @@ def load_model(
             f" (known: {', '.join(map(repr, sorted(factories)))})"
         )
     ae = meta.autoencoder
-    if autoencoder is not None and (ae is None or ae.sha256 != autoencoder.sha256):
-        trained = f"was trained on autoencoder {ae}" if ae else "does not record its autoencoder"
+    if autoencoder is not None and (ae is None or not ae.shares_latents(autoencoder)):
+        trained = f"was trained on the latents of autoencoder {ae}" if ae else "does not record its autoencoder"
         raise WeightsError(
-            f"{where} {trained} but {autoencoder} is loaded; retrain it or load the matching autoencoder"
+            f"{where} {trained} but {autoencoder}, another latent space, is loaded;"
+            " retrain it or load the matching autoencoder"
         )
     cls, factory = factories[meta.arch]
     model = factory(_build_config(cls, meta.config, where))

@@ -47,8 +47,9 @@ def make_weights(folder: Path) -> Path:
     """Write a tiny random autoencoder and modules trained 'on' it, plus the manifest."""
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    sha = save_model(folder / "autoencoder.safetensors", Autoencoder(TINY_AE), "autoencoder", TINY_AE)
-    ae = AEId("autoencoder", sha)
+    autoencoder = Autoencoder(TINY_AE)
+    sha = save_model(folder / "autoencoder.safetensors", autoencoder, "autoencoder", TINY_AE)
+    ae = AEId("autoencoder", sha, autoencoder.latent_space())
     torch.manual_seed(1)
     for name in ("bwe-s", "bwe-s-l1"):
         save_model(folder / f"{name}.safetensors", randomize(LatentBWE(TINY_BWE), 1), "bwe", TINY_BWE, autoencoder=ae)

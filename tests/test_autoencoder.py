@@ -1,6 +1,7 @@
 """The autoencoder contract (DESIGN.md): shapes, lengths, ISTFT exactness, weights round trip."""
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,24 @@ def test_weights_round_trip(ae: Autoencoder, tmp_path: Path) -> None:
     wav = torch.randn(1, 3000)
     assert meta.config == {k: v for k, v in TINY_AE.__dict__.items()}
     assert torch.equal(loaded(wav), ae(wav))
+
+
+def test_latent_space_names_the_encoder_only(ae: Autoencoder, tmp_path: Path) -> None:
+    space = ae.latent_space()
+    save_model(tmp_path / "ae.safetensors", ae, "autoencoder", TINY_AE)
+    loaded, _ = load_model(str(tmp_path / "ae.safetensors"), model_factories())
+    assert loaded.latent_space() == space  # through the float16 file
+    other = Autoencoder(replace(TINY_AE, dec_dim=48))  # another decoder, the same encoder
+    other.encoder.load_state_dict(ae.encoder.state_dict())
+    assert other.latent_space() == space
+    weight = other.encoder.proj_in.weight
+    with torch.no_grad():
+        weight[0, 0] = 0.0
+        zero = other.latent_space()
+        weight[0, 0] = -0.0  # EMA arithmetic can flip a zero's sign: the encoder is the same
+        assert other.latent_space() == zero != space
+    torch.manual_seed(3)
+    a = Autoencoder(TINY_AE)
+    torch.manual_seed(3)
+    b = Autoencoder(replace(TINY_AE, compress=0.5))  # the same weights on other features
+    assert a.latent_space() != b.latent_space()

@@ -62,8 +62,10 @@ def test_autoencoder_steps_lower_the_loss() -> None:
         gan_start=10**9,
     )
     trainer = AutoencoderTrainer(TINY_AE, config, CPU, Crops(2, 8192), np.zeros((1, 4096), np.float32))
+    space = trainer.ema.latent_space()
     losses = [trainer.step(s)["loss"] for s in range(8)]
     assert losses[-1] < losses[0]
+    assert trainer.ema.latent_space() != space  # a new latent space: modules must be retrained
 
 
 def test_decoder_only_training_keeps_the_encoder_and_lowers_the_loss() -> None:
@@ -79,12 +81,11 @@ def test_decoder_only_training_keeps_the_encoder_and_lowers_the_loss() -> None:
         decoder_only=True,
     )
     trainer = AutoencoderTrainer(TINY_AE, config, CPU, Crops(2, 8192), np.zeros((1, 4096), np.float32))
-    encoder = {k: v.clone() for k, v in trainer.ae.encoder.state_dict().items()}
+    space = trainer.ema.latent_space()
     decoder = [p.detach().clone() for p in trainer.ae.decoder.parameters()]
     losses = [trainer.step(s)["mel"] for s in range(8)]
     assert losses[-1] < losses[0]
-    assert all(torch.equal(v, trainer.ae.encoder.state_dict()[k]) for k, v in encoder.items())  # latents unchanged
-    assert all(torch.equal(v, trainer.ema.encoder.state_dict()[k]) for k, v in encoder.items())
+    assert trainer.ae.latent_space() == trainer.ema.latent_space() == space  # latents and modules stay valid
     assert any(not torch.equal(a, b) for a, b in zip(decoder, trainer.ae.decoder.parameters()))
 
 
@@ -259,6 +260,28 @@ def test_latent_cache_subset_is_capped_per_split_and_nested() -> None:
     assert {t.source for t in large if t.split == "train"} == {"a", "b"}
     assert set(small) <= set(large)
     assert set(select(tracks, float("inf"))) == set(tracks)
+
+
+def test_latent_cache_resumes_per_latent_space(weights_env: Path, tmp_path: Path) -> None:
+    from reencoder_cli.data import Track, write_manifest
+    from reencoder_cli.latentcache import build
+    from reencoder_cli.pipeline import Pipeline
+
+    data, root = tmp_path / "music", tmp_path / "latents"
+    (data / "a").mkdir(parents=True)
+    np.save(data / "a" / "t.npy", (music(2.0, 44100, channels=2).T * 16384).astype(np.int16))
+    write_manifest(data, [Track("a", "t", "a/t.npy", 2.0, "train")])
+    ae = Pipeline(device="cpu").ae
+    tuned, other = str(tmp_path / "tuned.safetensors"), str(tmp_path / "other.safetensors")
+    with torch.no_grad():
+        ae.decoder.proj_out.bias.add_(0.5)
+        save_model(tuned, ae, "autoencoder", TINY_AE)
+        ae.encoder.proj_out.bias.add_(0.5)
+        save_model(other, ae, "autoencoder", TINY_AE)
+    encoded: list[str] = []
+    for autoencoder, expected in [("autoencoder", 1), ("autoencoder", 1), (tuned, 1), (other, 2)]:
+        build(data, root, autoencoder, encoded.append, rates=(22050,), device="cpu")
+        assert len(encoded) == expected, autoencoder  # encoded again only in another latent space
 
 
 @pytest.mark.parametrize("rate", [8000, 11025, 12000, 16000, 22050, 24000])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -243,7 +243,7 @@ def test_manifest_update_then_verify(wdir: Path) -> None:
     assert a["sha256"] == W.sha256_file(wdir / "a.safetensors")
     assert a["size"] == (wdir / "a.safetensors").stat().st_size
     assert a["arch"] == "tiny" and a["train"] == {"steps": 3}
-    assert a["autoencoder"] == {"id": AE.id, "sha256": AE.sha256}
+    assert a["autoencoder"] == {"id": AE.id, "sha256": AE.sha256, "latent_space": ""}
     assert W.verify(wdir / "a.safetensors").arch == "tiny"
     model, _ = W.load_model("a", FACTORIES)
     assert torch.equal(model(x_in()), make()(x_in()))
@@ -326,11 +326,15 @@ def test_unknown_arch_refused(tmp_path: Path) -> None:
 
 
 def test_autoencoder_mismatch_refused_and_match_accepted(tmp_path: Path) -> None:
-    p = save(tmp_path / "x.safetensors", autoencoder=AE)
-    with pytest.raises(WeightsError, match="trained on autoencoder ae-music-v1 .*ae-music-v2 .* is loaded"):
+    p = save(tmp_path / "x.safetensors", autoencoder=AE)  # an older record: no latent space, the file decides
+    with pytest.raises(WeightsError, match="latents of autoencoder ae-music-v1 .*ae-music-v2 .* is loaded"):
         W.load_model(str(p), FACTORIES, autoencoder=AE2)
-    _, meta = W.load_model(str(p), FACTORIES, autoencoder=AE)
+    _, meta = W.load_model(str(p), FACTORIES, autoencoder=replace(AE, latent_space="ef" * 32))
     assert meta.autoencoder == AE
+    spaced = save(tmp_path / "spaced.safetensors", autoencoder=replace(AE, latent_space="ef" * 32))
+    W.load_model(str(spaced), FACTORIES, autoencoder=replace(AE2, latent_space="ef" * 32))  # a decoder fine-tune
+    with pytest.raises(WeightsError, match="another latent space"):
+        W.load_model(str(spaced), FACTORIES, autoencoder=replace(AE, latent_space="01" * 32))
     bare = save(tmp_path / "bare.safetensors")
     with pytest.raises(WeightsError, match="does not record its autoencoder"):
         W.load_model(str(bare), FACTORIES, autoencoder=AE)

@@ -294,9 +294,9 @@ def train(
         log: progress lines.
     """
     from reencoder_cli.latentcache import LatentCrops, sources
-    from reencoder_cli.pipeline import model_factories
+    from reencoder_cli.pipeline import Pipeline
     from reencoder_cli.train.loop import Schedule, fit, setup_runtime
-    from reencoder_cli.weights import AEId, load_model, save_model
+    from reencoder_cli.weights import save_model
 
     runtime = setup_runtime(device)
     trainer_cls, _ = TRAINERS[kind]
@@ -307,8 +307,7 @@ def train(
         mean, std = crops.statistics()
         model_config = replace(model_config, latent_mean=tuple(mean), latent_std=tuple(std))  # type: ignore[type-var]
     trainer = trainer_cls(model_config, config, runtime, crops, valid)
-    _, ae_meta = load_model(autoencoder, model_factories(), expect_arch="autoencoder")
-    ae = AEId(Path(ae_meta.path).stem, ae_meta.sha256)
+    ae = Pipeline(autoencoder=autoencoder).ae_id
     out = run_dir / f"{kind}.safetensors"
 
     def export(step: int) -> None:
