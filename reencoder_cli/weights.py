@@ -71,7 +71,8 @@ class AEId:
             raise WeightsError(f"malformed autoencoder record {text!r}: {e}") from e
 
     def __str__(self) -> str:
-        return f"{self.id} (sha256 {_short(self.sha256)})"
+        space = f", latent space {_short(self.latent_space)}" if self.latent_space else ""
+        return f"{self.id} (sha256 {_short(self.sha256)}{space})"
 
 
 @dataclass(frozen=True)
