@@ -52,7 +52,7 @@ def upsample(
         sample_rate: its rate.
         from_rate: the rate its content was band-limited to, when it differs from ``sample_rate``,
             or ``"auto"`` to detect it from the spectrum (``reencoder_cli.bandwidth``).
-        model: a ``bwe`` or ``flow`` weights name.
+        model: a ``bwe`` or ``flow`` weights name, or ``"auto"`` (``defaults.upsample_model``).
         steps: Euler steps for flow models.
         seed: noise seed for flow models.
         keep_lowband: keep the input below its Nyquist (see ``post.keep_lowband``).

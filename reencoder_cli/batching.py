@@ -139,7 +139,7 @@ def _run_group(
         result.status, result.ops, result.post_steps = "done", list(latent.ops), list(steps)
         result.channels, result.out_rate = latent.channels, rate
         result.subtype, result.clipped_samples = report.subtype, report.clipped_samples
-        result.models = pipeline.model_shas()  # type: ignore[attr-defined]
+        result.models = pipeline.model_shas(result.ops)  # type: ignore[attr-defined]
         result.seconds = time.perf_counter() - item.start
         result.realtime_factor = result.duration / result.seconds if result.seconds > 0 else None
         done.append((item.index, result))

@@ -5,15 +5,31 @@ No heavy imports: the command line reads this at start-up.
 
 from __future__ import annotations
 
-UPSAMPLE_MODEL = "bwe-s-l1"
-"""Default of ``upsample``: the bandwidth module that measures best (BENCHMARKS.md)."""
+UPSAMPLE_MODEL = "auto"
+"""Default of ``upsample``: per input, ``upsample_model`` of the rate its content ends at."""
+
+UPSAMPLE_AUTO = ("flow-s", "bwe-s-l1")
+"""The files ``auto`` chooses from."""
+
+UPSAMPLE_HELP = "auto (flow-s for content up to 16 kHz, else bwe-s-l1), bwe-s-l1, bwe-s, bwe-m, flow-s or a path"
+"""What ``upsample``'s model may be, for help texts."""
+
+
+def upsample_model(rate: float) -> str:
+    """The bandwidth module that measures best from content band-limited to ``rate`` Hz
+    (BENCHMARKS.md): the flow model (1 Euler step) up to 16 kHz, where it leads the full-band
+    mel-D and the high-band LSD by far; the L1 regression above, which alone beats noise
+    fill on the high-band STFT-D there."""
+    return UPSAMPLE_AUTO[0] if rate <= 16000 else UPSAMPLE_AUTO[1]
+
 
 UPMIX_MODEL = "stereo-s"
 """Default of ``upmix``."""
 
 TRAINING: dict[str, tuple[str, str]] = {
     "autoencoder": ("autoencoder", "autoencoder"),
-    UPSAMPLE_MODEL: ("bwe", "module bwe --l1-only"),
+    "bwe-s-l1": ("bwe", "module bwe --l1-only"),
+    "flow-s": ("flow", "module flow"),
     UPMIX_MODEL: ("stereo", "module stereo"),
 }
 """Default weights name -> (kind, arguments of ``reencoder train`` that make it)."""

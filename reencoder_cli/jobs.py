@@ -331,7 +331,7 @@ def process(job: Job, spec: JobSpec, pipeline: object, progress: Progress | None
         result.error = f"{job.input}: internal error: {type(exc).__name__}: {exc}"
     finally:
         result.seconds = time.perf_counter() - start
-        result.models = pipeline.model_shas() if "_ae" in pipeline.__dict__ else {}
+        result.models = pipeline.model_shas(result.ops)
         if result.status == "done" and result.seconds > 0:
             result.realtime_factor = result.duration / result.seconds
     return result

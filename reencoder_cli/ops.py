@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from reencoder_cli import arith
-from reencoder_cli.defaults import UPMIX_MODEL, UPSAMPLE_MODEL
+from reencoder_cli.defaults import UPMIX_MODEL, UPSAMPLE_HELP, UPSAMPLE_MODEL, upsample_model
 from reencoder_cli.errors import UsageError
 from reencoder_cli.latentfile import Latent
 
@@ -152,6 +152,8 @@ def _upsample(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -
             f"upsample: the input is already {rate} Hz, there is no band to extend; "
             "pass --from-rate (op parameter rate=) if its content is band-limited"
         )
+    if p["model"] == UPSAMPLE_MODEL:
+        p = {**p, "model": upsample_model(rate)}  # the history names the file that ran
     model, arch = runner.module(p["model"], OPS["upsample"].archs)
     z = latent.z.to(runner.device)
     try:
@@ -224,7 +226,7 @@ OPS: dict[str, OpDef] = {
     "upsample": OpDef(
         "bandwidth extension to 44.1 kHz",
         {
-            "model": Param(str, UPSAMPLE_MODEL, "bwe-s-l1, bwe-s, bwe-m, flow-s or a weights path"),
+            "model": Param(str, UPSAMPLE_MODEL, UPSAMPLE_HELP),
             "rate": Param(
                 rate_or_auto,
                 0,

@@ -131,10 +131,12 @@ class Pipeline:
         model, meta = self._modules[name]
         return model, meta.arch
 
-    def model_shas(self) -> dict[str, str]:
-        """sha256 of every model loaded so far, by name."""
+    def model_shas(self, ops: Sequence[str] = ()) -> dict[str, str]:
+        """sha256 by name of the autoencoder (once loaded) and of the loaded modules that
+        ``ops`` (a latent's history, ``name:k=v,...``) ran."""
+        named = {parse_op(op).params.get("model") for op in ops}
         loaded = {self.autoencoder_name: self._ae[1].sha256} if "_ae" in self.__dict__ else {}
-        return loaded | {name: meta.sha256 for name, (_, meta) in self._modules.items()}
+        return loaded | {name: meta.sha256 for name, (_, meta) in self._modules.items() if name in named}
 
     # -- chunked stages -------------------------------------------------------------------
 

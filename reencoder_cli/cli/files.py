@@ -9,7 +9,7 @@ import typer
 from reencoder_cli.cli.app import app, console, errors_handled, out
 from reencoder_cli.cli.batch import run_batch
 from reencoder_cli.cli.options import JobOptions, OpArg, PathsArg, job_command
-from reencoder_cli.defaults import UPMIX_MODEL, UPSAMPLE_MODEL
+from reencoder_cli.defaults import UPMIX_MODEL, UPSAMPLE_HELP, UPSAMPLE_MODEL
 from reencoder_cli.errors import UsageError
 
 
@@ -25,7 +25,7 @@ def upsample(
             "(default: the file's rate).",
         ),
     ] = None,
-    model: Annotated[str, typer.Option(help="bwe-s-l1, bwe-s, bwe-m, flow-s or a weights path.")] = UPSAMPLE_MODEL,
+    model: Annotated[str, typer.Option(help=UPSAMPLE_HELP + ".")] = UPSAMPLE_MODEL,
     steps: Annotated[int, typer.Option(help="Euler steps (flow models).")] = 1,
     keep_lowband: Annotated[
         bool, typer.Option(help="Keep the input below its Nyquist; the model adds only the band above.")
