@@ -307,6 +307,10 @@ def test_models_and_env_commands(weights_env: Path) -> None:
     result = cli("models", "--json")
     assert result.exit_code == 0
     assert set(json.loads(result.stdout)) >= {"autoencoder.safetensors", "bwe-s.safetensors"}
+    from reencoder_cli.cli.info import _steps
+
+    assert _steps({"steps": 6000, "init": {"steps": 15705}}) == "15705+6000"  # a run that started from weights
+    assert _steps({"steps": 3}) == "3" and _steps({}) == "?"
     env = cli("env")
     assert env.exit_code == 0 and "torch" in env.stdout and "threads" in env.stdout  # results go to stdout
     listing = cli("ops")

@@ -80,9 +80,16 @@ def models(
             f"{entry['size'] / 1e6:.1f}",
             entry["sha256"][:12],
             ", ".join(data) if isinstance(data, list) else str(data),
-            str(train.get("steps", "?")),
+            _steps(train),
         )
     out.print(table if files else f"no weights in {weights_dir()} yet")
+
+
+def _steps(train: dict) -> str:
+    """Training steps, those of the weights a run started from first (``15705+6000``)."""
+    steps = str(train.get("steps", "?"))
+    init = train.get("init") or {}
+    return f"{init['steps']}+{steps}" if init.get("steps") is not None else steps
 
 
 @app.command()
