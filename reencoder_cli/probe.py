@@ -1,8 +1,10 @@
-"""What an audio file holds, read once without the models (``reencoder probe``, like soxi or ffprobe).
+"""What a file holds, read once without the models (``reencoder probe``, like soxi or ffprobe).
 
-Besides the header (rate, channels, sample type, tags) it measures the decoded samples:
-length, peak and RMS level, and the band the content fills (``bandwidth``), so a folder
-can be triaged before ``upsample`` (which files are band-limited, and from which rate).
+For audio, besides the header (rate, channels, sample type, tags) it measures the decoded
+samples: length, peak and RMS level, and the band the content fills (``bandwidth``), so a
+folder can be triaged before ``upsample`` (which files are band-limited, and from which
+rate). For a ``.latent`` file it reads what the file records: its shape, the audio it
+stands for, the autoencoder and latent space that made it, and the ops applied so far.
 """
 
 from __future__ import annotations
@@ -52,9 +54,95 @@ class Probe:
             out[key] = None if math.isinf(out[key]) else round(out[key], 2)
         return out
 
+    def line(self) -> str:
+        """One line for people: ``name: 44100 Hz, 2 ch, FLAC PCM_16, 0:10.0, peak ..., content ...``."""
+        band = (
+            f"content up to {self.content_rate // 2} Hz (upsample --from-rate {self.content_rate})"
+            if self.content_rate < self.sample_rate
+            else "content fills the band"
+        )
+        return (
+            f"{self.input}: {self.sample_rate} Hz, {self.channels} ch, {self.format} {self.subtype}, "
+            f"{_clock(self.seconds)}, peak {self.peak_dbfs:.1f} dBFS, RMS {self.rms_dbfs:.1f} dBFS, {band}"
+        )
+
+
+@dataclass(frozen=True)
+class LatentProbe:
+    """One ``.latent`` file's facts.
+
+    Attributes:
+        input: the path as given.
+        format: the file format's name and version.
+        channels: audio channels (one latent each).
+        latent_dim: channels of each latent (D).
+        frames: latent frames (F).
+        seconds: length of the audio it decodes to.
+        source_rate: the rate of the audio it was encoded from.
+        autoencoder: id, sha256 and latent space of the autoencoder that made it.
+        ops: the ops applied so far (``name:k=v,...``).
+        subtype: the original input's sample type (the decoded output inherits it).
+        tags: the original input's text tags.
+    """
+
+    input: str
+    format: str
+    channels: int
+    latent_dim: int
+    frames: int
+    seconds: float
+    source_rate: int
+    autoencoder: dict[str, str]
+    ops: list[str]
+    subtype: str
+    tags: dict[str, str]
+
+    def record(self) -> dict[str, object]:
+        """The JSON-serialisable record."""
+        return asdict(self)
+
+    def line(self) -> str:
+        """One line for people: shape, length, source rate, autoencoder, ops."""
+        ae = self.autoencoder
+        space = f", latent space {ae['latent_space'][:12]}..." if ae["latent_space"] else ""
+        return (
+            f"{self.input}: reencoder latent, {self.channels} ch x {self.latent_dim} x {self.frames} frames, "
+            f"{_clock(self.seconds)} of audio from {self.source_rate} Hz, "
+            f"autoencoder {ae['id']} (sha256 {ae['sha256'][:12]}...{space}), ops: {', '.join(self.ops) or 'none'}"
+        )
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}:{rest:04.1f}"
+
 
 def _dbfs(value: float) -> float:
     return 20.0 * math.log10(value) if value > 0 else -math.inf
+
+
+def probe_latent(path: str) -> LatentProbe:
+    """Describe a ``.latent`` file (this imports torch, which reads it).
+
+    Raises:
+        LatentFileError: not a readable latent file.
+    """
+    from reencoder_cli.latentfile import FORMAT, load_latent
+
+    latent = load_latent(path)
+    return LatentProbe(
+        input=path,
+        format=FORMAT,
+        channels=latent.channels,
+        latent_dim=int(latent.z.shape[1]),
+        frames=int(latent.z.shape[2]),
+        seconds=latent.length / latent.sample_rate,
+        source_rate=latent.source_rate,
+        autoencoder=asdict(latent.autoencoder),
+        ops=list(latent.ops),
+        subtype=latent.meta.subtype or "",
+        tags=dict(latent.meta.tags),
+    )
 
 
 def probe(source: audio.Source) -> Probe:

@@ -275,6 +275,22 @@ def test_probe_describes_files_without_torch(files: Path) -> None:
     assert "content up to 8000 Hz (upsample --from-rate 16000)" in text.stdout
 
 
+def test_probe_describes_latent_files(files: Path) -> None:
+    latent = files / "in22.latent"
+    assert cli("run", files / "in22.wav", latent, "--op", "gain:db=-6").exit_code == 0
+    record = json.loads(cli("probe", latent, "--json").stdout)
+    assert (record["channels"], record["frames"], record["seconds"], record["source_rate"]) == (2, 87, 2.0, 22050)
+    assert record["ops"] == ["gain:db=-6.0"] and record["autoencoder"]["id"] == "autoencoder"
+    from reencoder_cli.pipeline import Pipeline
+
+    assert record["autoencoder"]["latent_space"] == Pipeline(device="cpu").ae_id.latent_space
+    text = cli("probe", latent).stdout
+    assert "in22.latent: reencoder latent, 2 ch x 16 x 87 frames, 0:02.0 of audio from 22050 Hz" in text
+    (files / "fake.latent").write_bytes(b"not a latent")
+    bad = cli("probe", files / "fake.latent")
+    assert bad.exit_code == 1 and "fake.latent: not a readable latent file" in one_error_line(bad)
+
+
 def test_help_is_fast_and_does_not_import_torch() -> None:
     code = (
         "import sys; from reencoder_cli.cli import app\n"

@@ -15,15 +15,20 @@ from reencoder_cli.cli.app import app, console, errors_handled, out
 
 @app.command()
 def probe(
-    paths: Annotated[Optional[list[str]], typer.Argument(help="Audio files, folders or globs ('-' = stdin).")] = None,
+    paths: Annotated[
+        Optional[list[str]], typer.Argument(help="Audio or .latent files, folders or globs ('-' = stdin).")
+    ] = None,
     recursive: Annotated[bool, typer.Option("-r", "--recursive", help="Scan input folders recursively.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON line per file on stdout.")] = False,
 ) -> None:
-    """What audio files hold: rate, channels, sample type, length, levels, and the band the content fills."""
+    """What files hold: for audio, rate, channels, sample type, length, levels and the band the content
+    fills; for .latent files, shape, length, source rate, autoencoder and ops."""
     with errors_handled():
         from reencoder_cli.errors import ReencoderError, UsageError, about
         from reencoder_cli.jobs import expand_inputs
+        from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
         from reencoder_cli.probe import probe as probe_file
+        from reencoder_cli.probe import probe_latent
 
         sources = expand_inputs(list(paths or []), recursive)
         if not sources:
@@ -31,7 +36,8 @@ def probe(
         failed = 0
         for source in sources:
             try:
-                facts = probe_file(source.path)
+                latent = source.path.endswith(LATENT_SUFFIX)
+                facts = probe_latent(source.path) if latent else probe_file(source.path)
             except ReencoderError as exc:
                 failed += 1
                 console.print(f"[bold red]failed[/] {escape(about(exc, source.path))}")
@@ -39,19 +45,8 @@ def probe(
             if json_out:
                 sys.stdout.write(json.dumps(facts.record()) + "\n")
                 sys.stdout.flush()
-                continue
-            minutes, seconds = divmod(facts.seconds, 60)
-            band = (
-                f"content up to {facts.content_rate // 2} Hz (upsample --from-rate {facts.content_rate})"
-                if facts.content_rate < facts.sample_rate
-                else "content fills the band"
-            )
-            levels = f"peak {facts.peak_dbfs:.1f} dBFS, RMS {facts.rms_dbfs:.1f} dBFS"
-            out.print(
-                f"{facts.input}: {facts.sample_rate} Hz, {facts.channels} ch, {facts.format} {facts.subtype}, "
-                f"{int(minutes)}:{seconds:04.1f}, {levels}, {band}",
-                markup=False,
-            )
+            else:
+                out.print(facts.line(), markup=False)
         if failed:
             raise typer.Exit(1)
 
