@@ -168,6 +168,15 @@ def test_a_decoder_fine_tune_keeps_latent_files_and_modules(weights_env: Path, t
         other.module("bwe-s", ("bwe",))
 
 
+def test_model_shas_name_only_what_the_ops_ran(weights_env: Path) -> None:
+    pipe = Pipeline(device="cpu")
+    latent = pipe.apply(pipe.encode(music(1.0, 16000), 16000), ["upsample", "gain:db=-3"])
+    pipe.module("bwe-s", ("bwe",))  # loaded, not run
+    assert latent.ops == ("upsample:model=flow-s", "gain:db=-3.0")
+    assert set(pipe.model_shas(latent.ops)) == {"autoencoder", "flow-s"}
+    assert set(pipe.model_shas(["frobnicate:x=1", *latent.ops])) == {"autoencoder", "flow-s"}  # another version's op
+
+
 def test_mix_op_adds_latents(weights_env: Path, tmp_path: Path) -> None:
     import soundfile as sf
 
