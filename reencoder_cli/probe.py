@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from reencoder_cli import audio
 from reencoder_cli.bandwidth import Spectrum
+
+if TYPE_CHECKING:  # torch stays unimported for audio files
+    from reencoder_cli.weights import AEId
 
 
 @dataclass(frozen=True)
@@ -92,23 +96,21 @@ class LatentProbe:
     frames: int
     seconds: float
     source_rate: int
-    autoencoder: dict[str, str]
+    autoencoder: AEId
     ops: list[str]
     subtype: str
     tags: dict[str, str]
 
     def record(self) -> dict[str, object]:
-        """The JSON-serialisable record."""
+        """The JSON-serialisable record (the autoencoder as ``{id, sha256, latent_space}``)."""
         return asdict(self)
 
     def line(self) -> str:
         """One line for people: shape, length, source rate, autoencoder, ops."""
-        ae = self.autoencoder
-        space = f", latent space {ae['latent_space'][:12]}..." if ae["latent_space"] else ""
         return (
             f"{self.input}: reencoder latent, {self.channels} ch x {self.latent_dim} x {self.frames} frames, "
             f"{_clock(self.seconds)} of audio from {self.source_rate} Hz, "
-            f"autoencoder {ae['id']} (sha256 {ae['sha256'][:12]}...{space}), ops: {', '.join(self.ops) or 'none'}"
+            f"autoencoder {self.autoencoder}, ops: {', '.join(self.ops) or 'none'}"
         )
 
 
@@ -138,7 +140,7 @@ def probe_latent(path: str) -> LatentProbe:
         frames=int(latent.z.shape[2]),
         seconds=latent.length / latent.sample_rate,
         source_rate=latent.source_rate,
-        autoencoder=asdict(latent.autoencoder),
+        autoencoder=latent.autoencoder,
         ops=list(latent.ops),
         subtype=latent.meta.subtype or "",
         tags=dict(latent.meta.tags),
