@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from reencoder_cli import arith
-from reencoder_cli.defaults import UPMIX_MODEL, UPSAMPLE_HELP, UPSAMPLE_MODEL, upsample_model
+from reencoder_cli.defaults import UPMIX_MODEL, UPSAMPLE_AUTO, UPSAMPLE_HELP, UPSAMPLE_MODEL, upsample_model
 from reencoder_cli.errors import UsageError
 from reencoder_cli.latentfile import Latent
 
@@ -93,6 +93,14 @@ class OpSpec:
     def __str__(self) -> str:
         given = [f"{k}={v}" for k, v in self.params.items() if v is not None and v != OPS[self.name].params[k].default]
         return self.name + (":" + ",".join(given) if given else "")
+
+    def models(self) -> tuple[str, ...]:
+        """The weights this op may load: its ``model``, or every file ``upsample``'s auto picks from."""
+        if "model" not in self.params:
+            return ()
+        if self.name == "upsample" and self.params["model"] == UPSAMPLE_MODEL:
+            return UPSAMPLE_AUTO
+        return (self.params["model"],)
 
 
 @dataclass(frozen=True)

@@ -208,6 +208,12 @@ def test_op_parsing(text: str, match: str | None) -> None:
             parse_op(text)
 
 
+def test_op_names_the_models_it_may_load() -> None:
+    assert parse_op("upsample").models() == ("flow-s", "bwe-s-l1")  # auto: both are preloaded
+    assert parse_op("upsample:model=bwe-m").models() == ("bwe-m",)
+    assert parse_op("upmix").models() == ("stereo-s",) and parse_op("gain:db=3").models() == ()
+
+
 def test_upsample_refuses_full_rate_input_without_from_rate(weights_env: Path) -> None:
     pipe = Pipeline(device="cpu")
     x = music(1.0, 44100)

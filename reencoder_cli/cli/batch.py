@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from reencoder_cli.cli.app import console
 from reencoder_cli.cli.options import JobOptions
-from reencoder_cli.defaults import TRAINING, UPSAMPLE_AUTO, UPSAMPLE_MODEL
+from reencoder_cli.defaults import TRAINING
 from reencoder_cli.errors import UsageError
 
 
@@ -110,13 +110,7 @@ def preload(pipeline: Any, specs: list[Any]) -> None:
     from reencoder_cli.ops import OPS
     from reencoder_cli.weights import weights_dir
 
-    def names(spec: Any) -> tuple[str, ...]:
-        auto = spec.name == "upsample" and spec.params["model"] == UPSAMPLE_MODEL
-        return UPSAMPLE_AUTO if auto else (spec.params["model"],)
-
-    wanted = [(pipeline.autoencoder_name, ())] + [
-        (name, OPS[s.name].archs) for s in specs if "model" in s.params for name in names(s)
-    ]
+    wanted = [(pipeline.autoencoder_name, ())] + [(name, OPS[s.name].archs) for s in specs for name in s.models()]
     for name, archs in wanted:
         try:
             _ = pipeline.ae if not archs else pipeline.module(name, archs)
