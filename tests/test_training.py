@@ -105,6 +105,8 @@ def test_autoencoder_run_starts_from_given_weights_and_refuses_other_sizes(tmp_p
     trainer = AutoencoderTrainer(TINY_AE, AETrainConfig(batch=2, crop=8192), CPU, Crops(2, 8192), np.zeros((1, 4096)))
     origin = trainer.initialize(str(tmp_path / "start.safetensors"))
     assert origin["sha256"] == sha and origin["steps"] == 42
+    save_model(tmp_path / "tuned.safetensors", source, "autoencoder", TINY_AE, train={"steps": 5, "init": origin})
+    assert trainer.initialize(str(tmp_path / "tuned.safetensors"))["steps"] == 47  # the whole lineage
     for model in (trainer.ae, trainer.ema):
         assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), source.state_dict().values()))
     other = AutoencoderTrainer(

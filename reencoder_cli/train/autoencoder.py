@@ -232,7 +232,8 @@ class AutoencoderTrainer:
         }
 
     def initialize(self, weights: str) -> dict[str, object]:
-        """Start from shipped or exported autoencoder weights (a name or a path); returns their provenance.
+        """Start from shipped or exported autoencoder weights (a name or a path); returns their provenance:
+        path, sha256 and steps (every step behind them: their run's plus its own origin's).
 
         Raises:
             WeightsError: the weights hold another architecture or other sizes.
@@ -246,7 +247,10 @@ class AutoencoderTrainer:
             raise WeightsError(f"{weights}: its autoencoder sizes differ from this run's; cannot start from it")
         for target in (self.ae, self.ema):
             target.load_state_dict(model.state_dict())
-        return {"path": str(meta.path), "sha256": meta.sha256, "steps": meta.train.get("steps")}
+        steps, origin = meta.train.get("steps"), meta.train.get("init") or {}
+        if steps is not None and origin.get("steps") is not None:
+            steps += origin["steps"]
+        return {"path": str(meta.path), "sha256": meta.sha256, "steps": steps}
 
     def export(self, path: Path, train_info: dict[str, object]) -> str:
         """Save the EMA autoencoder as shippable weights (fp16); returns its sha256."""
