@@ -57,7 +57,7 @@ def with_detected_rate(specs: Sequence[OpSpec], detected: int, source_rate: int)
             f"upsample: no band limit found in the spectrum below {source_rate // 2} Hz, so there is no band "
             "to extend (pass --from-rate RATE to name one)"
         )
-    resolved = [replace(s, params={**s.params, "rate": detected}) if _is_auto(s) else s for s in specs]
+    resolved = [replace(s, params={**s.params, "rate": detected}) if _rate_is_auto(s) else s for s in specs]
     if detected < source_rate:
         return resolved, f"content band-limited to {detected // 2} Hz: upsampling from {detected} Hz"
     return resolved, f"no band limit found below the file's Nyquist frequency: upsampling from {detected} Hz"
@@ -65,10 +65,10 @@ def with_detected_rate(specs: Sequence[OpSpec], detected: int, source_rate: int)
 
 def wants_detection(specs: Sequence[OpSpec]) -> bool:
     """Whether an op asks for the input's content rate (``upsample:rate=auto``)."""
-    return any(_is_auto(s) for s in specs)
+    return any(_rate_is_auto(s) for s in specs)
 
 
-def _is_auto(spec: OpSpec) -> bool:
+def _rate_is_auto(spec: OpSpec) -> bool:
     return spec.name == "upsample" and spec.params["rate"] == AUTO_RATE
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from reencoder_cli.autoencoder import Autoencoder, AutoencoderConfig
 from reencoder_cli.bwe import BWEConfig, LatentBWE
@@ -59,6 +60,20 @@ def make_weights(folder: Path) -> Path:
     )
     update_manifest(folder)
     return folder
+
+
+def retuned_autoencoders(weights: Path, folder: Path) -> tuple[str, str]:
+    """Copies of ``weights``' autoencoder with another decoder (same latent space) and with
+    another encoder too (another latent space), saved in ``folder``; returns their paths."""
+    ae = Autoencoder(TINY_AE)
+    ae.load_state_dict(load_file(str(weights / "autoencoder.safetensors")))
+    tuned, other = str(folder / "tuned.safetensors"), str(folder / "other.safetensors")
+    with torch.no_grad():
+        ae.decoder.proj_out.bias.add_(0.5)
+        save_model(tuned, ae, "autoencoder", TINY_AE)
+        ae.encoder.proj_out.bias.add_(0.5)
+        save_model(other, ae, "autoencoder", TINY_AE)
+    return tuned, other
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -6,15 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_AE, music
+from conftest import music, retuned_autoencoders
 
 from reencoder_cli.audio import SourceMeta
-from reencoder_cli.autoencoder import Autoencoder
 from reencoder_cli.errors import LatentFileError, UsageError, WeightsError
 from reencoder_cli.latentfile import Latent, load_latent, save_latent
 from reencoder_cli.ops import parse_op
 from reencoder_cli.pipeline import Pipeline
-from reencoder_cli.weights import AEId, save_model
+from reencoder_cli.weights import AEId
 
 CHUNK_TOLERANCE = 1e-5  # max |chunked - unchunked| on a signal of peak 0.3 (float32 rounding)
 
@@ -148,20 +147,13 @@ def test_latent_of_another_autoencoder_is_refused(weights_env: Path, tmp_path: P
 
 def test_a_decoder_fine_tune_keeps_latent_files_and_modules(weights_env: Path, tmp_path: Path) -> None:
     pipe = Pipeline(device="cpu")
-    tuned = Autoencoder(TINY_AE)
-    tuned.load_state_dict(pipe.ae.state_dict())
-    with torch.no_grad():
-        tuned.decoder.proj_out.bias.add_(0.5)
-    save_model(tmp_path / "tuned.safetensors", tuned, "autoencoder", TINY_AE)
-    retuned = Pipeline(autoencoder=str(tmp_path / "tuned.safetensors"), device="cpu")
+    tuned, other_encoder = retuned_autoencoders(weights_env, tmp_path)
+    retuned = Pipeline(autoencoder=tuned, device="cpu")
     assert retuned.ae_id.sha256 != pipe.ae_id.sha256 and retuned.ae_id.latent_space == pipe.ae_id.latent_space
     latent = pipe.encode(music(1.0, 44100), 44100)
     assert not np.allclose(retuned.decode(latent), pipe.decode(latent), atol=1e-3)  # the tuned decoder plays it
     retuned.module("bwe-s", ("bwe",))  # trained on the first file's latents: still valid
-    with torch.no_grad():
-        tuned.encoder.proj_out.bias.add_(0.5)
-    save_model(tmp_path / "other.safetensors", tuned, "autoencoder", TINY_AE)
-    other = Pipeline(autoencoder=str(tmp_path / "other.safetensors"), device="cpu")
+    other = Pipeline(autoencoder=other_encoder, device="cpu")
     with pytest.raises(LatentFileError, match="another latent space"):
         other.decode(latent)
     with pytest.raises(WeightsError, match="another latent space"):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_AE, TINY_BWE, TINY_FLOW, TINY_STEREO, music
+from conftest import TINY_AE, TINY_BWE, TINY_FLOW, TINY_STEREO, music, retuned_autoencoders
 
 from reencoder_cli.autoencoder import Autoencoder
 from reencoder_cli.errors import WeightsError
@@ -267,19 +267,12 @@ def test_latent_cache_subset_is_capped_per_split_and_nested() -> None:
 def test_latent_cache_resumes_per_latent_space(weights_env: Path, tmp_path: Path) -> None:
     from reencoder_cli.data import Track, write_manifest
     from reencoder_cli.latentcache import build
-    from reencoder_cli.pipeline import Pipeline
 
     data, root = tmp_path / "music", tmp_path / "latents"
     (data / "a").mkdir(parents=True)
     np.save(data / "a" / "t.npy", (music(2.0, 44100, channels=2).T * 16384).astype(np.int16))
     write_manifest(data, [Track("a", "t", "a/t.npy", 2.0, "train")])
-    ae = Pipeline(device="cpu").ae
-    tuned, other = str(tmp_path / "tuned.safetensors"), str(tmp_path / "other.safetensors")
-    with torch.no_grad():
-        ae.decoder.proj_out.bias.add_(0.5)
-        save_model(tuned, ae, "autoencoder", TINY_AE)
-        ae.encoder.proj_out.bias.add_(0.5)
-        save_model(other, ae, "autoencoder", TINY_AE)
+    tuned, other = retuned_autoencoders(weights_env, tmp_path)
     encoded: list[str] = []
     for autoencoder, expected in [("autoencoder", 1), ("autoencoder", 1), (tuned, 1), (other, 2)]:
         build(data, root, autoencoder, encoded.append, rates=(22050,), device="cpu")
