@@ -8,7 +8,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from reencoder_cli.defaults import UPMIX_MODEL, UPSAMPLE_MODEL
+from reencoder_cli.defaults import UPMIX_MODEL, UPMIX_SIDE, UPSAMPLE_MODEL
 from reencoder_cli.pipeline import Pipeline
 
 Audio = TypeVar("Audio", np.ndarray, torch.Tensor)
@@ -75,6 +75,7 @@ def upmix(
     style_mix: float | None = None,
     model: str = UPMIX_MODEL,
     keep_mid: bool = True,
+    side: str = UPMIX_SIDE,
     autoencoder: str = "autoencoder",
     device: str = "auto",
 ) -> tuple[Audio, int]:
@@ -88,12 +89,13 @@ def upmix(
         style_mix: 0 = random style, 1 = the reference's (default 1 with ``width_from``).
         model: a ``stereo`` weights name.
         keep_mid: make (L + R) / 2 equal the input exactly.
+        side: with ``keep_mid``, "parametric" (``post.parametric_stereo``) or "decoded".
         autoencoder: weights name of the autoencoder.
         device: auto, cpu, cuda or cuda:N.
 
     Returns:
         (2, T') stereo at 44.1 kHz, same type as ``wav``, and 44100.
     """
-    op = f"upmix:model={model}" + (f",width_from={width_from}" if width_from else "")
+    op = f"upmix:model={model},side={side}" + (f",width_from={width_from}" if width_from else "")
     op += f",style_mix={style_mix}" if style_mix is not None else ""
     return _run(wav, sample_rate, op, seed, True, keep_mid, autoencoder, device)

@@ -26,6 +26,16 @@ def upsample_model(rate: float) -> str:
 UPMIX_MODEL = "stereo-s"
 """Default of ``upmix``."""
 
+UPMIX_SIDES = ("parametric", "decoded")
+"""How ``upmix --keep-mid`` makes the side; the first is the default (BENCHMARKS.md)."""
+
+UPMIX_SIDE = UPMIX_SIDES[0]
+
+UPMIX_SIDE_HELP = (
+    "with keep-mid: parametric (the input panned per band by the model's image, plus a "
+    "decorrelated copy at its side level) or decoded (the side of the decoded channels)"
+)
+
 TRAINING: dict[str, tuple[str, str]] = {
     "autoencoder": ("autoencoder", "autoencoder"),
     "bwe-s-l1": ("bwe", "module bwe --l1-only"),

@@ -14,6 +14,7 @@ reference; rows hold the metrics averaged over clips and the system's GFLOPs per
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from reencoder_cli import audio, baselines, post
+from reencoder_cli.defaults import UPMIX_SIDES
 from reencoder_cli.metrics import band_metrics, stereo_metrics, visqol
 
 SAMPLE_RATE = 44100
@@ -229,14 +231,15 @@ def evaluate_upmix(
     """Stereo rows: dual mono, pseudo-stereo, AE ceiling, ours with random and oracle style."""
     stereo = [c for c in clips if c.wav.shape[0] == 2]
 
-    def ours(clip: Clip, mono: np.ndarray, oracle: bool, keep_mid: bool) -> np.ndarray:
+    def ours(clip: Clip, mono: np.ndarray, oracle: bool, side: str | None) -> np.ndarray:
+        """side: how keep-mid makes the side, None for the pure latent result."""
         with tempfile.TemporaryDirectory() as tmp:
-            op = f"upmix:model={model},seed={seed}"
+            op = f"upmix:model={model},seed={seed},side={side or 'decoded'}"
             if oracle:
                 ref = Path(tmp) / "ref.wav"
                 audio.write_audio(ref, clip.wav, SAMPLE_RATE, "FLOAT")
                 op += f",width_from={ref}"
-            return pipeline.run(mono, SAMPLE_RATE, [op], keep_mid=keep_mid).wav  # type: ignore[attr-defined]
+            return pipeline.run(mono, SAMPLE_RATE, [op], keep_mid=side is not None).wav  # type: ignore[attr-defined]
 
     def ae(wav: np.ndarray) -> np.ndarray:
         return fit_length(pipeline.decode(pipeline.encode(wav, SAMPLE_RATE)), wav.shape[-1])  # type: ignore[attr-defined]
@@ -248,13 +251,16 @@ def evaluate_upmix(
         "dual mono": lambda c, m: baselines.dual_mono(m),
         "pseudo-stereo (classical)": lambda c, m: baselines.pseudo_stereo(m),
         "AE reconstruction (ceiling)": lambda c, m: ae(c.wav),
-        "AE of L and R + keep-mid (ceiling)": lambda c, m: post.keep_mid(m, ae(c.wav)),
+        "AE of L and R + keep-mid, decoded side (ceiling)": lambda c, m: post.keep_mid(m, ae(c.wav)),
+        "AE of L and R + keep-mid, parametric side (ceiling)": lambda c, m: post.parametric_stereo(m, ae(c.wav)),
         "AE of the side + keep-mid (side-latent design)": ae_side,
-        f"{model} random style (pure latent)": lambda c, m: ours(c, m, False, False),
-        f"{model} random style + keep-mid": lambda c, m: ours(c, m, False, True),
-        f"{model} oracle style (pure latent)": lambda c, m: ours(c, m, True, False),
-        f"{model} oracle style + keep-mid": lambda c, m: ours(c, m, True, True),
     }
+    for style, oracle in (("random", False), ("oracle", True)):
+        systems[f"{model} {style} style (pure latent)"] = functools.partial(ours, oracle=oracle, side=None)
+        for side in reversed(UPMIX_SIDES):
+            systems[f"{model} {style} style + keep-mid, {side} side"] = functools.partial(
+                ours, oracle=oracle, side=side
+            )
     return score(systems, stereo, lambda c: audio.to_mono(c.wav), metric, keep_outputs)
 
 

@@ -15,7 +15,16 @@ import torch
 from torch import Tensor, nn
 
 from reencoder_cli import arith
-from reencoder_cli.defaults import UPMIX_MODEL, UPSAMPLE_AUTO, UPSAMPLE_HELP, UPSAMPLE_MODEL, upsample_model
+from reencoder_cli.defaults import (
+    UPMIX_MODEL,
+    UPMIX_SIDE,
+    UPMIX_SIDE_HELP,
+    UPMIX_SIDES,
+    UPSAMPLE_AUTO,
+    UPSAMPLE_HELP,
+    UPSAMPLE_MODEL,
+    upsample_model,
+)
 from reencoder_cli.errors import UsageError
 from reencoder_cli.latentfile import Latent
 
@@ -81,6 +90,7 @@ class Param:
     help: str
     low: float | None = None
     high: float | None = None
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,8 @@ def _convert(op: str, key: str, value: str, param: Param) -> Any:
         (param.low is not None and converted < param.low) or (param.high is not None and converted > param.high)
     ):
         raise UsageError(f"op {op}: {key}={value} is outside [{param.low}, {param.high}]")
+    if param.choices and converted not in param.choices:
+        raise UsageError(f"op {op}: {key}={value!r} is not one of {', '.join(param.choices)}")
     return converted
 
 
@@ -255,6 +267,7 @@ OPS: dict[str, OpDef] = {
             "seed": Param(int, -1, "style seed (-1 = the global --seed)", -1, 2**31 - 1),
             "width_from": Param(str, "", "reference stereo file whose image to borrow"),
             "style_mix": Param(float, None, "0 = random style, 1 = the reference's", 0.0, 1.0),
+            "side": Param(str, UPMIX_SIDE, UPMIX_SIDE_HELP, choices=UPMIX_SIDES),
         },
         _upmix,
         mono_input=True,

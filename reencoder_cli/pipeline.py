@@ -301,13 +301,15 @@ def post_process(
         return out, ()
     rate = lowband_rate(specs, source_rate, keep_lowband, keep_mid)
     steps: list[str] = []
-    if keep_mid and any(s.name == "upmix" for s in specs):
+    upmix = next((s for s in specs if s.name == "upmix"), None)
+    if keep_mid and upmix is not None:
         mid = ref
         if rate is not None:
             mid = post.keep_lowband(mid, post.mid_side(out)[0], rate, sample_rate)
             steps.append("keep_lowband")
-        out = post.keep_mid(mid, out)
-        steps.append("keep_mid")
+        parametric = upmix.params["side"] == "parametric"
+        out = post.parametric_stereo(mid, out, sample_rate) if parametric else post.keep_mid(mid, out)
+        steps += ["keep_mid", "parametric side"] if parametric else ["keep_mid"]
     elif rate is not None:
         out = post.keep_lowband(ref, out, rate, sample_rate)
         steps.append("keep_lowband")
@@ -327,4 +329,8 @@ def post_margin(
 ) -> int:
     """Samples of decoded context each side that ``post_process`` needs for an exact result."""
     rate = lowband_rate(specs, source_rate, keep_lowband, keep_mid)
-    return 0 if rate is None else post.margin_for(rate, sample_rate)
+    margin = 0 if rate is None else post.margin_for(rate, sample_rate)
+    parametric = any(s.name == "upmix" and s.params["side"] == "parametric" for s in specs)
+    if keep_mid and parametric and post_steps_apply(specs, keep_lowband, keep_mid):
+        margin += post.image_margin(sample_rate)  # its mid must be exact over the image's context
+    return margin

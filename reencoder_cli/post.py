@@ -3,17 +3,22 @@
 - ``keep_lowband``: below the input's Nyquist the output is the input itself; the model
   supplies only what lies above, joined by a short linear-phase crossover.
 - ``keep_mid``: the output's mid ``(L + R) / 2`` is the mono input exactly; the model
-  supplies only the side.
+  supplies only the side, either as decoded (``keep_mid``) or as a stereo image applied to
+  the input (``parametric_stereo``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 CROSSOVER_AT = 0.95  # crossover centre, as a fraction of the input's Nyquist frequency
 CROSSOVER_WIDTH = 0.05  # transition width, same unit
+IMAGE_FFT = 2048  # STFT of the parametric stereo image (Hann, hop a quarter)
+IMAGE_HOP = IMAGE_FFT // 4
+AMBIENCE_DELAY_MS = 12.0  # the decorrelated copy of the input that carries the ambience
 
 
 def lowpass_fir(cutoff: float, width: float, sample_rate: int, attenuation: float = 80.0) -> np.ndarray:
@@ -134,3 +139,70 @@ def keep_mid(mono: np.ndarray, output: np.ndarray) -> np.ndarray:
         (2, T) with (L + R) / 2 == mono.
     """
     return from_mid_side(mono, mid_side(output)[1])
+
+
+@functools.lru_cache(maxsize=4)
+def _third_octaves(n_fft: int, sample_rate: int) -> object:
+    """(bands, bins) 0/1 matrix grouping STFT bins into third-octave bands (below 100 Hz: one band)."""
+    import torch
+
+    freqs = np.fft.rfftfreq(n_fft, 1 / sample_rate)
+    edges = 100.0 * 2.0 ** (np.arange(0, 3 * math.log2(sample_rate / 200) + 1) / 3)
+    band = np.searchsorted(edges, freqs, side="right")  # 0 below 100 Hz
+    _, band = np.unique(band, return_inverse=True)  # drop bands no bin falls in
+    matrix = torch.zeros(int(band.max()) + 1, len(freqs))
+    matrix[torch.from_numpy(band), torch.arange(len(freqs))] = 1.0
+    return matrix
+
+
+def parametric_stereo(mono: np.ndarray, output: np.ndarray, sample_rate: int = 44100) -> np.ndarray:
+    """Stereo whose mid is ``mono`` exactly and whose side is the model's image applied to it.
+
+    As parametric stereo coding does (HE-AAC v2), per third-octave band and STFT frame
+    (``IMAGE_FFT``, hop ``IMAGE_HOP``) of the decoded output, two parameters:
+
+    - the panning ``r = Re<S, M> / |M|^2`` of the output's mid M and side S (summed over
+      the band's bins): the least-squares share of the side that is coherent with the mid,
+      so the side ``r * mono`` places each band's sources as a level difference would
+      (a source at levels ``gl``, ``gr`` gives ``r = (gl - gr) / (gl + gr)``);
+    - the ambience ``a = sqrt(min(|S|^2 / |M|^2, 1) - r^2)``: the rest of the output's side
+      energy, carried by a decorrelated copy of the input (delayed by ``AMBIENCE_DELAY_MS``).
+
+    So the side holds only the input's own sound, never the decoder's artifacts; the
+    model decides where it goes. Output band energies track the model's image, and
+    ``|side| <= |mid|`` in every band.
+
+    Args:
+        mono: (1, T) the mono input.
+        output: (2, T) the decoded upmix.
+        sample_rate: their rate.
+
+    Returns:
+        (2, T) float32 with (L + R) / 2 == mono.
+    """
+    import torch
+
+    length = mono.shape[-1]
+    window = torch.hann_window(IMAGE_FFT)
+    bands = _third_octaves(IMAGE_FFT, sample_rate)
+
+    def stft(x: np.ndarray) -> torch.Tensor:  # (C, T) -> (C, bins, frames)
+        x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        return torch.stft(x, IMAGE_FFT, IMAGE_HOP, window=window, pad_mode="constant", return_complex=True)
+
+    mid, side = stft(np.concatenate(mid_side(output)))  # (bins, frames) each
+    power = (bands @ mid.abs().square()).add(1e-12)  # (bands, frames)
+    pan = ((bands @ (mid * side.conj()).real) / power).clamp(-1.0, 1.0)
+    ratio = ((bands @ side.abs().square()) / power).clamp(max=1.0)
+    ambience = (ratio - pan.square()).clamp_min(0.0).sqrt()
+    delay = round(AMBIENCE_DELAY_MS * sample_rate / 1000)
+    delayed = np.zeros_like(mono)
+    delayed[:, delay:] = mono[:, : max(0, length - delay)]
+    spec = stft(mono)[0] * (bands.T @ pan) + stft(delayed)[0] * (bands.T @ ambience)
+    side = torch.istft(spec, IMAGE_FFT, IMAGE_HOP, window=window, length=length).numpy()
+    return from_mid_side(mono, side[None])
+
+
+def image_margin(sample_rate: int = 44100) -> int:
+    """Samples of context each side that ``parametric_stereo`` needs for an exact result."""
+    return IMAGE_FFT + math.ceil(AMBIENCE_DELAY_MS * sample_rate / 1000)

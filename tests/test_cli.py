@@ -70,6 +70,10 @@ def test_upmix_and_width_from(files: Path) -> None:
     assert cli("upmix", files / "mono.flac", out[2], "--width-from", files / "ref.wav").exit_code == 0
     a, b, c = (sf.read(p)[0] for p in out)
     assert a.shape == (66150, 2) and np.array_equal(a, b) and not np.allclose(a, c)
+    decoded = files / "st3.wav"
+    assert cli("upmix", files / "mono.flac", decoded, "--seed", "3", "--side", "decoded").exit_code == 0
+    d = sf.read(decoded)[0]
+    assert not np.allclose(a, d) and np.abs(a.mean(-1) - d.mean(-1)).max() < 1e-4  # same mid, another side
 
 
 def test_run_chain_encode_decode_and_subtype(files: Path) -> None:
@@ -209,6 +213,7 @@ def test_bad_inputs_fail_cleanly_and_the_batch_goes_on(files: Path) -> None:
         (["upsample", "{d}/mono.flac", "{d}/o.wav"], 1, "already 44100"),
         (["upsample", "{d}/in22.wav", "{d}/o.wav", "--model", "nope"], 1, "not found"),
         (["upmix", "{d}/mono.flac", "{d}/o.wav", "--width-from", "{d}/mono.flac"], 1, "mono"),
+        (["upmix", "{d}/mono.flac", "{d}/o.wav", "--side", "wide"], 2, "not one of parametric, decoded"),
         (["upsample", "{d}/in22.wav", "{d}/mono.flac", "{d}/o.wav"], 2, "-o/--output-dir"),
         (["train", "module", "bwe", "--latents", "{d}/none", "--run", "{d}/r"], 1, "reencoder train latents"),
         (["train", "raw", "--data", "{d}/none", "--run", "{d}/r"], 1, "build the cache first"),

@@ -65,11 +65,15 @@ def test_upmix_rows_dual_mono_has_the_worst_side(weights_env: Path) -> None:
     rows = ev.evaluate_upmix(clips(), Pipeline(device="cpu"), "stereo-s")
     by = {r.system: r.metrics for r in rows}
     assert by["dual mono"]["side_stft"] > by["AE reconstruction (ceiling)"]["side_stft"]
-    assert set(by) >= {"pseudo-stereo (classical)", "stereo-s oracle style + keep-mid"}
-    # keep-mid keeps the input as the mid and leaves the decoded side as it was
-    kept = by["AE of L and R + keep-mid (ceiling)"]
-    assert kept["mid_stft"] < 1e-3 and by["AE of the side + keep-mid (side-latent design)"]["mid_stft"] < 1e-3
+    for style in ("random", "oracle"):
+        assert {f"stereo-s {style} style + keep-mid, {side} side" for side in ("decoded", "parametric")} <= set(by)
+    # keep-mid keeps the input as the mid; the decoded side stays as it was, the parametric one does not
+    kept = by["AE of L and R + keep-mid, decoded side (ceiling)"]
+    parametric = by["AE of L and R + keep-mid, parametric side (ceiling)"]
+    assert max(kept["mid_stft"], parametric["mid_stft"]) < 1e-3
+    assert by["AE of the side + keep-mid (side-latent design)"]["mid_stft"] < 1e-3
     assert kept["side_stft"] == pytest.approx(by["AE reconstruction (ceiling)"]["side_stft"], rel=1e-4)
+    assert parametric["side_stft"] != pytest.approx(kept["side_stft"], rel=1e-3)
 
 
 def test_linearity_rows(weights_env: Path) -> None:

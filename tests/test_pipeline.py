@@ -54,6 +54,7 @@ def test_chunked_equals_unchunked(pipes: tuple[Pipeline, Pipeline], ops: list[st
         (["upsample"], 22050),
         (["upsample:rate=8000"], 44100),
         (["upmix:seed=2"], 44100),
+        (["upmix:seed=2,side=decoded"], 44100),
         (["upsample", "upmix:seed=2"], 16000),
     ],
 )
@@ -101,13 +102,16 @@ def test_keep_lowband_keeps_the_input_below_nyquist(weights_env: Path) -> None:
     assert np.allclose(spec(out)[:, high], spec(raw)[:, high], rtol=0.05, atol=1e-2 * spec(raw)[:, high].max())
 
 
-def test_keep_mid_makes_the_mid_the_input(weights_env: Path) -> None:
+@pytest.mark.parametrize("side", ["parametric", "decoded"])
+def test_keep_mid_makes_the_mid_the_input(weights_env: Path, side: str) -> None:
     pipe = Pipeline(device="cpu")
     mono = music(2.0, 44100)
-    out = pipe.run(mono, 44100, ["upmix:seed=4"]).wav
+    result = pipe.run(mono, 44100, [f"upmix:seed=4,side={side}"])
+    out = result.wav
     assert out.shape == (2, mono.shape[-1])
     assert np.abs((out[0] + out[1]) / 2 - mono[0]).max() < 1e-6
     assert np.abs(out[0] - out[1]).max() > 1e-4  # it is not dual mono
+    assert result.post_steps == (("keep_mid", "parametric side") if side == "parametric" else ("keep_mid",))
 
 
 def test_upmix_seed_reproducible_and_different(weights_env: Path) -> None:

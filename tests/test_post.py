@@ -1,4 +1,5 @@
-"""The waveform post-steps: the numpy Kaiser low-pass and FFT convolution against scipy, the crossover."""
+"""The waveform post-steps: the numpy Kaiser low-pass and FFT convolution against scipy, the crossover,
+the parametric stereo image."""
 
 from __future__ import annotations
 
@@ -47,9 +48,74 @@ def test_crossover_splits_the_bands() -> None:
 
 def test_post_margin_follows_the_chain() -> None:
     upmix, upsample = parse_op("upmix"), parse_op("upsample")
-    assert post_margin([upmix], 44100, True, True) == 0
+    assert post_margin([parse_op("upmix:side=decoded")], 44100, True, True) == 0
+    assert post_margin([upmix], 44100, True, True) == post.image_margin() > post.IMAGE_FFT
+    assert post_margin([upmix], 44100, True, False) == 0
+    assert post_margin([upsample, upmix], 22050, True, True) == post.margin_for(22050) + post.image_margin()
     assert post_margin([upsample], 22050, False, True) == 0
     assert post_margin([upsample], 22050, True, True) == post.margin_for(22050) > 0
     # the op's stated rate, not the file's, sets the crossover and so the context it needs
     assert post_margin([parse_op("upsample:rate=8000")], 44100, True, True) == post.margin_for(8000)
     assert post.margin_for(8000) > post.margin_for(44100)
+
+
+def _tone_bands(seconds: float = 2.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two band-limited noise sources, one below 1 kHz and one above 4 kHz: (1, T) each."""
+    rng = np.random.default_rng(seed)
+    spec = np.fft.rfft(rng.standard_normal((2, int(seconds * 44100))), axis=-1)
+    freqs = np.fft.rfftfreq(int(seconds * 44100), 1 / 44100)
+    spec[0, freqs > 1000], spec[1, freqs < 4000] = 0, 0
+    low, high = np.fft.irfft(spec, n=int(seconds * 44100), axis=-1).astype(np.float32) * 0.05
+    return low[None], high[None]
+
+
+def _band_energy(x: np.ndarray, lo: float, hi: float) -> float:
+    freqs = np.fft.rfftfreq(x.shape[-1], 1 / 44100)
+    return float((np.abs(np.fft.rfft(x, axis=-1)) ** 2)[..., (freqs > lo) & (freqs < hi)].sum())
+
+
+def test_parametric_stereo_keeps_the_mid_and_places_panned_sources() -> None:
+    low, high = _tone_bands()
+    stereo = np.concatenate([0.9 * low + 0.2 * high, 0.1 * low + 1.8 * high])  # low left, high right
+    mono = stereo.mean(0, keepdims=True)
+    rng = np.random.default_rng(1)
+    inner = slice(4096, -4096)  # away from the edges' half frames
+    exact = post.parametric_stereo(mono, stereo)
+    assert np.linalg.norm(exact[:, inner] - stereo[:, inner]) < 1e-3 * np.linalg.norm(stereo[:, inner])
+    decoded = stereo + 0.003 * rng.standard_normal(stereo.shape).astype(np.float32)  # the decoder's noise
+    out = post.parametric_stereo(mono, decoded)
+    assert out.shape == stereo.shape and out.dtype == np.float32
+    assert np.abs(out.mean(0) - mono[0]).max() < 1e-6
+    assert np.linalg.norm(out[:, inner] - stereo[:, inner]) < 0.15 * np.linalg.norm(stereo[:, inner])
+    # each band lands where the model put it: the left / right energy ratio of each source's band
+    for lo, hi in ((20, 1000), (4000, 20000)):
+        db_out, db_model = (
+            10 * np.log10(_band_energy(x[0, inner], lo, hi) / _band_energy(x[1, inner], lo, hi)) for x in (out, decoded)
+        )
+        assert abs(db_out - db_model) < 1.0 and abs(db_model) > 10
+
+
+def test_parametric_stereo_carries_the_side_energy_with_the_input_only() -> None:
+    low, high = _tone_bands()
+    mono = low + high
+    wide = 0.3 * sum(_tone_bands(seed=2))  # another take of the same sound, 10 dB down
+    decoded = np.concatenate([mono + wide, mono - wide])  # unpanned, a decorrelated side
+    out = post.parametric_stereo(mono, decoded)
+    side = (out[0] - out[1]) / 2
+    inner = slice(4096, -4096)
+    for lo, hi in ((100, 1000), (5000, 10000)):
+        wanted = _band_energy(wide[0, inner], lo, hi)
+        assert wanted / 1.5 < _band_energy(side[inner], lo, hi) < wanted * 1.5
+    # nothing outside the input's bands: the side is made of the input, not of the decoded noise
+    assert _band_energy(side[inner], 1500, 3000) < 1e-3 * _band_energy(side[inner], 100, 1000)
+
+
+def test_parametric_side_is_never_louder_than_the_mid() -> None:
+    low, high = _tone_bands()
+    mono = low + high
+    decoded = np.concatenate([mono, -mono])  # a decoded mid of zero: all side
+    out = post.parametric_stereo(mono, decoded)
+    side, mid = (out[0] - out[1]) / 2, (out[0] + out[1]) / 2
+    inner = slice(4096, -4096)
+    assert _band_energy(side[inner], 20, 20000) <= 1.05 * _band_energy(mid[inner], 20, 20000)
+    assert post.parametric_stereo(mono[:, :10], decoded[:, :10]).shape == (2, 10)
