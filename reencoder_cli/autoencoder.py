@@ -104,10 +104,7 @@ class Autoencoder(nn.Module):
         level (B, 1, T / hop)
         """
         c = self.config
-        pad = (c.n_fft - c.stft_hop) // 2
-        spec = torch.stft(
-            F.pad(wav, (pad, pad)), c.n_fft, c.stft_hop, window=self.window, center=False, return_complex=True
-        ).transpose(1, 2)  # (B, 4F, bins): the layout torch.stft computes in
+        spec = self.stft(wav)  # (B, 4F, bins)
         b, n, bins = spec.shape
         power = spec.real.square() + spec.imag.square()  # (B, 4F, bins)
         frame_power = power.reshape(b, n // c.subframes, -1).mean(dim=-1)  # (B, F)
@@ -158,6 +155,14 @@ class Autoencoder(nn.Module):
         is exactly homogeneous, ``decode(g z) == g decode(z)`` for g > 0. (A network ending
         in a LayerNorm cannot see a latent's scale, so gain cannot be learned any other way.)
         """
+        mag, phase = self.decode_spectrum(z)
+        return self.istft(torch.complex(mag * phase.cos(), mag * phase.sin()))  # torch.polar is 2x slower
+
+    def decode_spectrum(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """The STFT the decoder predicts, frames first: z (B, D, F) -> magnitude, phase (B, 4F, bins).
+
+        ``istft`` of it is ``decode(z)``; ``stft`` of a waveform is laid out the same way.
+        """
         c = self.config
         norm = z.float().square().mean(dim=1, keepdim=True).add(1e-8).sqrt()  # (B, 1, F)
         h = self.decoder(z / norm.to(z.dtype)).transpose(1, 2)  # (B, F, fine_dim * subframes)
@@ -166,8 +171,16 @@ class Autoencoder(nn.Module):
         out = self.fine(h.transpose(1, 2)).transpose(1, 2).float()  # (B, 4F, 2 * bins), channels-last
         log_mag, phase = out[..., : c.bins], out[..., c.bins :]
         gain = norm.log().repeat_interleave(c.subframes, dim=-1).transpose(1, 2)  # (B, 4F, 1)
-        mag = (log_mag.clamp(max=8.0) + gain).exp()
-        return self.istft(torch.complex(mag * phase.cos(), mag * phase.sin()))  # torch.polar is 2x slower
+        return (log_mag.clamp(max=8.0) + gain).exp(), phase
+
+    def stft(self, wav: Tensor) -> Tensor:
+        """The STFT ``istft`` inverts, frames first: (B, T), T a multiple of ``stft_hop`` -> (B, T / stft_hop, bins)."""
+        c = self.config
+        pad = (c.n_fft - c.stft_hop) // 2
+        spec = torch.stft(
+            F.pad(wav, (pad, pad)), c.n_fft, c.stft_hop, window=self.window, center=False, return_complex=True
+        )
+        return spec.transpose(1, 2)
 
     def istft(self, spec: Tensor) -> Tensor:
         """Inverse STFT with "same" padding, frames first: (B, N, bins) -> (B, N * stft_hop).
