@@ -1,11 +1,12 @@
-"""Shared by the benchmark scripts: full-size models with random weights in a temporary folder.
-
-Speed and memory do not depend on the weights' values, so benchmarks of the pipeline run
-before (or without) the trained files.
+"""Shared by the benchmark scripts: full-size models with random weights in a temporary folder
+(speed and memory do not depend on the weights' values, so benchmarks of the pipeline run
+before, or without, the trained files), and the options and inputs of the scripts that
+score the autoencoder on validation clips.
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 
@@ -23,3 +24,23 @@ def full_size_weights(folder: Path) -> Path:
     save_model(folder / "stereo-s.safetensors", LatentUpmix(), "stereo", StereoConfig(), autoencoder=ae)
     update_manifest(folder)
     return folder
+
+
+def clip_parser(doc: str) -> argparse.ArgumentParser:
+    """Options of a script scoring an autoencoder on validation clips: --weights, --cache, --clips, --seconds."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--weights", default="autoencoder", help="weights name or path")
+    parser.add_argument("--cache", default="data/cache", help="music cache (validation split)")
+    parser.add_argument("--clips", type=int, default=21)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    return parser
+
+
+def autoencoder_and_clips(args: argparse.Namespace) -> tuple[object, list[object]]:
+    """The autoencoder of ``args.weights`` (float32, eval mode) and the first ``args.clips`` validation clips."""
+    from reencoder_cli.evaluate import cache_clips
+    from reencoder_cli.pipeline import model_factories
+    from reencoder_cli.weights import load_model
+
+    ae = load_model(args.weights, model_factories(), expect_arch="autoencoder")[0].float().eval()
+    return ae, cache_clips(Path(args.cache), args.seconds, 1)[: args.clips]

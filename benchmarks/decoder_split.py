@@ -15,11 +15,9 @@ and inverts it. On validation clips (mono downmix) this scores, with the distanc
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 import torch
+from common import autoencoder_and_clips, clip_parser
 
 
 def rows(ae: torch.nn.Module, wav: torch.Tensor, iterations: int) -> dict[str, torch.Tensor]:
@@ -46,22 +44,15 @@ def rows(ae: torch.nn.Module, wav: torch.Tensor, iterations: int) -> dict[str, t
 
 def main() -> None:
     from reencoder_cli import audio
-    from reencoder_cli.evaluate import cache_clips
     from reencoder_cli.metrics import lsd, mel_distance, stft_distance
-    from reencoder_cli.pipeline import model_factories
-    from reencoder_cli.weights import load_model
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", default="autoencoder", help="weights name or path")
-    parser.add_argument("--cache", default="data/cache", help="music cache (validation split)")
-    parser.add_argument("--clips", type=int, default=21)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser = clip_parser(__doc__)
     parser.add_argument("--griffin-lim", type=int, default=1, help="iterations (0: no such row)")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    ae = load_model(args.weights, model_factories(), expect_arch="autoencoder")[0].float().eval()
+    ae, clips = autoencoder_and_clips(args)
     scores: dict[str, list[tuple[float, float, float]]] = {}
-    for clip in cache_clips(Path(args.cache), args.seconds, 1)[: args.clips]:
+    for clip in clips:
         ref = audio.to_mono(clip.wav)[0]
         for name, est in rows(ae, torch.from_numpy(ref).float(), args.griffin_lim).items():
             e = est.numpy()

@@ -16,11 +16,9 @@ this says in which way, on validation clips (mono downmix), next to Opus at 32 k
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 import torch
+from common import autoencoder_and_clips, clip_parser
 
 EDGES = (0, 250, 1000, 4000, 8000, 11025, 16000, 22050)
 LOW_BINS = slice(2, 25)  # 86-1030 Hz at 43 Hz per bin
@@ -58,20 +56,11 @@ def harmonic_detail(out: np.ndarray, ref: np.ndarray) -> tuple[float, float, flo
 
 
 def main() -> None:
-    from reencoder_cli.evaluate import cache_clips, opus_round_trip
-    from reencoder_cli.pipeline import model_factories
-    from reencoder_cli.weights import load_model
+    from reencoder_cli.evaluate import opus_round_trip
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", default="autoencoder", help="weights name or path")
-    parser.add_argument("--cache", default="data/cache", help="music cache (validation split)")
-    parser.add_argument("--clips", type=int, default=21)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    args = parser.parse_args()
-
-    ae = load_model(args.weights, model_factories(), expect_arch="autoencoder")[0].float().eval()
+    ae, clips = autoencoder_and_clips(clip_parser(__doc__).parse_args())
     rows: dict[str, tuple[list, list]] = {"autoencoder": ([], []), "Opus 32 kbps": ([], [])}
-    for clip in cache_clips(Path(args.cache), args.seconds, 1)[: args.clips]:
+    for clip in clips:
         x = clip.wav.mean(axis=0, keepdims=True).astype(np.float32)
         with torch.no_grad():
             y = ae.decode(ae.encode(torch.from_numpy(x)))[..., : x.shape[-1]].numpy()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "spectral_detail.py"
+sys.path.insert(0, str(SCRIPT.parent))  # its `common` import, as running the script finds it
 spec = importlib.util.spec_from_file_location("spectral_detail", SCRIPT)
 assert spec is not None and spec.loader is not None
 sd = importlib.util.module_from_spec(spec)
