@@ -283,7 +283,8 @@ def post_process(
     They apply when the chain holds only ``upsample``/``upmix`` ops (with latent arithmetic
     in the chain the input is no longer a valid reference): with upsample, the band below
     the input's Nyquist is the input (``keep_lowband``); with upmix, the output's mid is
-    the mono input (``keep_mid``), plus the model's high band when the chain also upsamples.
+    the mono input (``keep_mid``), plus the model's high band when the chain also upsamples,
+    and the side is made as the upmix op's ``side`` says (``post.parametric_stereo`` or the decoded one).
 
     Args:
         out: (C', T) decoded output.
