@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 CROSSOVER_AT = 0.95  # crossover centre, as a fraction of the input's Nyquist frequency
 CROSSOVER_WIDTH = 0.05  # transition width, same unit
@@ -142,7 +146,7 @@ def keep_mid(mono: np.ndarray, output: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4)
-def _third_octaves(n_fft: int, sample_rate: int) -> object:
+def _third_octaves(n_fft: int, sample_rate: int) -> torch.Tensor:
     """(bands, bins) 0/1 matrix grouping STFT bins into third-octave bands (below 100 Hz: one band)."""
     import torch
 
@@ -195,12 +199,17 @@ def parametric_stereo(mono: np.ndarray, output: np.ndarray, sample_rate: int = 4
     pan = ((bands @ (mid * side.conj()).real) / power).clamp(-1.0, 1.0)
     ratio = ((bands @ side.abs().square()) / power).clamp(max=1.0)
     ambience = (ratio - pan.square()).clamp_min(0.0).sqrt()
-    delay = round(AMBIENCE_DELAY_MS * sample_rate / 1000)
-    delayed = np.zeros_like(mono)
-    delayed[:, delay:] = mono[:, : max(0, length - delay)]
+    delayed = delay(mono, round(AMBIENCE_DELAY_MS * sample_rate / 1000))
     spec = stft(mono)[0] * (bands.T @ pan) + stft(delayed)[0] * (bands.T @ ambience)
     side = torch.istft(spec, IMAGE_FFT, IMAGE_HOP, window=window, length=length).numpy()
     return from_mid_side(mono, side[None])
+
+
+def delay(x: np.ndarray, samples: int) -> np.ndarray:
+    """x (C, T) delayed by ``samples`` >= 0, zeros first, same length."""
+    out = np.zeros_like(x)
+    out[:, samples:] = x[:, : max(0, x.shape[-1] - samples)]
+    return out
 
 
 def image_margin(sample_rate: int = 44100) -> int:
