@@ -234,7 +234,7 @@ def evaluate_upmix(
     def ours(clip: Clip, mono: np.ndarray, oracle: bool, side: str | None) -> np.ndarray:
         """side: how keep-mid makes the side, None for the pure latent result."""
         with tempfile.TemporaryDirectory() as tmp:
-            op = f"upmix:model={model},seed={seed},side={side or 'decoded'}"
+            op = f"upmix:model={model},seed={seed}" + (f",side={side}" if side else "")
             if oracle:
                 ref = Path(tmp) / "ref.wav"
                 audio.write_audio(ref, clip.wav, SAMPLE_RATE, "FLOAT")

@@ -302,13 +302,13 @@ def post_process(
         return out, ()
     rate = lowband_rate(specs, source_rate, keep_lowband, keep_mid)
     steps: list[str] = []
-    upmix = next((s for s in specs if s.name == "upmix"), None)
-    if keep_mid and upmix is not None:
+    side = _upmix_side(specs)
+    if keep_mid and side is not None:
         mid = ref
         if rate is not None:
             mid = post.keep_lowband(mid, post.mid_side(out)[0], rate, sample_rate)
             steps.append("keep_lowband")
-        parametric = upmix.params["side"] == "parametric"
+        parametric = side == "parametric"
         out = post.parametric_stereo(mid, out, sample_rate) if parametric else post.keep_mid(mid, out)
         steps += ["keep_mid", "parametric side"] if parametric else ["keep_mid"]
     elif rate is not None:
@@ -331,7 +331,11 @@ def post_margin(
     """Samples of decoded context each side that ``post_process`` needs for an exact result."""
     rate = lowband_rate(specs, source_rate, keep_lowband, keep_mid)
     margin = 0 if rate is None else post.margin_for(rate, sample_rate)
-    parametric = any(s.name == "upmix" and s.params["side"] == "parametric" for s in specs)
-    if keep_mid and parametric and post_steps_apply(specs, keep_lowband, keep_mid):
+    if keep_mid and _upmix_side(specs) == "parametric" and post_steps_apply(specs, keep_lowband, keep_mid):
         margin += post.image_margin(sample_rate)  # its mid must be exact over the image's context
     return margin
+
+
+def _upmix_side(specs: Sequence[OpSpec]) -> str | None:
+    """How the chain's upmix makes its side with keep-mid (its ``side``); None without upmix."""
+    return next((s.params["side"] for s in specs if s.name == "upmix"), None)

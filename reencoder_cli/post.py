@@ -199,8 +199,8 @@ def parametric_stereo(mono: np.ndarray, output: np.ndarray, sample_rate: int = 4
     pan = ((bands @ (mid * side.conj()).real) / power).clamp(-1.0, 1.0)
     ratio = ((bands @ side.abs().square()) / power).clamp(max=1.0)
     ambience = (ratio - pan.square()).clamp_min(0.0).sqrt()
-    delayed = delay(mono, round(AMBIENCE_DELAY_MS * sample_rate / 1000))
-    spec = stft(mono)[0] * (bands.T @ pan) + stft(delayed)[0] * (bands.T @ ambience)
+    dry, wet = stft(np.concatenate([mono, delay(mono, round(AMBIENCE_DELAY_MS * sample_rate / 1000))]))
+    spec = dry * (bands.T @ pan) + wet * (bands.T @ ambience)
     side = torch.istft(spec, IMAGE_FFT, IMAGE_HOP, window=window, length=length).numpy()
     return from_mid_side(mono, side[None])
 
