@@ -8,7 +8,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from reencoder_cli.defaults import UPMIX_MODEL, UPMIX_SIDE, UPSAMPLE_MODEL
+from reencoder_cli.defaults import UPMIX_MIN_SIDE_DB, UPMIX_MODEL, UPMIX_SIDE, UPSAMPLE_MODEL
 from reencoder_cli.pipeline import Pipeline
 
 Audio = TypeVar("Audio", np.ndarray, torch.Tensor)
@@ -76,6 +76,7 @@ def upmix(
     model: str = UPMIX_MODEL,
     keep_mid: bool = True,
     side: str = UPMIX_SIDE,
+    min_side: float = UPMIX_MIN_SIDE_DB,
     autoencoder: str = "autoencoder",
     device: str = "auto",
 ) -> tuple[Audio, int]:
@@ -90,12 +91,13 @@ def upmix(
         model: a ``stereo`` weights name.
         keep_mid: make (L + R) / 2 equal the input exactly.
         side: with ``keep_mid``, "parametric" (``post.parametric_stereo``) or "decoded".
+        min_side: with the parametric side, its least level per band in dB re the mid.
         autoencoder: weights name of the autoencoder.
         device: auto, cpu, cuda or cuda:N.
 
     Returns:
         (2, T') stereo at 44.1 kHz, same type as ``wav``, and 44100.
     """
-    op = f"upmix:model={model},side={side}" + (f",width_from={width_from}" if width_from else "")
+    op = f"upmix:model={model},side={side},min_side={min_side}" + (f",width_from={width_from}" if width_from else "")
     op += f",style_mix={style_mix}" if style_mix is not None else ""
     return _run(wav, sample_rate, op, seed, True, keep_mid, autoencoder, device)

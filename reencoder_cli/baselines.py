@@ -24,7 +24,7 @@ from scipy.ndimage import convolve1d
 from scipy.signal import butter, get_window, sosfilt
 
 from .audio import resample
-from .post import crossover, delay, from_mid_side
+from .post import crossover, from_mid_side
 
 SAMPLE_RATE = 44100
 N_FFT = 2048
@@ -262,6 +262,7 @@ def pseudo_stereo(mono44: np.ndarray, delay_ms: float = 12.0, strength: float = 
     _check_mono(mono44)
     if delay_ms < 0:
         raise ValueError(f"delay_ms must be >= 0, got {delay_ms}")
-    delayed = delay(mono44.astype(np.float64), round(delay_ms * SAMPLE_RATE / 1000))
+    shift = round(delay_ms * SAMPLE_RATE / 1000)
+    delayed = np.pad(mono44.astype(np.float64), ((0, 0), (shift, 0)))[:, : mono44.shape[-1]]
     side = strength * sosfilt(_SIDE_LOWCUT, delayed, axis=-1)
     return from_mid_side(mono44.astype(np.float64), side)

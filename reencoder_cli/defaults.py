@@ -32,9 +32,16 @@ UPMIX_SIDES = ("parametric", "decoded")
 UPMIX_SIDE = UPMIX_SIDES[0]
 
 UPMIX_SIDE_HELP = (
-    "with keep-mid: parametric (the input panned per band by the model's image, plus a "
-    "decorrelated copy at its side level) or decoded (the side of the decoded channels)"
+    "with keep-mid: parametric (the input panned per band by the model's image, plus its "
+    "quadrature copy at its side level) or decoded (the side of the decoded channels)"
 )
+
+UPMIX_MIN_SIDE_DB = -10.0
+"""Least side level of the parametric side, dB re the mid, per band: the decoder's side is
+about 15 dB too quiet even from the true L and R latents; -10 dB scored best on training
+music (BENCHMARKS.md)."""
+
+UPMIX_MIN_SIDE_HELP = "with the parametric side: least side level per band, dB re the mid (-inf: none)"
 
 TRAINING: dict[str, tuple[str, str]] = {
     "autoencoder": ("autoencoder", "autoencoder"),

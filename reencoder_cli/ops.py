@@ -7,6 +7,7 @@ through a ``Runner`` (the pipeline), so this module stays free of I/O.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -16,6 +17,8 @@ from torch import Tensor, nn
 
 from reencoder_cli import arith
 from reencoder_cli.defaults import (
+    UPMIX_MIN_SIDE_DB,
+    UPMIX_MIN_SIDE_HELP,
     UPMIX_MODEL,
     UPMIX_SIDE,
     UPMIX_SIDE_HELP,
@@ -151,10 +154,13 @@ def _convert(op: str, key: str, value: str, param: Param) -> Any:
         converted = param.kind(value)
     except ValueError:
         raise UsageError(f"op {op}: {key}={value!r} is not a valid {param.kind.__name__}") from None
+    if isinstance(converted, float) and math.isnan(converted):
+        raise UsageError(f"op {op}: {key}={value!r} is not a number")
     if isinstance(converted, (int, float)) and (
         (param.low is not None and converted < param.low) or (param.high is not None and converted > param.high)
     ):
-        raise UsageError(f"op {op}: {key}={value} is outside [{param.low}, {param.high}]")
+        low, high = ("-inf" if param.low is None else param.low), ("inf" if param.high is None else param.high)
+        raise UsageError(f"op {op}: {key}={value} is outside [{low}, {high}]")
     if param.choices and converted not in param.choices:
         raise UsageError(f"op {op}: {key}={value!r} is not one of {', '.join(param.choices)}")
     return converted
@@ -268,6 +274,7 @@ OPS: dict[str, OpDef] = {
             "width_from": Param(str, "", "reference stereo file whose image to borrow"),
             "style_mix": Param(float, None, "0 = random style, 1 = the reference's", 0.0, 1.0),
             "side": Param(str, UPMIX_SIDE, UPMIX_SIDE_HELP, choices=UPMIX_SIDES),
+            "min_side": Param(float, UPMIX_MIN_SIDE_DB, UPMIX_MIN_SIDE_HELP, high=0.0),
         },
         _upmix,
         mono_input=True,

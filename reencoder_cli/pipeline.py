@@ -284,7 +284,8 @@ def post_process(
     in the chain the input is no longer a valid reference): with upsample, the band below
     the input's Nyquist is the input (``keep_lowband``); with upmix, the output's mid is
     the mono input (``keep_mid``), plus the model's high band when the chain also upsamples,
-    and the side is made as the upmix op's ``side`` says (``post.parametric_stereo`` or the decoded one).
+    and the side is made as the upmix op's ``side`` says (``post.parametric_stereo``, at least
+    ``min_side`` dB re the mid, or the decoded one).
 
     Args:
         out: (C', T) decoded output.
@@ -302,15 +303,18 @@ def post_process(
         return out, ()
     rate = lowband_rate(specs, source_rate, keep_lowband, keep_mid)
     steps: list[str] = []
-    side = _upmix_side(specs)
-    if keep_mid and side is not None:
+    upmix = _upmix(specs)
+    if keep_mid and upmix is not None:
         mid = ref
         if rate is not None:
             mid = post.keep_lowband(mid, post.mid_side(out)[0], rate, sample_rate)
             steps.append("keep_lowband")
-        parametric = side == "parametric"
-        out = post.parametric_stereo(mid, out, sample_rate) if parametric else post.keep_mid(mid, out)
-        steps += ["keep_mid", "parametric side"] if parametric else ["keep_mid"]
+        if upmix.params["side"] == "parametric":
+            out = post.parametric_stereo(mid, out, sample_rate, upmix.params["min_side"])
+            steps += ["keep_mid", "parametric side"]
+        else:
+            out = post.keep_mid(mid, out)
+            steps.append("keep_mid")
     elif rate is not None:
         out = post.keep_lowband(ref, out, rate, sample_rate)
         steps.append("keep_lowband")
@@ -331,11 +335,13 @@ def post_margin(
     """Samples of decoded context each side that ``post_process`` needs for an exact result."""
     rate = lowband_rate(specs, source_rate, keep_lowband, keep_mid)
     margin = 0 if rate is None else post.margin_for(rate, sample_rate)
-    if keep_mid and _upmix_side(specs) == "parametric" and post_steps_apply(specs, keep_lowband, keep_mid):
-        margin += post.image_margin(sample_rate)  # its mid must be exact over the image's context
+    upmix = _upmix(specs)
+    parametric = upmix is not None and upmix.params["side"] == "parametric"
+    if keep_mid and parametric and post_steps_apply(specs, keep_lowband, keep_mid):
+        margin += post.image_margin()  # its mid must be exact over the image's context
     return margin
 
 
-def _upmix_side(specs: Sequence[OpSpec]) -> str | None:
-    """How the chain's upmix makes its side with keep-mid (its ``side``); None without upmix."""
-    return next((s.params["side"] for s in specs if s.name == "upmix"), None)
+def _upmix(specs: Sequence[OpSpec]) -> OpSpec | None:
+    """The chain's upmix op, whose ``side`` and ``min_side`` say how keep-mid makes the side."""
+    return next((s for s in specs if s.name == "upmix"), None)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from reencoder_cli.defaults import UPMIX_MIN_SIDE_DB
+
 if TYPE_CHECKING:
     import torch
 
@@ -22,7 +24,6 @@ CROSSOVER_AT = 0.95  # crossover centre, as a fraction of the input's Nyquist fr
 CROSSOVER_WIDTH = 0.05  # transition width, same unit
 IMAGE_FFT = 2048  # STFT of the parametric stereo image (Hann, hop a quarter)
 IMAGE_HOP = IMAGE_FFT // 4
-AMBIENCE_DELAY_MS = 12.0  # the decorrelated copy of the input that carries the ambience
 
 
 def lowpass_fir(cutoff: float, width: float, sample_rate: int, attenuation: float = 80.0) -> np.ndarray:
@@ -159,7 +160,9 @@ def _third_octaves(n_fft: int, sample_rate: int) -> torch.Tensor:
     return matrix
 
 
-def parametric_stereo(mono: np.ndarray, output: np.ndarray, sample_rate: int = 44100) -> np.ndarray:
+def parametric_stereo(
+    mono: np.ndarray, output: np.ndarray, sample_rate: int = 44100, min_side_db: float = UPMIX_MIN_SIDE_DB
+) -> np.ndarray:
     """Stereo whose mid is ``mono`` exactly and whose side is the model's image applied to it.
 
     As parametric stereo coding does (HE-AAC v2), per third-octave band and STFT frame
@@ -169,17 +172,24 @@ def parametric_stereo(mono: np.ndarray, output: np.ndarray, sample_rate: int = 4
       the band's bins): the least-squares share of the side that is coherent with the mid,
       so the side ``r * mono`` places each band's sources as a level difference would
       (a source at levels ``gl``, ``gr`` gives ``r = (gl - gr) / (gl + gr)``);
-    - the ambience ``a = sqrt(min(|S|^2 / |M|^2, 1) - r^2)``: the rest of the output's side
-      energy, carried by a decorrelated copy of the input (delayed by ``AMBIENCE_DELAY_MS``).
+    - the ambience ``a = sqrt(w - r^2)`` with ``w = |S|^2 / |M|^2`` clamped to
+      ``[10^(min_side_db / 10), 1]``: the rest of the output's side energy, carried by the
+      input's quadrature copy (90 degrees shifted), so each bin of the side is
+      ``|mono| * sqrt(r^2 + a^2)`` and neither channel gets the comb coloration a delayed
+      copy gives.
 
-    So the side holds only the input's own sound, never the decoder's artifacts; the
-    model decides where it goes. Output band energies track the model's image, and
-    ``|side| <= |mid|`` in every band.
+    The floor is there because the decoder makes the phases of both channels from their
+    latents, nearly alike: its side is about 15 dB below the true one on the validation
+    music even when the latents are the true L and R (BENCHMARKS.md), so the decoded side
+    level is a lower bound, not an estimate. So the side holds only the input's own sound,
+    never the decoder's artifacts; the model decides where it goes, and ``|side| <= |mid|``
+    in every band.
 
     Args:
         mono: (1, T) the mono input.
         output: (2, T) the decoded upmix.
         sample_rate: their rate.
+        min_side_db: least side level per band and frame, dB re the mid (-inf: none).
 
     Returns:
         (2, T) float32 with (L + R) / 2 == mono.
@@ -197,21 +207,14 @@ def parametric_stereo(mono: np.ndarray, output: np.ndarray, sample_rate: int = 4
     mid, side = stft(np.concatenate(mid_side(output)))  # (bins, frames) each
     power = (bands @ mid.abs().square()).add(1e-12)  # (bands, frames)
     pan = ((bands @ (mid * side.conj()).real) / power).clamp(-1.0, 1.0)
-    ratio = ((bands @ side.abs().square()) / power).clamp(max=1.0)
-    ambience = (ratio - pan.square()).clamp_min(0.0).sqrt()
-    dry, wet = stft(np.concatenate([mono, delay(mono, round(AMBIENCE_DELAY_MS * sample_rate / 1000))]))
-    spec = dry * (bands.T @ pan) + wet * (bands.T @ ambience)
+    width = ((bands @ side.abs().square()) / power).clamp(min=10.0 ** (min_side_db / 10), max=1.0)
+    ambience = (width - pan.square()).clamp_min(0.0).sqrt()
+    dry = stft(mono)[0]
+    spec = dry * torch.complex(bands.T @ pan, bands.T @ ambience)
     side = torch.istft(spec, IMAGE_FFT, IMAGE_HOP, window=window, length=length).numpy()
     return from_mid_side(mono, side[None])
 
 
-def delay(x: np.ndarray, samples: int) -> np.ndarray:
-    """x (C, T) delayed by ``samples`` >= 0, zeros first, same length."""
-    out = np.zeros_like(x)
-    out[:, samples:] = x[:, : max(0, x.shape[-1] - samples)]
-    return out
-
-
-def image_margin(sample_rate: int = 44100) -> int:
+def image_margin() -> int:
     """Samples of context each side that ``parametric_stereo`` needs for an exact result."""
-    return IMAGE_FFT + math.ceil(AMBIENCE_DELAY_MS * sample_rate / 1000)
+    return IMAGE_FFT

@@ -214,6 +214,7 @@ def test_bad_inputs_fail_cleanly_and_the_batch_goes_on(files: Path) -> None:
         (["upsample", "{d}/in22.wav", "{d}/o.wav", "--model", "nope"], 1, "not found"),
         (["upmix", "{d}/mono.flac", "{d}/o.wav", "--width-from", "{d}/mono.flac"], 1, "mono"),
         (["upmix", "{d}/mono.flac", "{d}/o.wav", "--side", "wide"], 2, "not one of parametric, decoded"),
+        (["upmix", "{d}/mono.flac", "{d}/o.wav", "--min-side", "3"], 2, "min_side=3.0 is outside [-inf, 0.0]"),
         (["upsample", "{d}/in22.wav", "{d}/mono.flac", "{d}/o.wav"], 2, "-o/--output-dir"),
         (["train", "module", "bwe", "--latents", "{d}/none", "--run", "{d}/r"], 1, "reencoder train latents"),
         (["train", "raw", "--data", "{d}/none", "--run", "{d}/r"], 1, "build the cache first"),

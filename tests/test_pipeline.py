@@ -114,6 +114,17 @@ def test_keep_mid_makes_the_mid_the_input(weights_env: Path, side: str) -> None:
     assert result.post_steps == (("keep_mid", "parametric side") if side == "parametric" else ("keep_mid",))
 
 
+def test_min_side_sets_the_parametric_side_floor(weights_env: Path) -> None:
+    pipe = Pipeline(device="cpu")
+    mono = music(2.0, 44100)
+    levels = {}
+    for floor in ("-inf", "-10", "0"):
+        out = pipe.run(mono, 44100, [f"upmix:seed=4,min_side={floor}"]).wav[:, 4096:-4096]
+        levels[floor] = 10 * np.log10(np.sum((out[0] - out[1]) ** 2) / np.sum((out[0] + out[1]) ** 2))
+    assert levels["-inf"] <= levels["-10"] + 1e-3 < levels["0"] - 3 and levels["-10"] > -10.5
+    assert abs(levels["0"]) < 0.5  # a 0 dB floor: side as loud as the mid in every band
+
+
 def test_upmix_seed_reproducible_and_different(weights_env: Path) -> None:
     pipe = Pipeline(device="cpu")
     mono = music(2.0, 44100)

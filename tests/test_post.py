@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.signal import firwin, kaiserord
+from scipy.signal import firwin, kaiserord, welch
 
 from reencoder_cli import post
 from reencoder_cli.ops import parse_op
@@ -49,7 +49,7 @@ def test_crossover_splits_the_bands() -> None:
 def test_post_margin_follows_the_chain() -> None:
     upmix, upsample = parse_op("upmix"), parse_op("upsample")
     assert post_margin([parse_op("upmix:side=decoded")], 44100, True, True) == 0
-    assert post_margin([upmix], 44100, True, True) == post.image_margin() > post.IMAGE_FFT
+    assert post_margin([upmix], 44100, True, True) == post.image_margin() > 0
     assert post_margin([upmix], 44100, True, False) == 0
     assert post_margin([upsample, upmix], 22050, True, True) == post.margin_for(22050) + post.image_margin()
     assert post_margin([upsample], 22050, False, True) == 0
@@ -95,19 +95,38 @@ def test_parametric_stereo_keeps_the_mid_and_places_panned_sources() -> None:
         assert abs(db_out - db_model) < 1.0 and abs(db_model) > 10
 
 
-def test_parametric_stereo_carries_the_side_energy_with_the_input_only() -> None:
+@pytest.mark.parametrize(
+    ("side_db", "min_side_db", "expected_db"), [(-6, -10, -6), (-20, -np.inf, -20), (-20, -10, -10)]
+)
+def test_parametric_stereo_carries_the_side_energy_with_the_input_only(
+    side_db: float, min_side_db: float, expected_db: float
+) -> None:
     low, high = _tone_bands()
     mono = low + high
-    wide = 0.3 * sum(_tone_bands(seed=2))  # another take of the same sound, 10 dB down
+    wide = 10 ** (side_db / 20) * sum(_tone_bands(seed=2))  # another take of the same sound
     decoded = np.concatenate([mono + wide, mono - wide])  # unpanned, a decorrelated side
-    out = post.parametric_stereo(mono, decoded)
+    out = post.parametric_stereo(mono, decoded, min_side_db=min_side_db)
     side = (out[0] - out[1]) / 2
     inner = slice(4096, -4096)
     for lo, hi in ((100, 1000), (5000, 10000)):
-        wanted = _band_energy(wide[0, inner], lo, hi)
-        assert wanted / 1.5 < _band_energy(side[inner], lo, hi) < wanted * 1.5
+        level = 10 * np.log10(_band_energy(side[inner], lo, hi) / _band_energy(mono[0, inner], lo, hi))
+        assert abs(level - expected_db) < 1.5  # the decoded side's level, or the floor
     # nothing outside the input's bands: the side is made of the input, not of the decoded noise
     assert _band_energy(side[inner], 1500, 3000) < 1e-3 * _band_energy(side[inner], 100, 1000)
+
+
+def test_parametric_ambience_does_not_colour_the_channels() -> None:
+    """The ambience is the input's quadrature copy: per bin, |L| and |R| are |mono| times the
+    band's smooth gain, where a delayed copy would comb-filter them (dips and peaks of several dB)."""
+    mono = np.random.default_rng(3).standard_normal((1, 3 * 44100)).astype(np.float32) * 0.05
+    wide = np.random.default_rng(4).standard_normal((1, 3 * 44100)).astype(np.float32) * 0.025
+    out = post.parametric_stereo(mono, np.concatenate([mono + wide, mono - wide]))
+    ripple = {}
+    for name, x in (("left", out[:1]), ("right", out[1:]), ("comb", mono + 0.5 * np.roll(mono, 529))):
+        freqs, gain = welch(x[0], 44100, nperseg=8192)
+        band = (freqs > 2000) & (freqs < 4000)
+        ripple[name] = float(np.std(10 * np.log10(gain[band] / welch(mono[0], 44100, nperseg=8192)[1][band])))
+    assert ripple["left"] < 0.5 and ripple["right"] < 0.5 < 2.0 < ripple["comb"]
 
 
 def test_parametric_side_is_never_louder_than_the_mid() -> None:

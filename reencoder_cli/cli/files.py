@@ -9,8 +9,21 @@ import typer
 from reencoder_cli.cli.app import app, console, errors_handled, out
 from reencoder_cli.cli.batch import run_batch
 from reencoder_cli.cli.options import JobOptions, OpArg, PathsArg, job_command
-from reencoder_cli.defaults import UPMIX_MODEL, UPMIX_SIDE, UPMIX_SIDE_HELP, UPSAMPLE_HELP, UPSAMPLE_MODEL
+from reencoder_cli.defaults import (
+    UPMIX_MIN_SIDE_DB,
+    UPMIX_MIN_SIDE_HELP,
+    UPMIX_MODEL,
+    UPMIX_SIDE,
+    UPMIX_SIDE_HELP,
+    UPSAMPLE_HELP,
+    UPSAMPLE_MODEL,
+)
 from reencoder_cli.errors import UsageError
+
+
+def _sentence(text: str) -> str:
+    """An op parameter's help as an option's: capital first letter, full stop."""
+    return text[0].upper() + text[1:] + "."
 
 
 @app.command()
@@ -54,14 +67,15 @@ def upmix(
     keep_mid: Annotated[
         bool, typer.Option(help="Make (L+R)/2 equal the input exactly; the model adds only the side.")
     ] = True,
-    side: Annotated[str, typer.Option(help=UPMIX_SIDE_HELP.capitalize() + ".")] = UPMIX_SIDE,
+    side: Annotated[str, typer.Option(help=_sentence(UPMIX_SIDE_HELP))] = UPMIX_SIDE,
+    min_side: Annotated[float, typer.Option(help=_sentence(UPMIX_MIN_SIDE_HELP))] = UPMIX_MIN_SIDE_DB,
     *,
     opts: JobOptions,
 ) -> None:
     """Mono to stereo with a random (seeded) or borrowed stereo image: upmix IN OUT."""
     from reencoder_cli.ops import parse_op
 
-    text = f"upmix:model={model},side={side}" + (f",width_from={width_from}" if width_from else "")
+    text = f"upmix:model={model},side={side},min_side={min_side}" + (f",width_from={width_from}" if width_from else "")
     text += f",style_mix={style_mix}" if style_mix is not None else ""
     run_batch(paths, opts, [parse_op(text)], "upmix", "wav" if opts.format is None else None, keep_mid=keep_mid)
 
