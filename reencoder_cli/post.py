@@ -178,12 +178,11 @@ def parametric_stereo(
       ``|mono| * sqrt(r^2 + a^2)`` and neither channel gets the comb coloration a delayed
       copy gives.
 
-    The floor is there because the decoder makes the phases of both channels from their
-    latents, nearly alike: its side is about 15 dB below the true one on the validation
-    music even when the latents are the true L and R (BENCHMARKS.md), so the decoded side
-    level is a lower bound, not an estimate. So the side holds only the input's own sound,
-    never the decoder's artifacts; the model decides where it goes, and ``|side| <= |mid|``
-    in every band.
+    So the side holds only the input's own sound, never the decoder's artifacts; the model
+    decides where it goes, and ``|side| <= |mid|`` in every band. The floor is there because
+    the decoder makes the phases of both channels from their latents, nearly alike: its
+    side is about 15 dB below the true one on music even when the latents are the true L
+    and R (BENCHMARKS.md), so the decoded side level is a lower bound, not an estimate.
 
     Args:
         mono: (1, T) the mono input.
