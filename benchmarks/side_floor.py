@@ -55,7 +55,7 @@ def decodes(pipe: Pipeline, wav: np.ndarray) -> dict[str, np.ndarray]:
 def side_levels(wav: np.ndarray) -> np.ndarray:
     """(2, T) -> (bands, frames) side level in dB re the mid, per third-octave band; NaN where silent."""
     window = torch.hann_window(post.IMAGE_FFT)
-    bands = post._third_octaves(post.IMAGE_FFT, 44100)
+    bands = post.third_octaves(post.IMAGE_FFT, 44100)
     x = torch.from_numpy(np.concatenate(post.mid_side(wav)).astype(np.float32))
     mid, side = (
         bands @ s.abs().square()
@@ -79,7 +79,7 @@ def main() -> None:
     print(f"**{args.split} split: {len(refs)} clips of {args.seconds:g} s**\n")
 
     freqs = np.fft.rfftfreq(post.IMAGE_FFT, 1 / 44100)
-    bands = post._third_octaves(post.IMAGE_FFT, 44100).numpy()
+    bands = post.third_octaves(post.IMAGE_FFT, 44100).numpy()
     centres = (bands * freqs).sum(1) / bands.sum(1)
     levels = {"true stereo": np.concatenate([side_levels(w) for w in refs], axis=1)}
     levels |= {s: np.concatenate([side_levels(o[s]) for o in outs], axis=1) for s in SOURCES}

@@ -147,7 +147,7 @@ def keep_mid(mono: np.ndarray, output: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4)
-def _third_octaves(n_fft: int, sample_rate: int) -> torch.Tensor:
+def third_octaves(n_fft: int, sample_rate: int) -> torch.Tensor:
     """(bands, bins) 0/1 matrix grouping STFT bins into third-octave bands (below 100 Hz: one band)."""
     import torch
 
@@ -197,7 +197,7 @@ def parametric_stereo(
 
     length = mono.shape[-1]
     window = torch.hann_window(IMAGE_FFT)
-    bands = _third_octaves(IMAGE_FFT, sample_rate)
+    bands = third_octaves(IMAGE_FFT, sample_rate)
 
     def stft(x: np.ndarray) -> torch.Tensor:  # (C, T) -> (C, bins, frames)
         x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
