@@ -338,7 +338,7 @@ def post_margin(
     upmix = _upmix(specs)
     parametric = upmix is not None and upmix.params["side"] == "parametric"
     if keep_mid and parametric and post_steps_apply(specs, keep_lowband, keep_mid):
-        margin += post.image_margin()  # its mid must be exact over the image's context
+        margin += post.IMAGE_MARGIN  # its mid must be exact over the image's context
     return margin
 
 

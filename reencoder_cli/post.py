@@ -24,6 +24,7 @@ CROSSOVER_AT = 0.95  # crossover centre, as a fraction of the input's Nyquist fr
 CROSSOVER_WIDTH = 0.05  # transition width, same unit
 IMAGE_FFT = 2048  # STFT of the parametric stereo image (Hann, hop a quarter)
 IMAGE_HOP = IMAGE_FFT // 4
+IMAGE_MARGIN = IMAGE_FFT  # samples of context each side that parametric_stereo needs for an exact result
 
 
 def lowpass_fir(cutoff: float, width: float, sample_rate: int, attenuation: float = 80.0) -> np.ndarray:
@@ -212,8 +213,3 @@ def parametric_stereo(
     spec = dry * torch.complex(bands.T @ pan, bands.T @ ambience)
     side = torch.istft(spec, IMAGE_FFT, IMAGE_HOP, window=window, length=length).numpy()
     return from_mid_side(mono, side[None])
-
-
-def image_margin() -> int:
-    """Samples of context each side that ``parametric_stereo`` needs for an exact result."""
-    return IMAGE_FFT

@@ -49,9 +49,9 @@ def test_crossover_splits_the_bands() -> None:
 def test_post_margin_follows_the_chain() -> None:
     upmix, upsample = parse_op("upmix"), parse_op("upsample")
     assert post_margin([parse_op("upmix:side=decoded")], 44100, True, True) == 0
-    assert post_margin([upmix], 44100, True, True) == post.image_margin() > 0
+    assert post_margin([upmix], 44100, True, True) == post.IMAGE_MARGIN > 0
     assert post_margin([upmix], 44100, True, False) == 0
-    assert post_margin([upsample, upmix], 22050, True, True) == post.margin_for(22050) + post.image_margin()
+    assert post_margin([upsample, upmix], 22050, True, True) == post.margin_for(22050) + post.IMAGE_MARGIN
     assert post_margin([upsample], 22050, False, True) == 0
     assert post_margin([upsample], 22050, True, True) == post.margin_for(22050) > 0
     # the op's stated rate, not the file's, sets the crossover and so the context it needs
