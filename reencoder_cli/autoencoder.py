@@ -1,11 +1,15 @@
 """Our frozen music autoencoder: mono 44.1 kHz audio <-> a 64-channel latent at 43 Hz.
 
-Encoder: a complex STFT (n_fft 1024, hop 256) compressed by a power law, four STFT frames
-stacked per latent frame, a ConvNeXt backbone at 43 Hz, and a variational head (mean and
-log-variance). Decoder (Vocos-style): a ConvNeXt backbone at 43 Hz, a learned 4x upsampling
-(pixel shuffle in time) to a lighter backbone at 172 Hz, and an inverse-STFT head that
-predicts log-magnitude and phase. Every layer is local in time, so the pipeline can run
-long files in chunks.
+Encoder: a front end on the STFT (n_fft 1024, hop 256), four STFT frames per latent frame,
+a ConvNeXt backbone at 43 Hz, and a variational head (mean and log-variance). The front end
+is either the power-compressed complex STFT (``front_end="complex"``) or log-magnitudes and
+instantaneous-frequency deviations at 172 Hz through a ConvNeXt block, plus the
+log-magnitudes of a 4096-point STFT at 43 Hz (``"spectral"``). Decoder (Vocos-style): a
+ConvNeXt backbone at 43 Hz, a learned 4x upsampling (pixel shuffle in time) to a lighter
+backbone at 172 Hz, and an inverse-STFT head that predicts log-magnitude and phase; with
+``long_head`` a second inverse-STFT head (4096 points, hop 1024) at 43 Hz adds finely
+resolved partials. Every layer is local in time, so the pipeline can run long files in
+chunks.
 
 The contract (DESIGN.md): ``encode (B, T) -> (B, D, ceil(T / hop))`` and
 ``decode (B, D, F) -> (B, F * hop)``.
@@ -22,15 +26,29 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reencoder_cli.layers import Backbone
+from reencoder_cli.layers import Backbone, ConvNeXtBlock
 
 ARCH = "autoencoder"
-DECODER_FIELDS = frozenset({"dec_dim", "dec_blocks", "dec_hidden", "fine_dim", "fine_blocks", "fine_hidden"})
+DECODER_FIELDS = frozenset(
+    {"dec_dim", "dec_blocks", "dec_hidden", "fine_dim", "fine_blocks", "fine_hidden", "long_head"}
+)
+# the submodules that make the latent: hashed into the latent space, frozen by a decoder-only run
+ENCODER_PARTS = ("front", "encoder")
+# Config fields added after latent spaces were first named: each enters the name only when it
+# differs from its default, so the latent spaces of older files keep their names.
+LATER_FIELDS = frozenset({"gain_shape", "front_end", "front_dim", "long_fft"})
+FRONT_ENDS = ("complex", "spectral")
 
 
 @dataclass(frozen=True)
 class AutoencoderConfig:
-    """Sizes of the autoencoder. ``hop`` must equal ``stft_hop * subframes``."""
+    """Sizes of the autoencoder. ``hop`` must equal ``stft_hop * subframes``.
+
+    ``gain_shape``: the encoder sees level-normalised features and the decoder each frame's
+    direction, the frame's level multiplying the output (exact homogeneity); otherwise both
+    are plain networks. ``front_end``: one of ``FRONT_ENDS``. ``long_head``: the decoder's
+    second inverse-STFT head on the ``long_fft`` grid.
+    """
 
     sample_rate: int = 44100
     latent_dim: int = 64
@@ -50,6 +68,11 @@ class AutoencoderConfig:
     kernel: int = 7
     level_ref: float = 0.05
     level_floor: float = 1e-5
+    gain_shape: bool = True
+    front_end: str = "complex"
+    front_dim: int = 256
+    long_fft: int = 4096
+    long_head: bool = False
 
     @property
     def hop(self) -> int:
@@ -60,6 +83,56 @@ class AutoencoderConfig:
     def bins(self) -> int:
         """STFT frequency bins."""
         return self.n_fft // 2 + 1
+
+    @property
+    def long_bins(self) -> int:
+        """Frequency bins of the long STFT (one frame per latent frame)."""
+        return self.long_fft // 2 + 1
+
+
+class SpectralFrontEnd(nn.Module):
+    """Log-magnitudes and instantaneous-frequency deviations at 172 Hz, and log-magnitudes of a
+    long STFT at 43 Hz: what the encoder's backbone reads (``front_end="spectral"``).
+
+    At 172 Hz each STFT frame gives its log-magnitudes and, per bin, the cosine and sine of
+    the deviation of its phase advance from the bin centre's (where in the bin a partial
+    lies), through a linear layer and a ConvNeXt block; the ``subframes`` frames of a latent
+    frame are stacked. The long STFT (one frame per latent frame) resolves partials 10.8 Hz
+    apart.
+
+    Args:
+        config: sizes.
+    """
+
+    def __init__(self, config: AutoencoderConfig) -> None:
+        super().__init__()
+        c = config
+        self.config = c
+        self.short = nn.Linear(3 * c.bins, c.front_dim)
+        self.block = ConvNeXtBlock(c.front_dim, 2 * c.front_dim, c.kernel, grn=False)
+        self.long = nn.Linear(c.long_bins, c.front_dim)
+        k = torch.arange(c.bins)
+        # the phase advance of bin k's centre over one hop is 2 pi k hop / n_fft
+        self.register_buffer("advance", torch.polar(torch.ones(c.bins), -2 * math.pi * k * c.stft_hop / c.n_fft))
+
+    @property
+    def out_dim(self) -> int:
+        """Channels per latent frame."""
+        return self.config.front_dim * (self.config.subframes + 1)
+
+    def forward(self, spec: Tensor, long: Tensor) -> Tensor:
+        """spec: (B, 4F, bins), long: (B, F, long_bins), complex, level-normalised -> (B, out_dim, F)."""
+        c = self.config
+        log_mag = spec.abs().clamp_min(1e-5).log()
+        previous = F.pad(spec, (0, 0, 1, 0))[:, :-1]
+        turn = spec * previous.conj() * self.advance  # (B, 4F, bins)
+        turn = turn / turn.abs().clamp_min(1e-8)
+        h = self.short(torch.cat([log_mag / 4, turn.real, turn.imag], dim=-1))
+        h = self.block(h)  # (B, 4F, front_dim)
+        b, n, _ = h.shape
+        short = h.reshape(b, n // c.subframes, c.subframes * c.front_dim)
+        long_feats = self.long(long.abs().clamp_min(1e-5).log() / 4)  # (B, F, front_dim)
+        return torch.cat([short, long_feats], dim=-1).transpose(1, 2)
 
 
 class Autoencoder(nn.Module):
@@ -72,33 +145,54 @@ class Autoencoder(nn.Module):
     def __init__(self, config: AutoencoderConfig = AutoencoderConfig()) -> None:
         super().__init__()
         c = config
-        if c.n_fft != 4 * c.stft_hop:
-            raise ValueError("the ISTFT padding below assumes n_fft == 4 * stft_hop")
+        if c.n_fft != 4 * c.stft_hop or c.long_fft != 4 * c.hop:
+            raise ValueError("the ISTFT below assumes n_fft == 4 * stft_hop and long_fft == 4 * hop")
+        if c.front_end not in FRONT_ENDS:
+            raise ValueError(f"front_end must be one of {FRONT_ENDS}, not {c.front_end!r}")
         self.config = c
         self.sample_rate = c.sample_rate
         self.latent_dim = c.latent_dim
         self.hop = c.hop
         self.register_buffer("window", torch.hann_window(c.n_fft), persistent=False)
-        self.encoder = Backbone(
-            2 * c.bins * c.subframes, 2 * c.latent_dim, c.enc_dim, c.enc_blocks, c.enc_hidden, c.kernel, grn=False
-        )
+        self.register_buffer("long_window", torch.hann_window(c.long_fft), persistent=False)
+        self.front = SpectralFrontEnd(c) if c.front_end == "spectral" else None
+        front_dim = self.front.out_dim if self.front is not None else 2 * c.bins * c.subframes
+        self.encoder = Backbone(front_dim, 2 * c.latent_dim, c.enc_dim, c.enc_blocks, c.enc_hidden, c.kernel, grn=False)
+        long_out = 2 * c.long_bins if c.long_head else 0
         self.decoder = Backbone(
-            c.latent_dim, c.fine_dim * c.subframes, c.dec_dim, c.dec_blocks, c.dec_hidden, c.kernel, grn=False
+            c.latent_dim,
+            c.fine_dim * c.subframes + long_out,
+            c.dec_dim,
+            c.dec_blocks,
+            c.dec_hidden,
+            c.kernel,
+            grn=False,
         )
+        if c.long_head:  # starts quiet: the fine head draws the first sounds
+            nn.init.constant_(self.decoder.proj_out.bias[c.fine_dim * c.subframes :][: c.long_bins], -4.0)
         self.fine = Backbone(c.fine_dim, 2 * c.bins, c.fine_dim, c.fine_blocks, c.fine_hidden, c.kernel, grn=False)
 
     # -- encoder -------------------------------------------------------------------------
 
-    def stft_features(self, wav: Tensor) -> tuple[Tensor, Tensor]:
-        """Level-normalised, power-compressed complex STFT, ``subframes`` frames stacked per latent frame.
+    def frame_level(self, spec: Tensor) -> Tensor:
+        """Each latent frame's RMS (from its STFT power) over ``level_ref``: spec (B, 4F, bins) -> (B, 1, F)."""
+        c = self.config
+        b, n, _ = spec.shape
+        power = spec.real.square() + spec.imag.square()
+        frame_power = power.reshape(b, n // c.subframes, -1).mean(dim=-1)  # (B, F)
+        rms = (frame_power / self.window.square().sum()).add(c.level_floor**2).sqrt()
+        return (rms / c.level_ref)[:, None, :]
 
-        Each latent frame's STFT is divided by its level (the frame's RMS estimated from its
-        STFT power, over ``level_ref``) before compression, so the features do not depend
-        on the input's scale: the level is carried by the latent's norm instead (see
-        ``posterior``). Built in one pass from the real view of the STFT and laid out
-        channels-last, as the encoder's first linear layer reads it (feature index
-        ``(part * bins + bin) * subframes + subframe``, part 0 real and 1 imaginary); the
-        returned features are a transposed view.
+    def stft_features(self, wav: Tensor) -> tuple[Tensor, Tensor]:
+        """Power-compressed complex STFT, ``subframes`` frames stacked per latent frame, and
+        each frame's level (ones for a plain network).
+
+        With ``gain_shape`` each latent frame's STFT is divided by its level before
+        compression, so the features do not depend on the input's scale: the level is
+        carried by the latent's norm instead (see ``posterior``). Built in one pass from the
+        real view of the STFT and laid out channels-last, as the encoder's first linear layer
+        reads it (feature index ``(part * bins + bin) * subframes + subframe``, part 0 real
+        and 1 imaginary); the returned features are a transposed view.
 
         wav: (B, T) with T a multiple of hop -> features (B, 2 * bins * subframes, T / hop),
         level (B, 1, T / hop)
@@ -106,11 +200,9 @@ class Autoencoder(nn.Module):
         c = self.config
         spec = self.stft(wav)  # (B, 4F, bins)
         b, n, bins = spec.shape
-        power = spec.real.square() + spec.imag.square()  # (B, 4F, bins)
-        frame_power = power.reshape(b, n // c.subframes, -1).mean(dim=-1)  # (B, F)
-        rms = (frame_power / self.window.square().sum()).add(c.level_floor**2).sqrt()  # Parseval
-        level = (rms / c.level_ref)[:, None, :]  # (B, 1, F)
+        level = self.frame_level(spec) if c.gain_shape else spec.real.new_ones(b, 1, n // c.subframes)
         scale = level.repeat_interleave(c.subframes, dim=-1).transpose(1, 2)  # (B, 4F, 1)
+        power = spec.real.square() + spec.imag.square()  # (B, 4F, bins)
         # parts * factor = (magnitude / scale) to the power `compress`, phase kept; in the log
         # domain, in place (twice as fast as pow on CPU)
         log_power = (power / scale.square()).clamp_min_(1e-14).log_()
@@ -124,19 +216,36 @@ class Autoencoder(nn.Module):
         )  # one strided pass into the encoder's layout
         return feats.reshape(b, n // c.subframes, -1).transpose(1, 2), level
 
-    def posterior(self, wav: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """q(z | wav) in gain-shape form: ``z = level * (mean + exp(logvar / 2) * eps)``.
+    def spectral_features(self, wav: Tensor) -> tuple[Tensor, Tensor]:
+        """The spectral front end's features and each frame's level (ones for a plain network).
 
-        The encoder sees level-normalised features and predicts the shape (mean and
-        log-variance, on which the KL acts); each frame's level multiplies it. So the
-        encoder is homogeneous, ``encode(g x) == g encode(x)`` for g > 0 (up to the
-        ``level_floor`` of near-silence), as the decoder is.
+        wav: (B, T) with T a multiple of hop -> features (B, front.out_dim, T / hop), level (B, 1, T / hop)
+        """
+        c = self.config
+        assert self.front is not None
+        spec = self.stft(wav)  # (B, 4F, bins)
+        long = stft(wav, c.long_fft, c.hop, self.long_window)  # (B, F, long_bins)
+        if not c.gain_shape:
+            return self.front(spec, long), spec.real.new_ones(spec.shape[0], 1, long.shape[1])
+        level = self.frame_level(spec)  # (B, 1, F)
+        scale = level.transpose(1, 2)  # (B, F, 1)
+        short_scale = scale.repeat_interleave(c.subframes, dim=1)
+        return self.front(spec / short_scale, long / scale), level
+
+    def posterior(self, wav: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """q(z | wav), in gain-shape form ``z = level * (mean + exp(logvar / 2) * eps)``.
+
+        With ``gain_shape`` the encoder sees level-normalised features and predicts the
+        shape (mean and log-variance, on which the KL acts); each frame's level multiplies
+        it. So the encoder is homogeneous, ``encode(g x) == g encode(x)`` for g > 0 (up to
+        the ``level_floor`` of near-silence), as the decoder is. A plain network's level is 1.
 
         wav: (B, T) any T -> mean, logvar: (B, D, F), level: (B, 1, F), F = ceil(T / hop)
         """
         frames = max(1, math.ceil(wav.shape[-1] / self.hop))
         wav = F.pad(wav, (0, frames * self.hop - wav.shape[-1]))
-        feats, level = self.stft_features(wav)
+        features = self.spectral_features if self.front is not None else self.stft_features
+        feats, level = features(wav)
         mean, logvar = self.encoder(feats).chunk(2, dim=1)
         return mean, logvar.clamp(-12.0, 6.0), level.to(mean.dtype)
 
@@ -155,50 +264,55 @@ class Autoencoder(nn.Module):
         is exactly homogeneous, ``decode(g z) == g decode(z)`` for g > 0. (A network ending
         in a LayerNorm cannot see a latent's scale, so gain cannot be learned any other way.)
         """
-        mag, phase = self.decode_spectrum(z)
-        return self.istft(torch.complex(mag * phase.cos(), mag * phase.sin()))  # torch.polar is 2x slower
+        return self.synthesize(self.decode_spectra(z))
+
+    def synthesize(self, spectra: list[tuple[Tensor, Tensor]]) -> Tensor:
+        """The waveform of the heads' spectra (``decode_spectra``): -> (B, F * hop)."""
+        wav = self.istft(polar(*spectra[0]))
+        if len(spectra) > 1:
+            wav = wav + istft(polar(*spectra[1]), self.config.hop, self.long_window)
+        return wav
 
     def decode_spectrum(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        """The STFT the decoder predicts, frames first: z (B, D, F) -> magnitude, phase (B, 4F, bins).
+        """The STFT the fine head predicts, frames first: z (B, D, F) -> magnitude, phase (B, 4F, bins).
 
-        ``istft`` of it is ``decode(z)``; ``stft`` of a waveform is laid out the same way.
+        ``istft`` of it is ``decode(z)`` when there is no long head; ``stft`` of a waveform
+        is laid out the same way.
         """
+        return self.decode_spectra(z)[0]
+
+    def decode_spectra(self, z: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """Magnitude and phase of each head, frames first: z (B, D, F) -> [(B, 4F, bins) x 2]
+        and, with ``long_head``, [(B, F, long_bins) x 2]."""
         c = self.config
-        norm = z.float().square().mean(dim=1, keepdim=True).add(1e-8).sqrt()  # (B, 1, F)
-        h = self.decoder(z / norm.to(z.dtype)).transpose(1, 2)  # (B, F, fine_dim * subframes)
+        gain = None
+        if c.gain_shape:
+            norm = z.float().square().mean(dim=1, keepdim=True).add(1e-8).sqrt()  # (B, 1, F)
+            z, gain = z / norm.to(z.dtype), norm.log().transpose(1, 2)  # gain (B, F, 1)
+        h = self.decoder(z).transpose(1, 2)  # (B, F, fine_dim * subframes [+ 2 * long_bins])
         b, frames, _ = h.shape
-        h = h.reshape(b, frames, c.fine_dim, c.subframes).transpose(2, 3).reshape(b, frames * c.subframes, -1)
-        out = self.fine(h.transpose(1, 2)).transpose(1, 2).float()  # (B, 4F, 2 * bins), channels-last
-        log_mag, phase = out[..., : c.bins], out[..., c.bins :]
-        gain = norm.log().repeat_interleave(c.subframes, dim=-1).transpose(1, 2)  # (B, 4F, 1)
-        return (log_mag.clamp(max=8.0) + gain).exp(), phase
+        split = c.fine_dim * c.subframes
+        fine = h[..., :split].reshape(b, frames, c.fine_dim, c.subframes).transpose(2, 3)
+        out = self.fine(fine.reshape(b, frames * c.subframes, -1).transpose(1, 2)).transpose(1, 2).float()
+        heads = [(out[..., : c.bins], out[..., c.bins :], c.subframes)]  # (B, 4F, bins) each
+        if c.long_head:
+            long = h[..., split:].float()
+            heads.append((long[..., : c.long_bins], long[..., c.long_bins :], 1))  # (B, F, long_bins) each
+        spectra = []
+        for log_mag, phase, repeat in heads:
+            log_mag = log_mag.clamp(max=8.0)
+            if gain is not None:
+                log_mag = log_mag + gain.repeat_interleave(repeat, dim=1)
+            spectra.append((log_mag.exp(), phase))
+        return spectra
 
     def stft(self, wav: Tensor) -> Tensor:
         """The STFT ``istft`` inverts, frames first: (B, T), T a multiple of ``stft_hop`` -> (B, T / stft_hop, bins)."""
-        c = self.config
-        pad = (c.n_fft - c.stft_hop) // 2
-        spec = torch.stft(
-            F.pad(wav, (pad, pad)), c.n_fft, c.stft_hop, window=self.window, center=False, return_complex=True
-        )
-        return spec.transpose(1, 2)
+        return stft(wav, self.config.n_fft, self.config.stft_hop, self.window)
 
     def istft(self, spec: Tensor) -> Tensor:
-        """Inverse STFT with "same" padding, frames first: (B, N, bins) -> (B, N * stft_hop).
-
-        With ``n_fft == 4 * stft_hop`` the overlap-add is four shifted sums of hop-sized
-        blocks, and so is the squared-window envelope it is divided by.
-        """
-        c = self.config
-        frames = torch.fft.irfft(spec, n=c.n_fft, dim=-1) * self.window  # (B, N, n_fft)
-        b, n, _ = frames.shape
-        parts = frames.reshape(b, n, 4, c.stft_hop)
-        wav = sum(F.pad(parts[:, :, k], (0, 0, k, 3 - k)) for k in range(4)).reshape(b, -1)  # (B, (N + 3) * hop)
-        squares = self.window.square().reshape(4, c.stft_hop)
-        envelope = wav.new_zeros(n + 3, c.stft_hop)
-        for k in range(4):
-            envelope[k : k + n] += squares[k]
-        pad = (c.n_fft - c.stft_hop) // 2
-        return wav[:, pad:-pad] / envelope.reshape(-1)[pad:-pad].clamp_min(1e-11)
+        """Inverse of ``stft``: (B, N, bins) -> (B, N * stft_hop)."""
+        return istft(spec, self.config.stft_hop, self.window)
 
     def forward(self, wav: Tensor) -> Tensor:
         """Reconstruction, trimmed to the input length: (B, T) -> (B, T)."""
@@ -213,9 +327,17 @@ class Autoencoder(nn.Module):
         autoencoder --decoder-only``) keeps the latent space.
         """
         h = hashlib.sha256()
-        fields = {k: v for k, v in asdict(self.config).items() if k not in DECODER_FIELDS}
+        default = asdict(AutoencoderConfig())
+        fields = {
+            k: v
+            for k, v in asdict(self.config).items()
+            if k not in DECODER_FIELDS and (k not in LATER_FIELDS or v != default[k])
+        }
         h.update(json.dumps(fields, sort_keys=True).encode())
-        for name, tensor in sorted(self.encoder.state_dict().items()):
+        encoder = {  # the backbone's names without their prefix, as the first latent spaces were named
+            k.removeprefix("encoder."): v for k, v in self.state_dict().items() if k.split(".")[0] in ENCODER_PARTS
+        }
+        for name, tensor in sorted(encoder.items()):
             h.update(f"{name}{tuple(tensor.shape)}".encode())
             h.update((tensor.detach().to("cpu", torch.float16) + 0.0).numpy().tobytes())  # + 0.0: -0.0 -> 0.0
         return h.hexdigest()
@@ -223,8 +345,46 @@ class Autoencoder(nn.Module):
     @property
     def context_frames(self) -> int:
         """Latent frames of context each side that make chunked encode/decode exact."""
-        fine = math.ceil(self.fine.receptive_field / self.config.subframes)
-        return self.encoder.receptive_field + self.decoder.receptive_field + fine + 2
+        c = self.config
+        fine = math.ceil(self.fine.receptive_field / c.subframes)
+        front = 3 if self.front is not None else 0  # its block, the phase advance and the long STFT
+        long_head = 2 if c.long_head else 0  # the long ISTFT's overlap
+        return self.encoder.receptive_field + self.decoder.receptive_field + fine + 2 + front + long_head
+
+
+def polar(magnitude: Tensor, phase: Tensor) -> Tensor:
+    """The complex spectrum of magnitudes and phases (``torch.polar`` is 2x slower on CPU)."""
+    return torch.complex(magnitude * phase.cos(), magnitude * phase.sin())
+
+
+def stft(wav: Tensor, n_fft: int, hop: int, window: Tensor) -> Tensor:
+    """STFT with "same" padding, frames first: (B, T), T a multiple of hop -> (B, T / hop, n_fft / 2 + 1).
+
+    Frame ``n`` is centred on the middle of samples ``[n hop, (n + 1) hop)``.
+    """
+    pad = (n_fft - hop) // 2
+    return torch.stft(F.pad(wav, (pad, pad)), n_fft, hop, window=window, center=False, return_complex=True).transpose(
+        1, 2
+    )
+
+
+def istft(spec: Tensor, hop: int, window: Tensor) -> Tensor:
+    """Inverse of ``stft`` for ``n_fft == 4 * hop``: (B, N, bins) -> (B, N * hop).
+
+    The overlap-add is four shifted sums of hop-sized blocks, and so is the squared-window
+    envelope it is divided by.
+    """
+    n_fft = 4 * hop
+    frames = torch.fft.irfft(spec, n=n_fft, dim=-1) * window  # (B, N, n_fft)
+    b, n, _ = frames.shape
+    parts = frames.reshape(b, n, 4, hop)
+    wav = sum(F.pad(parts[:, :, k], (0, 0, k, 3 - k)) for k in range(4)).reshape(b, -1)  # (B, (N + 3) * hop)
+    squares = window.square().reshape(4, hop)
+    envelope = wav.new_zeros(n + 3, hop)
+    for k in range(4):
+        envelope[k : k + n] += squares[k]
+    pad = (n_fft - hop) // 2
+    return wav[:, pad:-pad] / envelope.reshape(-1)[pad:-pad].clamp_min(1e-11)
 
 
 def noisy_latent(z: Tensor, level: Tensor | float, generator: torch.Generator | None = None) -> Tensor:

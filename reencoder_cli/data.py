@@ -38,6 +38,7 @@ class Source:
     package: str
     location: str  # a folder, or a zip archive (.pk3)
     pattern: str  # glob of the music files inside ``location``
+    parts: tuple[str, ...] = ()  # files beside each match that are summed with it (a song's stems)
 
 
 SOURCES: tuple[Source, ...] = (
@@ -45,6 +46,21 @@ SOURCES: tuple[Source, ...] = (
     Source("drascula", "drascula-music", "/usr/share/scummvm/drascula/audio", "*.ogg"),
     Source("warzone2100", "warzone2100-music", "/usr/share/games/warzone2100/music", "**/*.opus"),
     Source("nexuiz", "nexuiz-music", "/usr/share/games/nexuiz/data/music.pk3", "sound/cdtracks/*.ogg"),
+    Source("planetblupi", "planetblupi-music-ogg", "/usr/share/planetblupi/music", "*.ogg"),
+    Source("colobot", "colobot-common-sounds", "/usr/share/games/colobot/music", "*.ogg"),
+    Source("supertux", "supertux-data", "/usr/share/games/supertux2/music", "**/*.ogg"),
+    Source("freedroidrpg", "freedroidrpg-data", "/usr/share/freedroidrpg/data/sound/music", "*.ogg"),
+    # band recordings: each song is the rest of the band plus its guitar stem, summed here
+    *(
+        Source(
+            f"fretsonfire-{band}",
+            f"fretsonfire-songs-{band}",
+            f"/usr/share/games/fretsonfire/data/songs/{band}",
+            "*/song.ogg",
+            parts=("guitar.ogg",),
+        )
+        for band in ("muldjord", "sectoid")
+    ),
 )
 
 
@@ -82,8 +98,12 @@ def split_of_name(name: str) -> str:
     return "valid" if zlib.crc32(name.encode()) % VALIDATION_EVERY == 0 else "train"
 
 
-def source_files(source: Source) -> Iterator[tuple[str, Callable[[], io.BytesIO | str]]]:
-    """Yield ``(name, open)`` for each file of ``source``, sorted; sub-folders join the name."""
+def source_files(source: Source) -> Iterator[tuple[str, Callable[[], io.BytesIO | str | list[str]]]]:
+    """Yield ``(name, open)`` for each file of ``source``, sorted; sub-folders join the name.
+
+    A source with ``parts`` yields one track per match, named by its folder, whose ``open``
+    gives the match and its parts (decoded and summed by ``decode_stereo``).
+    """
     location = Path(source.location)
     if zipfile.is_zipfile(location):
         with zipfile.ZipFile(location) as zf:
@@ -92,11 +112,28 @@ def source_files(source: Source) -> Iterator[tuple[str, Callable[[], io.BytesIO 
             yield Path(member).stem, lambda m=member: io.BytesIO(zipfile.ZipFile(location).read(m))
         return
     for path in sorted(location.glob(source.pattern)):
-        yield "_".join(path.relative_to(location).with_suffix("").parts), lambda p=path: str(p)
+        if source.parts:
+            files = [str(path), *(str(path.with_name(part)) for part in source.parts)]
+            yield "_".join(path.parent.relative_to(location).parts), lambda f=files: f
+        else:
+            yield "_".join(path.relative_to(location).with_suffix("").parts), lambda p=path: str(p)
 
 
-def decode_stereo(opened: io.BytesIO | str) -> np.ndarray:
-    """Decode a file to ``(T, 2)`` int16 at 44.1 kHz (mono is duplicated, other rates resampled)."""
+def decode_stereo(opened: io.BytesIO | str | list[str]) -> np.ndarray:
+    """Decode a file, or the sum of a list of files, to ``(T, 2)`` int16 at 44.1 kHz (mono is
+    duplicated, other rates resampled, a shorter part padded with silence)."""
+
+    if isinstance(opened, list):
+        parts = [decode_float(name) for name in opened]
+        total = np.zeros((max(p.shape[0] for p in parts), 2), np.float32)
+        for part in parts:
+            total[: part.shape[0]] += part
+        return to_int16(total)
+    return to_int16(decode_float(opened))
+
+
+def decode_float(opened: io.BytesIO | str) -> np.ndarray:
+    """Decode one file to ``(T, 2)`` float32 at 44.1 kHz."""
     import soundfile as sf
     import soxr
 
@@ -106,7 +143,7 @@ def decode_stereo(opened: io.BytesIO | str) -> np.ndarray:
     wav = wav[:, :2]
     if rate != SAMPLE_RATE:
         wav = soxr.resample(wav, rate, SAMPLE_RATE, quality="VHQ")
-    return to_int16(wav)
+    return wav
 
 
 def to_int16(wav: np.ndarray) -> np.ndarray:

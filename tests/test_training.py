@@ -176,7 +176,7 @@ def test_every_trainer_steps_and_validates_under_bf16_autocast() -> None:
     for trainer_cls, model_config in ((BWETrainer, TINY_BWE), (FlowTrainer, TINY_FLOW), (StereoTrainer, TINY_STEREO)):
         trainer = trainer_cls(model_config, CONFIG, bf16, crops, crops)
         logs += [trainer.step(0), trainer.validate()]
-    assert {"disc", "adv", "fm"} <= set(logs[0]) and all(np.isfinite(v) for log in logs for v in log.values())
+    assert {"disc", "adv", "fm"} <= set(logs[0]) and all(np.isfinite(float(v)) for log in logs for v in log.values())
 
 
 def test_discriminator_terms_reach_the_generator_gradient() -> None:

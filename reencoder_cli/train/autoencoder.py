@@ -20,15 +20,17 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from reencoder_cli.autoencoder import ARCH, Autoencoder, AutoencoderConfig, noisy_latent
+from reencoder_cli.autoencoder import ARCH, ENCODER_PARTS, Autoencoder, AutoencoderConfig, noisy_latent, polar
 from reencoder_cli.discriminators import WaveDiscriminator, WaveDiscriminatorConfig
 from reencoder_cli.train.loop import Runtime, optimizer_step, warmup_lr
 from reencoder_cli.train.losses import (
     ReconstructionLoss,
+    consistency_loss,
     discriminator_loss,
     feature_matching_loss,
     generator_loss,
     kl_divergence,
+    phase_derivative_losses,
 )
 
 
@@ -47,7 +49,10 @@ class AETrainConfig:
     mel_weight: float = 1.0
     stft_weight: float = 1.0
     complex_weight: float = 0.1  # 1.0 until step 4734: an L1 on complex spectra shrinks what it cannot phase-align
-    stft_ffts: tuple[int, ...] = (512, 1024, 2048)
+    stft_ffts: tuple[int, ...] = (512, 1024, 2048)  # () drops the STFT term (and its spectral convergence)
+    mel_windows: tuple[int, ...] = (32, 64, 128, 256, 512, 1024, 2048)
+    phase_weight: float = 0.0  # group delay + instantaneous frequency of the fine head's phase
+    consistency_weight: float = 0.0  # the fine head's STFT against the STFT of its inverse
     gan_start: int = 8000
     disc_crop: int = 16384
     gan_mel_weight: float = 15.0
@@ -109,13 +114,17 @@ class AutoencoderObjective(nn.Module):
         self.ae = ae
         self.config = config
 
-    def forward(self, wav: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """wav: (B, T) -> estimate (B, T), its target (B, T), posterior mean and logvar (B, D, F)."""
+    def forward(
+        self, wav: Tensor, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, tuple[Tensor, Tensor]]:
+        """wav: (B, T), T a multiple of hop -> estimate (B, T), its target (B, T), posterior mean
+        and logvar (B, D, F), and the fine head's magnitude and phase (B, T / stft_hop, bins)."""
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.decoder_only):
             mean, logvar, level = self.ae.posterior(wav)
         z = level * (mean + (0.5 * logvar).exp() * torch.randn(mean.shape, device=wav.device, generator=generator))
         z_in, target, _ = augment(z, wav, self.config, generator)
-        return self.ae.decode(z_in)[..., : wav.shape[-1]], target, mean, logvar
+        spectra = self.ae.decode_spectra(z_in)
+        return self.ae.synthesize(spectra), target, mean, logvar, spectra[0]
 
 
 class AutoencoderTrainer:
@@ -142,11 +151,15 @@ class AutoencoderTrainer:
         self.sampler = sampler
         self.valid = valid
         self.ae = Autoencoder(model_config).to(runtime.device)
-        self.ae.encoder.requires_grad_(not config.decoder_only)
+        for part in ENCODER_PARTS:
+            if getattr(self.ae, part) is not None:
+                getattr(self.ae, part).requires_grad_(not config.decoder_only)
         self.objective = runtime.wrap(AutoencoderObjective(self.ae, config))
         self.ema = copy.deepcopy(self.ae).requires_grad_(False)
         self.disc = runtime.wrap(WaveDiscriminator(WaveDiscriminatorConfig()))
-        self.spectral = ReconstructionLoss(model_config.sample_rate, stft_ffts=config.stft_ffts).to(runtime.device)
+        self.spectral = ReconstructionLoss(
+            model_config.sample_rate, mel_windows=config.mel_windows, stft_ffts=config.stft_ffts
+        ).to(runtime.device)
         adamw = dict(lr=config.lr, betas=config.betas, weight_decay=1e-2)
         self.modules: dict[str, nn.Module] = {"ae": self.ae, "ema": self.ema, "disc": self.disc}
         self.optimizers = {
@@ -155,8 +168,12 @@ class AutoencoderTrainer:
         }
         self.generator = torch.Generator(runtime.device).manual_seed(config.seed + runtime.rank)
 
-    def step(self, step: int) -> dict[str, float]:
-        """One step: sample, encode, augment, decode, losses (and the discriminator in the GAN phase)."""
+    def step(self, step: int) -> dict[str, Tensor]:
+        """One step: sample, encode, augment, decode, losses (and the discriminator in the GAN phase).
+
+        Returns the losses as detached 0-d tensors: read only when logged, so a GPU is not
+        made to wait every step.
+        """
         c, dev = self.config, self.runtime.device
         for opt in self.optimizers.values():
             for group in opt.param_groups:
@@ -166,9 +183,9 @@ class AutoencoderTrainer:
         wav = wav * 10 ** ((lo + (hi - lo) * torch.rand(c.batch, 1, device=dev, generator=self.generator)) / 20)
         gan = step >= c.gan_start
         with self.runtime.autocast():
-            est, target, mean, logvar = self.objective(wav, self.generator)
+            est, target, mean, logvar, (mag, phase) = self.objective(wav, self.generator)
         est = est.float()
-        logs: dict[str, float] = {}
+        logs: dict[str, Tensor] = {}
         if gan:
             start = int(torch.randint(0, wav.shape[-1] - c.disc_crop + 1, (1,), generator=self.generator, device=dev))
             real_crop, fake_crop = (x[..., start : start + c.disc_crop] for x in (target, est))
@@ -176,12 +193,20 @@ class AutoencoderTrainer:
             d_real, d_fake = [x[: c.batch] for x in scores], [x[c.batch :] for x in scores]
             d_loss = discriminator_loss(d_real, d_fake) / len(d_real)
             self._update("disc", d_loss)
-            logs["disc"] = d_loss.item()
+            logs["disc"] = d_loss.detach()
         spectral = self.spectral(est, target)
         mel, stft, complex_ = spectral["mel"], spectral["stft"], spectral["complex"]
         kl = kl_divergence(mean.float(), logvar.float())
         mel_w, stft_w = (c.gan_mel_weight, c.gan_stft_weight) if gan else (c.mel_weight, c.stft_weight)
         loss = mel_w * mel + stft_w * stft + c.complex_weight * complex_ + c.kl_weight * kl
+        if c.phase_weight:
+            phase_terms = phase_derivative_losses(phase, self.ae.stft(target))
+            loss = loss + c.phase_weight * (phase_terms["group_delay"] + phase_terms["inst_freq"])
+            logs |= {k: v.detach() for k, v in phase_terms.items()}
+        if c.consistency_weight:
+            consistency = consistency_loss(polar(mag, phase), self.ae.stft, self.ae.istft)
+            loss = loss + c.consistency_weight * consistency
+            logs["consistency"] = consistency.detach()
         if gan:
             fake, fake_feats = self.disc(fake_crop)
             with torch.no_grad():
@@ -189,18 +214,18 @@ class AutoencoderTrainer:
             adv = generator_loss(fake) / len(fake)
             fm = feature_matching_loss(real_feats, fake_feats)
             loss = loss + c.adv_weight * adv + c.fm_weight * fm
-            logs |= {"adv": adv.item(), "fm": fm.item()}
+            logs |= {"adv": adv.detach(), "fm": fm.detach()}
         self._update("ae", loss)
         decay = min(c.ema, (1 + step) / (10 + step))  # warm-up: no memory of the random start
         with torch.no_grad():
             for p_ema, p in zip(self.ema.parameters(), self.ae.parameters()):
                 p_ema.lerp_(p, 1 - decay)
         return logs | {
-            "loss": loss.item(),
-            "mel": mel.item(),
-            "stft": stft.item(),
-            "complex": complex_.item(),
-            "kl": kl.item(),
+            "loss": loss.detach(),
+            "mel": mel.detach(),
+            "stft": stft.detach(),
+            "complex": complex_.detach(),
+            "kl": kl.detach(),
         }
 
     def _update(self, name: str, loss: Tensor) -> None:
@@ -208,7 +233,8 @@ class AutoencoderTrainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Validation mel-D and STFT-D of the EMA model (reconstruction and a + b mixtures).
+        """Validation mel-D and STFT-D of the EMA model: reconstruction, and mixtures of
+        different tracks at random levels (each clip plus the next one at -12..0 dB, fixed).
 
         ``mel_const`` decodes each latent's time average: if it nears ``mel``, the decoder
         is ignoring how the latent moves (a collapse to an average sound).
@@ -216,14 +242,17 @@ class AutoencoderTrainer:
         from reencoder_cli.metrics import mel_distance, stft_distance
 
         model = self.ema.eval()
+        n = len(self.valid)
+        gains = 10 ** (np.random.default_rng(0).uniform(-12.0, 0.0, n) / 20)
         wav = torch.from_numpy(self.valid).to(self.runtime.device)
         z = torch.cat([model.encode(w) for w in wav.split(8)])
-        est = torch.cat([model.decode(x) for x in z.split(8)])[..., : wav.shape[-1]].cpu().numpy()
-        mixed = torch.cat([model.decode(x) for x in (z + z.roll(1, 0)).split(8)])[..., : wav.shape[-1]].cpu().numpy()
+        z_mix = z + torch.from_numpy(gains).to(z)[:, None, None] * z.roll(1, 0)
         flat = z.mean(dim=-1, keepdim=True).expand_as(z)
-        const = torch.cat([model.decode(x) for x in flat.split(8)])[..., : wav.shape[-1]].cpu().numpy()
-        ref, ref_mix = self.valid, self.valid + np.roll(self.valid, 1, axis=0)
-        n = len(ref)
+        est, mixed, const = (
+            torch.cat([model.decode(x) for x in latents.split(8)])[..., : wav.shape[-1]].cpu().numpy()
+            for latents in (z, z_mix, flat)
+        )
+        ref, ref_mix = self.valid, self.valid + gains[:, None].astype(np.float32) * np.roll(self.valid, 1, axis=0)
         return {
             "mel": float(np.mean([mel_distance(est[i], ref[i]) for i in range(n)])),
             "stft": float(np.mean([stft_distance(est[i], ref[i]) for i in range(n)])),

@@ -81,8 +81,8 @@ class Trainer(Protocol):
     modules: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
 
-    def step(self, step: int) -> dict[str, float]:
-        """One optimisation step; returns the scalar losses to log."""
+    def step(self, step: int) -> dict[str, float] | dict[str, torch.Tensor]:
+        """One optimisation step; returns the scalar losses to log (floats, or 0-d tensors read when logged)."""
         ...
 
     def validate(self) -> dict[str, float]:
@@ -252,7 +252,7 @@ def fit(
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     start = time.monotonic() - elapsed
     last_ckpt = last_val = time.monotonic()
-    sums: dict[str, float] = {}
+    sums: dict[str, float | torch.Tensor] = {}
     try:
         while step < schedule.max_steps and not stop["now"]:
             if (time.monotonic() - start) / 60 >= schedule.max_minutes:
@@ -261,11 +261,13 @@ def fit(
             step += 1
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + value
-            if metrics and step % schedule.log_every == 0:
-                metrics.write(step, time.monotonic() - start, {k: v / schedule.log_every for k, v in sums.items()})
-                if step % (schedule.log_every * 10) == 0:
-                    log(f"step {step} " + " ".join(f"{k}={v / schedule.log_every:.4g}" for k, v in sums.items()))
+            if step % schedule.log_every == 0:
+                means = {k: float(v) / schedule.log_every for k, v in sums.items()}  # the only device sync
                 sums = {}
+                if metrics:
+                    metrics.write(step, time.monotonic() - start, means)
+                    if step % (schedule.log_every * 10) == 0:
+                        log(f"step {step} " + " ".join(f"{k}={v:.4g}" for k, v in means.items()))
             if metrics and (time.monotonic() - last_val) / 60 >= schedule.validate_minutes:
                 metrics.write(step, time.monotonic() - start, {f"val/{k}": v for k, v in trainer.validate().items()})
                 last_val = time.monotonic()

@@ -1,6 +1,10 @@
-"""Waveform reconstruction and adversarial losses for autoencoder (and raw-audio baseline) training."""
+"""Waveform reconstruction, phase-derivative, consistency and adversarial losses for autoencoder
+(and raw-audio baseline) training."""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -22,12 +26,12 @@ class ReconstructionLoss(nn.Module):
     - ``complex``: L1 between power-compressed complex spectra ``|X|^c e^{j phase}`` at the
       ``complex_ffts`` sizes, which supervises phase, unlike magnitude losses.
 
-    Each is the mean over its resolutions.
+    Each is the mean over its resolutions; a term with no resolution is zero and costs nothing.
 
     Args:
         sample_rate: audio rate (for the mel filterbanks).
         mel_windows: STFT sizes of the mel loss.
-        mels: mel bands per mel size.
+        mels: mel bands per mel size (``MELS`` gives them for the usual sizes).
         stft_ffts: STFT sizes of the STFT loss.
         complex_ffts: STFT sizes of the complex loss.
         compress: the power applied to magnitudes in the complex loss.
@@ -37,7 +41,7 @@ class ReconstructionLoss(nn.Module):
         self,
         sample_rate: int = 44100,
         mel_windows: tuple[int, ...] = (32, 64, 128, 256, 512, 1024, 2048),
-        mels: tuple[int, ...] = (5, 10, 20, 40, 80, 160, 320),
+        mels: tuple[int, ...] | None = None,
         stft_ffts: tuple[int, ...] = (512, 1024, 2048),
         complex_ffts: tuple[int, ...] = (1024, 2048),
         compress: float = 0.3,
@@ -47,7 +51,7 @@ class ReconstructionLoss(nn.Module):
 
         self.mel_windows, self.stft_ffts, self.complex_ffts = mel_windows, stft_ffts, complex_ffts
         self.compress = compress
-        for w, m in zip(mel_windows, mels):
+        for w, m in zip(mel_windows, mels or tuple(MELS[w] for w in mel_windows)):
             fb = librosa.filters.mel(sr=sample_rate, n_fft=w, n_mels=m, fmin=0.0, fmax=sample_rate / 2)
             self.register_buffer(f"fb{w}", torch.from_numpy(fb).float(), persistent=False)
         for n in {*mel_windows, *stft_ffts, *complex_ffts}:
@@ -80,10 +84,65 @@ class ReconstructionLoss(nn.Module):
                 )
                 complex_ = complex_ + F.l1_loss(est_c, ref_c)
         return {
-            "mel": mel / len(self.mel_windows),
-            "stft": stft / len(self.stft_ffts),
-            "complex": complex_ / len(self.complex_ffts),
+            "mel": mel / max(1, len(self.mel_windows)),
+            "stft": stft / max(1, len(self.stft_ffts)),
+            "complex": complex_ / max(1, len(self.complex_ffts)),
         }
+
+
+# mel bands per mel-loss window: DAC's for 32-2048 points; 4096 points keeps 2048's bands, since
+# narrower ones would be thinner than its bins at low frequencies
+MELS = {32: 5, 64: 10, 128: 20, 256: 40, 512: 80, 1024: 160, 2048: 320, 4096: 320}
+
+
+def anti_wrap(x: Tensor) -> Tensor:
+    """Distance of a phase difference from zero, around the circle: |x - 2 pi round(x / 2 pi)|, in [0, pi]."""
+    return (x - 2 * math.pi * torch.round(x / (2 * math.pi))).abs()
+
+
+def phase_derivative_losses(phase: Tensor, ref: Tensor) -> dict[str, Tensor]:
+    """Group-delay and instantaneous-frequency losses (APCodec, MP-SENet), weighted by the target's magnitude.
+
+    The phase differences along frequency (group delay) and along time (instantaneous
+    frequency) of the estimate and of the target are compared, anti-wrapped; each
+    difference is weighted by the geometric mean of the two target magnitudes it joins, so
+    the phase of silent bins, which nothing can hear, costs nothing.
+
+    Args:
+        phase: estimated phases (B, N, bins), frames first, e.g. a decoder's predicted phase.
+        ref: the target's complex STFT (B, N, bins), on the same grid.
+
+    Returns:
+        {"group_delay", "inst_freq"}: weighted mean anti-wrapped errors, in radians.
+    """
+    ref_phase, ref_mag = ref.angle(), ref.abs()
+    error = phase - ref_phase
+    terms = {}
+    for name, dim in (("group_delay", -1), ("inst_freq", -2)):
+        weight = (
+            ref_mag.narrow(dim, 1, ref_mag.shape[dim] - 1) * ref_mag.narrow(dim, 0, ref_mag.shape[dim] - 1)
+        ).sqrt()
+        terms[name] = (weight * anti_wrap(error.diff(dim=dim))).sum() / weight.sum().clamp_min(1e-12)
+    return terms
+
+
+def consistency_loss(spec: Tensor, stft: Callable[[Tensor], Tensor], istft: Callable[[Tensor], Tensor]) -> Tensor:
+    """How far a predicted STFT is from the STFT of its own inverse (no signal has an inconsistent STFT).
+
+    L1 between the power-compressed (0.3) complex spectra ``spec`` and ``stft(istft(spec))``.
+
+    Args:
+        spec: complex STFT (B, N, bins), frames first.
+        stft, istft: the transform pair ``spec`` is on.
+    """
+    again = stft(istft(spec))
+    return F.l1_loss(*(torch.view_as_real(compressed(x)) for x in (again, spec)))
+
+
+def compressed(spec: Tensor, power: float = 0.3) -> Tensor:
+    """``|X|^power e^{j phase}`` of a complex spectrum."""
+    magnitude_sq = spec.real.square() + spec.imag.square()
+    return spec * magnitude_sq.clamp_min(1e-12).pow((power - 1) / 2)
 
 
 def kl_divergence(mean: Tensor, logvar: Tensor) -> Tensor:
