@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from reencoder_cli.data import SAMPLE_RATE, Track
 
@@ -50,6 +51,54 @@ class CropSampler:
             if np.sqrt(np.mean(wav**2)) >= self.min_rms:
                 break
         return wav
+
+
+class DeviceCrops:
+    """Random mono crops drawn on the training device from every track held there at once.
+
+    The whole split is read once into one int16 tensor on ``device`` (a GPU holds hours of
+    music in a few GB), so a step costs no host reads or copies and no synchronisation:
+    crops are drawn as with ``CropSampler`` (weighted by duration, each the left, right or
+    mid), and a crop quieter than ``min_rms`` is replaced by a second candidate drawn with it.
+
+    Args:
+        root: cache folder.
+        tracks: the tracks to draw from (one split).
+        crop: samples per crop.
+        seed: RNG seed.
+        device: where the music and the crops live.
+        min_rms: the level under which a crop is replaced.
+    """
+
+    def __init__(
+        self, root: Path, tracks: list[Track], crop: int, seed: int, device: torch.device, min_rms: float = 3e-3
+    ) -> None:
+        arrays = [np.load(root / t.path, mmap_mode="r") for t in tracks if t.seconds * SAMPLE_RATE > crop]
+        if not arrays:
+            raise ValueError(f"no track is longer than the crop ({crop} samples)")
+        lengths = torch.tensor([a.shape[0] for a in arrays])
+        starts = lengths - crop  # start positions per track
+        self.audio = torch.from_numpy(np.concatenate(arrays)).to(device)  # (N, 2) int16
+        self.offsets = (lengths.cumsum(0) - lengths).to(device)  # (tracks,) where each track begins
+        self.ends = starts.cumsum(0).to(device)  # (tracks,) start positions up to each track's end
+        self.before = self.ends - starts.to(device)  # (tracks,) start positions before each track
+        self.positions = int(starts.sum())
+        self.steps = torch.arange(crop, device=device)
+        self.min_rms = min_rms
+        self.generator = torch.Generator(device).manual_seed(seed)
+
+    def mono(self, batch: int) -> torch.Tensor:
+        """Random mono crops: -> (B, crop) float32 on the device."""
+        opts = {"device": self.audio.device, "generator": self.generator}
+        n = 2 * batch  # each crop and its stand-in
+        position = torch.randint(0, self.positions, (n,), **opts)  # uniform over start positions
+        track = torch.searchsorted(self.ends, position, right=True)
+        start = self.offsets[track] + position - self.before[track]  # (2B,)
+        stereo = self.audio[start[:, None] + self.steps].float() / 32768.0  # (2B, crop, 2)
+        pick = torch.randint(0, 3, (n, 1), **opts)
+        mono = torch.where(pick == 2, stereo.mean(dim=-1), stereo[..., 0].where(pick == 0, stereo[..., 1]))
+        quiet = mono[:batch].square().mean(dim=-1, keepdim=True).sqrt() < self.min_rms  # (B, 1)
+        return torch.where(quiet, mono[batch:], mono[:batch])
 
 
 def validation_clips(root: Path, tracks: list[Track], seconds: float, per_track: int = 2) -> np.ndarray:

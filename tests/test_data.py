@@ -57,3 +57,32 @@ def test_a_song_of_stems_is_one_track_summed_from_its_parts(tmp_path: Path) -> N
     assert wav.shape == (44100, 2)
     for channel in range(2):  # the sum of both parts, within Vorbis' error
         assert np.corrcoef(wav[:, channel], song + guitar)[0, 1] > 0.99
+
+
+def test_device_crops_come_from_the_tracks_weighted_by_length_and_skip_silence(tmp_path: Path) -> None:
+    import torch
+
+    from reencoder_cli.data import Track, save_npy_atomic
+    from reencoder_cli.dataset import DeviceCrops
+
+    # each track holds its own constant level in L and another in R; one track is near-silent
+    levels = {"a": (0.1, 0.2), "b": (0.3, 0.4), "quiet": (1e-4, 1e-4)}
+    seconds = {"a": 1.0, "b": 3.0, "quiet": 2.0}
+    tracks = []
+    for name, (left, right) in levels.items():
+        n = round(seconds[name] * 44100)
+        save_npy_atomic(tmp_path / f"{name}.npy", (np.array([[left, right]] * n) * 32768).astype(np.int16))
+        tracks.append(Track("src", name, f"{name}.npy", seconds[name], "train"))
+    crops = DeviceCrops(tmp_path, tracks, 8192, seed=0, device=torch.device("cpu"))
+    wav = crops.mono(4000)
+    assert wav.shape == (4000, 8192) and wav.dtype == torch.float32
+    assert torch.equal(wav, wav[:, :1].expand_as(wav))  # every crop lies inside one track
+    values = wav[:, 0].numpy()
+    expected = {0.1: "a", 0.2: "a", 0.15: "a", 0.3: "b", 0.4: "b", 0.35: "b"}  # L, R or mid
+    found = {v: np.isclose(values, v, atol=1e-4).mean() for v in expected}
+    starts = {name: round(s * 44100) - 8192 for name, s in seconds.items()}
+    p_quiet = starts["quiet"] / sum(starts.values())  # a third of the start positions
+    assert abs((1 - sum(found.values())) - p_quiet**2) < 0.02  # quiet only when its stand-in is quiet too
+    b_share = sum(share for v, share in found.items() if expected[v] == "b") / sum(found.values())
+    assert abs(b_share - starts["b"] / (starts["a"] + starts["b"])) < 0.03  # weighted by start positions
+    assert all(share > 0.05 for share in found.values())  # left, right and mid all drawn

@@ -134,7 +134,7 @@ class AutoencoderTrainer:
         model_config: autoencoder sizes.
         config: training hyper-parameters.
         runtime: device and distribution.
-        sampler: draws mono training crops, ``mono(batch) -> (B, T)`` numpy.
+        sampler: draws mono training crops, ``mono(batch) -> (B, T)`` (numpy, or a tensor on the device).
         valid: fixed validation clips (N, T) numpy, mono.
     """
 
@@ -178,7 +178,7 @@ class AutoencoderTrainer:
         for opt in self.optimizers.values():
             for group in opt.param_groups:
                 group["lr"] = c.lr * warmup_lr(step, c.warmup, c.lr_decay)
-        wav = torch.from_numpy(self.sampler.mono(c.batch)).to(dev)
+        wav = torch.as_tensor(self.sampler.mono(c.batch), device=dev)
         lo, hi = c.input_gain_db
         wav = wav * 10 ** ((lo + (hi - lo) * torch.rand(c.batch, 1, device=dev, generator=self.generator)) / 20)
         gan = step >= c.gan_start
@@ -311,11 +311,16 @@ def train(
         The path of the exported weights.
     """
     from reencoder_cli.data import load_manifest
-    from reencoder_cli.dataset import CropSampler, validation_clips
+    from reencoder_cli.dataset import CropSampler, DeviceCrops, validation_clips
     from reencoder_cli.train.loop import Schedule, fit, setup_runtime
 
     runtime = setup_runtime(device)
-    sampler = CropSampler(data, load_manifest(data, "train"), config.crop, seed=config.seed + 1000 * runtime.rank)
+    tracks, seed = load_manifest(data, "train"), config.seed + 1000 * runtime.rank
+    sampler: CropSampler | DeviceCrops = (  # a GPU holds the music; a CPU reads it from memory-mapped files
+        DeviceCrops(data, tracks, config.crop, seed, runtime.device)
+        if runtime.device.type == "cuda"
+        else CropSampler(data, tracks, config.crop, seed)
+    )
     valid_tracks = load_manifest(data, "valid")
     valid = validation_clips(data, valid_tracks, seconds=3.0, per_track=1).mean(axis=1)
     trainer = AutoencoderTrainer(model_config, config, runtime, sampler, valid)
