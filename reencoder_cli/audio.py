@@ -8,9 +8,11 @@ nothing; writing is atomic for paths and works with non-seekable pipes for ``"-"
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import math
 import os
+import struct
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ import soundfile as sf
 import soxr
 
 from .errors import AudioError, OutputError, UsageError
+from .tempfiles import hidden_temporary, publish
 
 Source = str | os.PathLike[str] | BinaryIO
 
@@ -97,13 +100,33 @@ def _reason(err: Exception) -> str:
 
 
 def _open(source: str | BinaryIO, name: str) -> sf.SoundFile:
-    """Open for reading, turning libsndfile's refusal into an AudioError."""
+    """Open for reading, turning libsndfile's refusal into an AudioError (decoders' own messages silenced)."""
     if isinstance(source, str) and not os.path.exists(source):
         raise AudioError(f"{name}: no such file")
+    if isinstance(source, str) and os.path.isdir(source):
+        raise AudioError(f"{name}: a folder with no audio file in it (-r/--recursive scans its sub-folders)")
     try:
-        return sf.SoundFile(source)
+        with _quiet_stderr():
+            return sf.SoundFile(source)
     except sf.LibsndfileError as err:
-        raise AudioError(f"{name}: not a readable audio file ({_reason(err)})") from err
+        reason = _reason(err)
+        if "possibly a pipe" in reason:  # what libsndfile says of a file no decoder took
+            reason = "no decoder recognised its contents"
+        raise AudioError(f"{name}: not a readable audio file ({reason})") from err
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence what C libraries print on file descriptor 2 (libmpg123's warnings on a junk MP3)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class AudioReader:
@@ -254,6 +277,27 @@ def to_mono(wav: np.ndarray) -> np.ndarray:
     return wav.mean(axis=0, keepdims=True, dtype=np.float32)
 
 
+def check_format(format: str) -> None:
+    """Refuse a format name libsndfile does not write (before anything is read).
+
+    Raises:
+        UsageError: unknown format.
+    """
+    if format.upper() not in sf.available_formats():
+        known = ", ".join(sorted(f.lower() for f in sf.available_formats()))
+        raise UsageError(f"--format {format}: unknown audio format; use one of {known}")
+
+
+def check_subtype(subtype: str) -> None:
+    """Refuse a sample type other than ``SUBTYPES`` (before anything is read).
+
+    Raises:
+        UsageError: unknown sample type.
+    """
+    if subtype.upper() not in SUBTYPES:
+        raise UsageError(f"--subtype {subtype}: unknown sample type; use {', '.join(SUBTYPES)}")
+
+
 def _format(dest: Source, format: str | None) -> str:
     """libsndfile format name: the argument, else the path's extension, else WAV for streams."""
     path = _path(dest)
@@ -291,51 +335,48 @@ def _subtype(name: str, format: str, subtype: str | None, source: str | None) ->
     return subtype
 
 
-def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
-    """Delete temporary files left in ``folder`` by processes that no longer exist (killed with -9).
-
-    Temporary names are ``.<name>.<pid>.<random>.tmp``; files of live processes (another
-    batch writing into the same folder) are left alone. Returns how many were removed.
-    """
-    removed = 0
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(folder):
-            parts = entry.name.split(".")
-            if not (entry.name.startswith(".") and entry.name.endswith(".tmp") and len(parts) >= 4):
-                continue
-            pid = parts[-3]
-            if pid.isdigit() and not _alive(int(pid)):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(entry.path)
-                    removed += 1
-    return removed
+WAV_STREAM_BITS = {"PCM_16": 16, "PCM_24": 24, "FLOAT": 32}  # the subtypes a WAV stream is written in
 
 
-def _alive(pid: int) -> bool:
-    """Whether a process with this id exists."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def wav_stream_header(sample_rate: int, channels: int, subtype: str) -> bytes:
+    """The 44-byte header of a WAV stream of unknown length (RIFF and data sizes at their maximum)."""
+    bits = WAV_STREAM_BITS[subtype]
+    align = channels * bits // 8
+    tag = 3 if subtype == "FLOAT" else 1  # IEEE float or PCM
+    fmt = struct.pack("<IHHIIHH", 16, tag, channels, sample_rate, sample_rate * align, align, bits)
+    return b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVEfmt " + fmt + b"data" + struct.pack("<I", 0xFFFFFFFF)
 
 
-def _umask() -> int:
-    """The process umask (read by setting and restoring it)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def wav_stream_samples(block: np.ndarray, subtype: str) -> bytes:
+    """Interleaved little-endian samples of a block: (C, n) int16 (PCM_16) or float in [-1, 1] -> bytes."""
+    if subtype == "PCM_16":
+        return np.ascontiguousarray(block.T, dtype="<i2").tobytes()
+    if subtype == "FLOAT":
+        return np.ascontiguousarray(block.T, dtype="<f4").tobytes()
+    ints = np.clip(np.rint(block.T.astype(np.float64) * 8388607.0), -8388608, 8388607).astype("<i4")  # as libsndfile
+    return ints.view(np.uint8).reshape(*ints.shape, 4)[..., :3].tobytes()
+
+
+def _stdout() -> BinaryIO:
+    return sys.stdout.buffer
+
+
+def _stream_of(dest: Source) -> BinaryIO:
+    """The binary stream a non-path destination writes to: stdout for ``"-"``."""
+    return _stdout() if isinstance(dest, (str, os.PathLike)) else dest
 
 
 class AudioWriter:
     """Writes (C, n) blocks to a path atomically, or to stdout / a stream, never clipping silently.
 
-    A path is written to a hidden temporary file in the same folder and renamed over the
-    destination by ``commit``; ``abort`` (or an exception inside the ``with`` block) removes
-    it, so a crash never leaves a half-written output. ``"-"`` (stdout) and streams get the
-    whole file in one write at ``commit``, so pipes need not be seekable. Float subtypes keep
+    A path is written to a hidden temporary file in the same folder and becomes the
+    destination at ``commit`` (``tempfiles.publish``: never replacing a file without
+    ``overwrite``, even one that appeared meanwhile); ``abort`` (or an exception inside the
+    ``with`` block) removes it, so a crash never leaves a half-written output. WAV to ``"-"``
+    (stdout) or a stream is written as it comes, with the length fields of its header at
+    their maximum as sox and ffmpeg write to pipes, so memory stays bounded and a reader that
+    closes the pipe stops the job; other formats need to seek, so they are sent whole at
+    ``commit``. Float subtypes keep
     samples beyond +/-1; integer and lossy ones limit them to [-1, 1] and count them. 16-bit
     output is quantised here, rounded to the nearest step of 1/32768 (libsndfile would floor
     at a scale of 32767), with TPDF dither of one step peak, as sox adds below 24 bits, from
@@ -351,6 +392,7 @@ class AudioWriter:
         format: a libsndfile format name; None takes it from the extension (WAV for streams).
         meta: what the output inherits from its input (precision and tags).
         dither: add TPDF dither to 16-bit output.
+        overwrite: replace an existing file at ``dest``.
 
     Raises:
         UsageError: unknown format or subtype, or a subtype the format cannot hold.
@@ -366,27 +408,31 @@ class AudioWriter:
         format: str | None = None,
         meta: SourceMeta = SourceMeta(),
         dither: bool = True,
+        overwrite: bool = False,
     ) -> None:
         self.name = _name(dest, "stdout")
         format = _format(dest, format)
         self.subtype = _subtype(self.name, format, subtype, meta.subtype)
         self._dither = np.random.default_rng(DITHER_SEED) if dither else None
-        self._dest = dest
+        self._overwrite = overwrite
         path = _path(dest)
         self._path = path if path is not None and path != STDIO else None
+        self._stream: BinaryIO | None = None if self._path is not None else _stream_of(dest)
         self._tmp: str | None = None
+        self._file: sf.SoundFile | None = None
+        self.clipped, self.peak = 0, 0.0
+        if self._stream is not None and format == "WAV" and self.subtype in WAV_STREAM_BITS:
+            self._send(wav_stream_header(sample_rate, channels, self.subtype))
+            return
         if self._path is not None:
             folder = os.path.dirname(os.path.abspath(self._path))
             if not os.path.isdir(folder):
                 raise OutputError(f"{self._path}: folder {folder} does not exist")
-            prefix = f".{os.path.basename(self._path)}.{os.getpid()}."  # pid: stale ones can be found
-            with tempfile.NamedTemporaryFile(dir=folder, prefix=prefix, suffix=".tmp", delete=False) as tmp:
-                self._tmp = tmp.name
+            self._tmp = hidden_temporary(folder, os.path.basename(self._path))
             target: str | BinaryIO = self._tmp
         else:
             self._buffer = io.BytesIO()
             target = self._buffer
-        self.clipped, self.peak = 0, 0.0
         try:
             self._file = sf.SoundFile(target, "w", sample_rate, channels, self.subtype, format=format)
         except (OSError, sf.LibsndfileError) as err:
@@ -412,10 +458,30 @@ class AudioWriter:
             if self.subtype not in FLOAT_SUBTYPES:
                 self.clipped += int(np.count_nonzero(np.abs(block) > 1.0))
                 block = self._pcm16(block) if self.subtype == "PCM_16" else np.clip(block, -1.0, 1.0)
+            if self._file is None:
+                self._send(wav_stream_samples(block, self.subtype))
+                continue
             try:
                 self._file.write(np.ascontiguousarray(block.T))
             except (OSError, sf.LibsndfileError) as err:
                 raise OutputError(f"{self.name}: cannot write ({_reason(err)})") from err
+
+    def _send(self, data: bytes | memoryview | None) -> None:
+        """Write bytes to the output stream (None: flush it); a closed pipe ends the job with a clear reason."""
+        assert self._stream is not None
+        try:
+            if data is None:
+                self._stream.flush()
+            else:
+                self._stream.write(data)
+        except BrokenPipeError:
+            if self._stream is _stdout():  # nothing more can reach it, not even the exit's flush
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise OutputError(f"{self.name}: the reader closed the pipe; stopped") from None
+        except OSError as err:
+            if err.errno == errno.EPIPE:
+                raise OutputError(f"{self.name}: the reader closed the pipe; stopped") from None
+            raise OutputError(f"{self.name}: cannot write ({_reason(err)})") from err
 
     def _pcm16(self, block: np.ndarray) -> np.ndarray:
         """(C, n) float -> (C, n) int16: scaled by 32768, dithered, rounded, limited."""
@@ -426,26 +492,32 @@ class AudioWriter:
         return np.clip(np.rint(scaled), -32768, 32767).astype(np.int16)
 
     def commit(self) -> WriteReport:
-        """Finish: rename the temporary file over the destination, or send the bytes to the stream."""
+        """Finish: the temporary file becomes the destination, or the rest goes to the stream."""
         try:
-            self._file.close()
+            if self._file is not None:
+                self._file.close()
             if self._tmp is not None:
-                os.chmod(self._tmp, 0o666 & ~_umask())
-                os.replace(self._tmp, self._path)  # type: ignore[arg-type]
+                publish(self._tmp, self._path, self._overwrite)  # type: ignore[arg-type]
                 self._tmp = None
             else:
-                stream = sys.stdout.buffer if isinstance(self._dest, (str, os.PathLike)) else self._dest
-                stream.write(self._buffer.getvalue())
-                stream.flush()
+                if self._file is not None:  # a format sent whole
+                    data = self._buffer.getbuffer()
+                    for start in range(0, len(data), 1 << 20):  # in pieces: a closed pipe is seen at once
+                        self._send(data[start : start + (1 << 20)])
+                self._send(None)
         except (OSError, sf.LibsndfileError) as err:
             self.abort()
             raise OutputError(f"{self.name}: cannot write ({_reason(err)})") from err
+        except OutputError:
+            self.abort()
+            raise
         return WriteReport(self.clipped, self.peak, self.subtype)
 
     def abort(self) -> None:
         """Discard everything written: the temporary file is removed."""
-        with contextlib.suppress(Exception):
-            self._file.close()
+        if self._file is not None:
+            with contextlib.suppress(Exception):
+                self._file.close()
         if self._tmp is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(self._tmp)
@@ -467,6 +539,7 @@ def write_audio(
     format: str | None = None,
     meta: SourceMeta = SourceMeta(),
     dither: bool = True,
+    overwrite: bool = False,
 ) -> WriteReport:
     """Write a waveform without ever clipping silently (see ``AudioWriter``).
 
@@ -478,11 +551,12 @@ def write_audio(
         format: a libsndfile format name, or None.
         meta: what the output inherits from its input (precision and tags).
         dither: add TPDF dither to 16-bit output.
+        overwrite: replace an existing file at ``dest``.
 
     Returns:
         The number of limited samples and the input's peak magnitude.
     """
-    with AudioWriter(dest, sample_rate, wav.shape[0], subtype, format, meta, dither) as writer:
+    with AudioWriter(dest, sample_rate, wav.shape[0], subtype, format, meta, dither, overwrite) as writer:
         writer.write(wav)
         return writer.commit()
 

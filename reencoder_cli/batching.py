@@ -19,8 +19,18 @@ import numpy as np
 import torch
 
 from reencoder_cli import audio
-from reencoder_cli.errors import ReencoderError, about
-from reencoder_cli.jobs import STDIO, Job, JobResult, JobSpec, Progress, check_output, output_rate, process
+from reencoder_cli.errors import OutputExists, ReencoderError, about
+from reencoder_cli.jobs import (
+    STDIO,
+    Job,
+    JobResult,
+    JobSpec,
+    Progress,
+    check_output,
+    file_system_error,
+    output_rate,
+    process,
+)
 from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
 from reencoder_cli.latentfile import Latent
 
@@ -108,8 +118,9 @@ def _run_group(
             z[row : row + channels],
             item.ref.shape[1],
             item.rate,
-            pipeline.ae_id,
-            meta=item.meta,  # type: ignore[attr-defined]
+            pipeline.ae_id,  # type: ignore[attr-defined]
+            meta=item.meta,
+            hop=pipeline.ae.hop,  # type: ignore[attr-defined]
         )
         row += channels
         result = JobResult(job.input, job.output, seed=spec.seed, in_rate=item.rate, duration=item.ref.shape[1] / 44100)
@@ -122,7 +133,9 @@ def _run_group(
     frames = processed[0][1].z.shape[-1]
     z_all = torch.cat([latent.z for _, latent, _ in processed])
     hop = pipeline.ae.hop  # type: ignore[attr-defined]
-    wav_all = np.concatenate(list(decode_stream(pipeline, Latent(z_all, frames * hop, 44100, pipeline.ae_id))), axis=1)  # type: ignore[attr-defined]
+    wav_all = np.concatenate(
+        list(decode_stream(pipeline, Latent(z_all, frames * hop, 44100, pipeline.ae_id, hop=hop))), axis=1
+    )  # type: ignore[attr-defined]
     row = 0
     for item, latent, result in processed:
         job = jobs[item.index]
@@ -132,9 +145,18 @@ def _run_group(
             out, steps = post_process(out, item.ref, spec.ops, latent.source_rate, spec.keep_lowband, spec.keep_mid)
             rate = output_rate(spec, latent)
             out = np.concatenate(list(resampled([out], latent.sample_rate, rate, latent.channels)), axis=1)
-            report = audio.write_audio(job.output, out, rate, spec.subtype, spec.format, latent.meta, spec.dither)
+            report = audio.write_audio(
+                job.output, out, rate, spec.subtype, spec.format, latent.meta, spec.dither, spec.overwrite
+            )
+        except OutputExists as exc:  # it appeared meanwhile (another batch made it)
+            skipped = JobResult(job.input, job.output, status="skipped", seed=spec.seed)
+            done.append((item.index, skipped if spec.skip_existing else _failed(job, spec, exc, item.start)))
+            continue
         except ReencoderError as exc:
             done.append((item.index, _failed(job, spec, exc, item.start)))
+            continue
+        except OSError as exc:
+            done.append((item.index, _failed(job, spec, OSError(file_system_error(exc, job.output)), item.start)))
             continue
         result.status, result.ops, result.post_steps = "done", list(latent.ops), list(steps)
         result.channels, result.out_rate = latent.channels, rate

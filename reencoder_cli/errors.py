@@ -21,6 +21,10 @@ class OutputError(ReencoderError):
     """An output cannot be written (exists, would overwrite an input, folder missing)."""
 
 
+class OutputExists(OutputError):
+    """The output exists (it may have appeared while the job ran) and may not be replaced."""
+
+
 class WeightsError(ReencoderError):
     """Weights missing, corrupt (checksum), for another architecture or another autoencoder."""
 
@@ -29,12 +33,23 @@ class LatentFileError(ReencoderError):
     """A ``.latent`` file is malformed or belongs to another autoencoder."""
 
 
-class DeviceError(ReencoderError):
-    """The requested device does not exist on this machine."""
+class DeviceError(UsageError):
+    """The requested device does not exist on this machine (a usage error: exit code 2)."""
 
 
 class DataError(ReencoderError):
     """Training data or a tool to make it is missing (music cache, latent cache, soundfont, fluidsynth)."""
+
+
+class Terminated(BaseException):
+    """The process was asked to stop (SIGTERM, SIGHUP): unwinds like Ctrl-C, so temporaries are removed.
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is: no per-file handler catches it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 def about(exc: Exception, *names: str) -> str:

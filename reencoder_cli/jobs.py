@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, TextIO
 import numpy as np
 
 from reencoder_cli import audio
-from reencoder_cli.errors import OutputError, ReencoderError, UsageError, about
+from reencoder_cli.errors import OutputError, OutputExists, ReencoderError, UsageError, about
 from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
 from reencoder_cli.latentfile import load_latent, save_latent
+from reencoder_cli.tempfiles import remove_stale_temporaries, scratch_dir
 
 if TYPE_CHECKING:
     from reencoder_cli.latentfile import Latent
@@ -135,8 +136,8 @@ def expand_inputs(
     """Files, folders, globs and list files -> sources, in order, without duplicates.
 
     A path that does not exist is kept, and so is a pattern that matches nothing (as the
-    shell passes it on): processing it fails with a clear message while the rest of the
-    batch goes on.
+    shell passes it on) and a folder with no audio file in it: processing it fails with a
+    clear message while the rest of the batch goes on.
 
     Raises:
         UsageError: ``-`` mixed with other inputs, or an unreadable ``--files-from``.
@@ -153,9 +154,10 @@ def expand_inputs(
             found.append(Source(STDIO, Path("stdin")))
         elif path.is_dir():
             pattern = "**/*" if recursive else "*"
-            found += [
+            inside = [
                 Source(str(p), p.relative_to(path)) for p in sorted(path.glob(pattern)) if p.is_file() and is_audio(p)
             ]
+            found += inside or [Source(item, Path(path.name))]  # kept: processing says it holds no audio
         elif not path.exists() and glob.has_magic(item) and (matches := sorted(glob.glob(item, recursive=True))):
             found += [Source(p, Path(Path(p).name)) for p in matches if is_audio(Path(p))]
         else:
@@ -207,8 +209,8 @@ def plan_jobs(
     """Pair inputs with outputs: one explicit ``output``, or ``output_dir`` + template, mirroring sub-folders.
 
     Raises:
-        UsageError: no inputs, both or neither of ``output``/``output_dir``, or several
-            inputs with one output file.
+        UsageError: no inputs, both or neither of ``output``/``output_dir``, several
+            inputs with one output file, or a template that leads out of ``output_dir``.
     """
     if not sources:
         raise UsageError("no input files (folders are scanned for audio files; use -r for sub-folders)")
@@ -221,7 +223,11 @@ def plan_jobs(
     if output_dir is None:
         raise UsageError("missing OUTPUT: give an output file, or -o/--output-dir for a batch")
     root = Path(output_dir)
-    return [Job(s.path, str(root / s.rel.parent / output_name(s, template, fmt, op, seed))) for s in sources]
+    planned = [Job(s.path, str(root / s.rel.parent / output_name(s, template, fmt, op, seed))) for s in sources]
+    for job in planned:
+        if os.path.relpath(os.path.normpath(job.output), os.path.normpath(root)).split(os.sep)[0] == os.pardir:
+            raise UsageError(f"--name {template!r}: {job.output} would lie outside the output folder {root}")
+    return planned
 
 
 def shard(jobs: Sequence[Job], index: int, count: int) -> list[Job]:
@@ -249,16 +255,22 @@ def check_output(job: Job, overwrite: bool, skip_existing: bool) -> bool:
         if skip_existing:
             return True
         if not overwrite:
-            raise OutputError(f"{job.output}: exists (use --overwrite to replace it or --skip-existing)")
+            raise OutputExists(f"{job.output}: exists (use --overwrite to replace it or --skip-existing)")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{job.output}: cannot create its folder ({exc.strerror or exc})") from None
-    audio.remove_stale_temporaries(out.parent)
+    remove_stale_temporaries(out.parent)
     return False
 
 
 # -- processing -------------------------------------------------------------------------------------
+
+
+def file_system_error(exc: OSError, output: str) -> str:
+    """One line for a file-system failure while making ``output``: what failed, on which file."""
+    where = f" ({exc.filename})" if exc.filename and os.fspath(exc.filename) != output else ""
+    return f"{output}: cannot write: {exc.strerror or type(exc).__name__}{where}"
 
 
 def _counted(
@@ -277,7 +289,7 @@ def process(job: Job, spec: JobSpec, pipeline: object, progress: Progress | None
     """Run one job, streamed: read (or load a latent), encode once, ops, decode once, post-steps, write atomically.
 
     Memory is bounded by the pipeline's chunk size whatever the input's length (the
-    44.1 kHz input the post-steps need goes to a temporary file next to the output).
+    44.1 kHz input the post-steps need goes to a temporary file in ``tempfiles.scratch_dir``).
     Never raises for a bad file: the result says ``failed`` with a one-line reason, and
     no output (not even a partial one) is left behind. KeyboardInterrupt and SystemExit
     propagate, also leaving nothing behind. ``progress`` is called as the input is encoded
@@ -294,8 +306,7 @@ def process(job: Job, spec: JobSpec, pipeline: object, progress: Progress | None
         if check_output(job, spec.overwrite, spec.skip_existing):
             result.status = "skipped"
             return result
-        workdir = Path(job.output).parent if job.output != STDIO else None
-        with StreamJob(pipeline, list(spec.ops), spec.keep_lowband, spec.keep_mid, workdir) as stream:
+        with StreamJob(pipeline, list(spec.ops), spec.keep_lowband, spec.keep_mid, scratch_dir()) as stream:
             if job.input.endswith(LATENT_SUFFIX):
                 latent = load_latent(job.input)
                 pipeline.check_latent(latent, job.input)
@@ -309,11 +320,18 @@ def process(job: Job, spec: JobSpec, pipeline: object, progress: Progress | None
             latent = pipeline.apply(latent, stream.specs, spec.seed)
             result.ops, result.channels = list(latent.ops), latent.channels
             if job.output.endswith(LATENT_SUFFIX):
-                save_latent(job.output, latent)
+                save_latent(job.output, latent, spec.overwrite)
             else:
                 out_rate = output_rate(spec, latent)
                 with audio.AudioWriter(
-                    job.output, out_rate, latent.channels, spec.subtype, spec.format, latent.meta, spec.dither
+                    job.output,
+                    out_rate,
+                    latent.channels,
+                    spec.subtype,
+                    spec.format,
+                    latent.meta,
+                    spec.dither,
+                    spec.overwrite,
                 ) as writer:
                     blocks = resampled(stream.output(latent), latent.sample_rate, out_rate, latent.channels)
                     seconds = latent.length / latent.sample_rate
@@ -323,10 +341,17 @@ def process(job: Job, spec: JobSpec, pipeline: object, progress: Progress | None
                 result.subtype = report.subtype
                 result.post_steps = list(stream.post_steps)
         result.status = "done"
+    except OutputExists as exc:  # it appeared while this job ran (another batch made it)
+        if spec.skip_existing:
+            result.status = "skipped"
+        else:
+            result.error = about(exc, job.input, job.output)
     except ReencoderError as exc:
         result.error = about(exc, job.input, job.output)
     except MemoryError:
         result.error = f"{job.input}: out of memory (try a smaller --chunk-seconds)"
+    except OSError as exc:  # the file system refused (read-only, full, gone): say what and where
+        result.error = file_system_error(exc, job.output)
     except Exception as exc:  # a bug or a library failure on one file must not stop the batch
         result.error = f"{job.input}: internal error: {type(exc).__name__}: {exc}"
     finally:

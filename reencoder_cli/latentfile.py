@@ -9,13 +9,14 @@ the input's sample type and text tags, which the decoded output inherits).
 from __future__ import annotations
 
 import json
-import os
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reencoder_cli.audio import SourceMeta
 from reencoder_cli.errors import LatentFileError
+from reencoder_cli.tempfiles import hidden_temporary, publish
 
 if TYPE_CHECKING:  # torch stays unimported until a latent is really made or read (``reencoder probe``)
     from torch import Tensor
@@ -24,6 +25,8 @@ if TYPE_CHECKING:  # torch stays unimported until a latent is really made or rea
 
 FORMAT = "reencoder-latent/1"
 SUFFIX = ".latent"
+LEGACY_HOP = 1024  # files written before the hop was recorded were made by autoencoders of this hop
+RATES = (1000, 768000)  # the sample rates a file may name, in Hz
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class Latent:
         sample_rate: the autoencoder's rate.
         ops: the ops applied so far, as given (``name:k=v,...``).
         meta: the original input's sample type and text tags (the output inherits them).
+        hop: samples per latent frame at ``sample_rate`` (the autoencoder's): F = ceil(length / hop).
     """
 
     z: Tensor
@@ -47,6 +51,7 @@ class Latent:
     sample_rate: int = 44100
     ops: tuple[str, ...] = ()
     meta: SourceMeta = SourceMeta()
+    hop: int = LEGACY_HOP
 
     @property
     def channels(self) -> int:
@@ -58,8 +63,12 @@ class Latent:
         return replace(self, z=z, ops=self.ops + ((op,) if op else ()))
 
 
-def save_latent(path: str | Path, latent: Latent) -> None:
-    """Write ``latent`` to ``path`` atomically (float32 z, JSON metadata)."""
+def save_latent(path: str | Path, latent: Latent, overwrite: bool = False) -> None:
+    """Write ``latent`` to ``path`` atomically (float32 z, JSON metadata), as ``tempfiles.publish`` does.
+
+    Raises:
+        OutputError: ``path`` exists (without ``overwrite``) or cannot be written.
+    """
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -68,6 +77,7 @@ def save_latent(path: str | Path, latent: Latent) -> None:
         "autoencoder": latent.autoencoder.to_json(),
         "sample_rate": str(latent.sample_rate),
         "length": str(latent.length),
+        "hop": str(latent.hop),
         "source_rate": str(latent.source_rate),
         "channels": str(latent.channels),
         "layout": "mono" if latent.channels == 1 else "stereo",
@@ -75,16 +85,20 @@ def save_latent(path: str | Path, latent: Latent) -> None:
         "source_subtype": latent.meta.subtype or "",
         "source_tags": json.dumps(dict(latent.meta.tags)),
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = hidden_temporary(path.parent, path.name)
     try:
-        save_file({"z": latent.z.detach().float().cpu().contiguous()}, str(tmp), metadata=meta)
-        os.replace(tmp, path)
+        save_file({"z": latent.z.detach().float().cpu().contiguous()}, tmp, metadata=meta)
+        publish(tmp, str(path), overwrite)
     finally:
-        tmp.unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
 
 
 def load_latent(path: str | Path) -> Latent:
     """Read a ``.latent`` file.
+
+    Everything is checked against everything else before it is trusted: z is finite, its
+    frame count matches the length and hop, its channels the channel count, the rates are
+    rates.
 
     Raises:
         LatentFileError: not a latent file, or its metadata or tensor is malformed.
@@ -110,13 +124,26 @@ def load_latent(path: str | Path) -> Latent:
             meta=SourceMeta(
                 meta.get("source_subtype") or None, tuple(sorted(json.loads(meta.get("source_tags", "{}")).items()))
             ),
+            hop=int(meta.get("hop", LEGACY_HOP)),
         )
+        channels = int(meta.get("channels", z.shape[0] if z.ndim == 3 else 0))
     except LatentFileError:
         raise
     except FileNotFoundError:
         raise LatentFileError(f"{name}: no such file") from None
     except (SafetensorError, OSError, KeyError, ValueError, TypeError) as exc:
         raise LatentFileError(f"{name}: not a readable latent file ({type(exc).__name__}: {exc})") from None
-    if z.ndim != 3 or z.shape[0] not in (1, 2) or latent.length < 1:
-        raise LatentFileError(f"{name}: malformed latent of shape {tuple(z.shape)}")
+    if z.ndim != 3 or z.shape[0] not in (1, 2) or z.shape[0] != channels or min(z.shape) < 1:
+        raise LatentFileError(f"{name}: malformed latent of shape {tuple(z.shape)} for {channels} channel(s)")
+    if latent.hop < 1 or latent.length < 1 or math.ceil(latent.length / latent.hop) != z.shape[-1]:
+        raise LatentFileError(
+            f"{name}: its length ({latent.length} samples) does not fit its {z.shape[-1]} frames of {latent.hop}"
+        )
+    for key, rate in (("sample_rate", latent.sample_rate), ("source_rate", latent.source_rate)):
+        if not RATES[0] <= rate <= RATES[1]:
+            raise LatentFileError(f"{name}: {key} {rate} Hz is not a sample rate")
+    import torch
+
+    if not torch.isfinite(z).all():
+        raise LatentFileError(f"{name}: contains NaN/Inf values")
     return latent

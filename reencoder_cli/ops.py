@@ -94,6 +94,7 @@ class Param:
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] = ()
+    is_file: bool = False  # names an input file, checked before any model loads
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,10 @@ class OpSpec:
     def __str__(self) -> str:
         given = [f"{k}={v}" for k, v in self.params.items() if v is not None and v != OPS[self.name].params[k].default]
         return self.name + (":" + ",".join(given) if given else "")
+
+    def files(self) -> tuple[str, ...]:
+        """The input files this op reads besides its input (``width_from``, ``with``), when given."""
+        return tuple(v for k, v in self.params.items() if OPS[self.name].params[k].is_file and v)
 
     def models(self) -> tuple[str, ...]:
         """The weights this op may load: its ``model``, or every file ``upsample``'s auto picks from."""
@@ -125,6 +130,7 @@ class OpDef:
     apply: Callable[[Latent, Mapping[str, Any], Runner, int], Latent]
     mono_input: bool = False
     archs: tuple[str, ...] = ()  # model families its ``model`` parameter may name
+    check: Callable[[Mapping[str, Any]], None] | None = None  # refuses parameters that do not go together
 
 
 def parse_op(text: str) -> OpSpec:
@@ -146,6 +152,8 @@ def parse_op(text: str) -> OpSpec:
             known = ", ".join(definition.params) or "none"
             raise UsageError(f"op {name}: bad parameter {item!r} (expected k=v; parameters: {known})")
         params[key] = _convert(name, key, value.strip(), definition.params[key])
+    if definition.check is not None:
+        definition.check(params)
     return OpSpec(name, params)
 
 
@@ -210,8 +218,6 @@ def _upmix(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -> L
     mix = p["style_mix"]
     if mix is None:
         mix = 1.0 if p["width_from"] else 0.0
-    if mix > 0 and not p["width_from"]:
-        raise UsageError("upmix: style_mix needs width_from (a reference stereo file)")
     style = model.random_style(1, p["seed"] if p["seed"] >= 0 else seed, runner.device)
     if p["width_from"]:
         ref = runner.encode_file(p["width_from"])
@@ -224,6 +230,11 @@ def _upmix(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -> L
     z = latent.z.to(runner.device)
     out = runner.map_frames(lambda x: model(x, style), [z], model.context_frames)  # (1, 2D, F)
     return latent.with_z(out.reshape(2, -1, out.shape[-1]).cpu(), str(OpSpec("upmix", p)))
+
+
+def _check_upmix(p: Mapping[str, Any]) -> None:
+    if p["style_mix"] and not p["width_from"]:
+        raise UsageError("upmix: style_mix (--style-mix) needs width_from (--width-from, a reference stereo file)")
 
 
 def _gain(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -> Latent:
@@ -271,7 +282,7 @@ OPS: dict[str, OpDef] = {
         {
             "model": Param(str, UPMIX_MODEL, "stereo-s or a weights path"),
             "seed": Param(int, -1, "style seed (-1 = the global --seed)", -1, 2**31 - 1),
-            "width_from": Param(str, "", "reference stereo file whose image to borrow"),
+            "width_from": Param(str, "", "reference stereo file whose image to borrow", is_file=True),
             "style_mix": Param(float, None, "0 = random style, 1 = the reference's", 0.0, 1.0),
             "side": Param(str, UPMIX_SIDE, UPMIX_SIDE_HELP, choices=UPMIX_SIDES),
             "min_side": Param(float, UPMIX_MIN_SIDE_DB, UPMIX_MIN_SIDE_HELP, high=0.0),
@@ -279,12 +290,13 @@ OPS: dict[str, OpDef] = {
         _upmix,
         mono_input=True,
         archs=("stereo",),
+        check=_check_upmix,
     ),
     "gain": OpDef("gain in the latent", {"db": Param(float, 0.0, "gain in dB", -60.0, 24.0)}, _gain),
     "mix": OpDef(
         "add another input's latent",
         {
-            "with": Param(str, "", "the other audio (or .latent) file"),
+            "with": Param(str, "", "the other audio (or .latent) file", is_file=True),
             "weight": Param(float, 1.0, "its weight", -4.0, 4.0),
         },
         _mix,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import torch
 
 from reencoder_cli.audio import SourceMeta, resampled_length
 from reencoder_cli.latentfile import Latent
+from reencoder_cli.tempfiles import hidden_temporary
 
 
 class Resampler:
@@ -68,18 +68,16 @@ def resampled(blocks: Iterable[np.ndarray], rate_in: int, rate_out: int, channel
 
 
 class ReferenceStore:
-    """The 44.1 kHz input, kept for the post-steps: in a temporary file (``folder``) or in memory."""
+    """The 44.1 kHz input, kept for the post-steps: in a temporary file in ``folder`` or in memory.
+
+    Raises:
+        OutputError: the temporary file cannot be created.
+    """
 
     def __init__(self, channels: int, folder: str | Path | None = None) -> None:
         self.channels, self.length = channels, 0
         self._blocks: list[np.ndarray] = []
-        self._file = (
-            None
-            if folder is None
-            else tempfile.NamedTemporaryFile(
-                dir=folder, prefix=f".reencoder-ref.{os.getpid()}.", suffix=".tmp", delete=False
-            )
-        )
+        self._file = None if folder is None else open(hidden_temporary(folder, "reencoder-ref"), "r+b")  # noqa: SIM115
         self._array: np.ndarray | None = None
 
     def append(self, block: np.ndarray) -> None:
@@ -177,7 +175,7 @@ def encode_stream(
         emit(next_frame, end, frames)
         next_frame = end
     z = torch.cat(latents, dim=-1)
-    return Latent(z, total, source_rate, pipeline.ae_id, ae.sample_rate, meta=meta)  # type: ignore[attr-defined]
+    return Latent(z, total, source_rate, pipeline.ae_id, ae.sample_rate, meta=meta, hop=ae.hop)  # type: ignore[attr-defined]
 
 
 Finish = Callable[[int, np.ndarray], np.ndarray]

@@ -204,12 +204,14 @@ def test_mix_op_adds_latents(weights_env: Path, tmp_path: Path) -> None:
         ("gain:db=loud", "not a valid float"),
         ("gain:db=100", "outside"),
         ("upsample:foo=1", "bad parameter"),
-        ("upmix:style_mix=0.5", None),
+        ("upmix:style_mix=0.5", "needs width_from"),  # refused when parsed, before any model loads
+        ("upmix:style_mix=0.5,width_from=ref.wav", None),
+        ("upmix:style_mix=0", None),  # a random style asks for no reference
     ],
 )
 def test_op_parsing(text: str, match: str | None) -> None:
     if match is None:
-        assert parse_op(text).params["style_mix"] == 0.5
+        assert parse_op(text).params["style_mix"] == float(text.split("style_mix=")[1].split(",")[0])
     else:
         with pytest.raises(UsageError, match=match):
             parse_op(text)

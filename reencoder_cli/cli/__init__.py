@@ -9,7 +9,7 @@ instant. Exit codes: 0 all done, 1 some file failed, 2 usage error.
 from __future__ import annotations
 
 from reencoder_cli.cli import evaluation, files, info, train  # noqa: F401  (register the commands)
-from reencoder_cli.cli.app import app
+from reencoder_cli.cli.app import app, stop_on_signals
 
 __all__ = ["app", "main"]
 
@@ -19,4 +19,5 @@ def main() -> None:
     from reencoder_cli.system import tune_allocator
 
     tune_allocator()
+    stop_on_signals()
     app()

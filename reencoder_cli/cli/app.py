@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from reencoder_cli.errors import ReencoderError
+from reencoder_cli.errors import ReencoderError, Terminated
 
 app = typer.Typer(
     name="reencoder",
@@ -30,7 +32,8 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 class errors_handled:
-    """Turn library errors into one line on stderr and an exit code; Ctrl-C into exit 130."""
+    """Turn library errors into one line on stderr and an exit code; Ctrl-C into exit 130,
+    SIGTERM and SIGHUP (see ``stop_on_signals``) into 128 + the signal's number."""
 
     def __enter__(self) -> None:
         return None
@@ -40,4 +43,16 @@ class errors_handled:
             raise fail(str(exc), exc.exit_code)
         if isinstance(exc, KeyboardInterrupt):
             raise fail("interrupted", 130)
+        if isinstance(exc, Terminated):
+            raise fail(f"stopped by {signal.Signals(exc.signum).name}", 128 + exc.signum)
         return False
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGHUP unwind the program as Ctrl-C does (``Terminated``), so every temporary is removed."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import typer
@@ -14,7 +16,11 @@ from rich.markup import escape
 from reencoder_cli.cli.app import console
 from reencoder_cli.cli.options import JobOptions
 from reencoder_cli.defaults import TRAINING
-from reencoder_cli.errors import UsageError
+from reencoder_cli.errors import ReencoderError, UsageError, about
+
+CHUNK_SECONDS = (1.0, 3600.0)  # --chunk-seconds: below a second the context frames cost more than the chunk
+MAX_BATCH = 1024
+MAX_SEED = 2**31 - 1  # as the ops' own seeds
 
 
 def run_batch(
@@ -28,7 +34,6 @@ def run_batch(
 ) -> None:
     """Plan and run every job of a command, report each, print the summary, exit with the right code."""
     from reencoder_cli import jobs
-    from reencoder_cli.pipeline import Pipeline
 
     paths = list(paths or [])
     output = None
@@ -38,6 +43,7 @@ def run_batch(
             raise UsageError("missing OUTPUT: give INPUT OUTPUT, or -o/--output-dir for a batch")
     if opts.json and output == jobs.STDIO:
         raise UsageError("--json writes to stdout, so the output cannot be '-' too")
+    check_options(opts, specs)
     template = opts.name or "{stem}." + (default_ext or "{ext}")
     sources = jobs.expand_inputs(paths, opts.recursive, opts.files_from)
     planned = jobs.plan_jobs(sources, output, opts.output_dir, template, opts.format, op_label, opts.seed)
@@ -54,15 +60,62 @@ def run_batch(
         jobs.parse_out_rate(opts.out_rate),
         opts.dither,
     )
-    pipeline = Pipeline(opts.autoencoder, opts.device, opts.chunk_seconds, opts.offline or None)
-    preload(pipeline, specs)
-    counts = {"done": 0, "skipped": 0, "failed": 0}
-    audio_seconds = 0.0
+    tally = Tally(opts)
     start = time.perf_counter()
+    ready = []
+    for job in planned:  # outputs that exist or cannot be made are refused before any model loads
+        try:
+            skip = jobs.check_output(job, spec.overwrite, spec.skip_existing)
+        except ReencoderError as exc:
+            tally.add(jobs.JobResult(job.input, job.output, error=about(exc, job.input, job.output), seed=spec.seed))
+            if opts.fail_fast:
+                break
+            continue
+        if skip:
+            tally.add(jobs.JobResult(job.input, job.output, status="skipped", seed=spec.seed))
+        else:
+            ready.append(job)
+    if ready and not (opts.fail_fast and tally.counts["failed"]):
+        run_jobs(ready, spec, specs, tally)
+    counts = tally.counts
+    if not opts.quiet and (len(planned) > 1 or counts["failed"] or counts["skipped"]):
+        elapsed = time.perf_counter() - start
+        seconds = tally.audio_seconds
+        rtf = f", {seconds / elapsed:.1f}x real time" if seconds and elapsed else ""
+        console.print(
+            f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed of {len(planned)}; "
+            f"{seconds / 60:.1f} min of audio in {elapsed:.1f} s{rtf}"
+        )
+    if counts["failed"]:
+        raise typer.Exit(1)
+
+
+@dataclass
+class Tally:
+    """The results of a batch so far: counted by status, each reported as it comes."""
+
+    opts: JobOptions
+    counts: dict[str, int] = field(default_factory=lambda: {"done": 0, "skipped": 0, "failed": 0})
+    audio_seconds: float = 0.0
+
+    def add(self, result: Any) -> None:
+        """Count and report one ``JobResult``."""
+        self.counts[result.status] += 1
+        self.audio_seconds += result.duration if result.status == "done" else 0.0
+        report(result, self.opts)
+
+
+def run_jobs(planned: list[Any], spec: Any, specs: list[Any], tally: Tally) -> None:
+    """Load the models once, then process the jobs (in groups with --batch-size), counting each result."""
+    from reencoder_cli import jobs
     from reencoder_cli.batching import process_batch
     from reencoder_cli.cli.progress import BatchProgress
+    from reencoder_cli.pipeline import Pipeline
 
-    size = max(1, opts.batch_size)
+    opts = tally.opts
+    pipeline = Pipeline(opts.autoencoder, opts.device, opts.chunk_seconds, opts.offline or None)
+    preload(pipeline, specs)
+    size = opts.batch_size
     with BatchProgress(console, len(planned), console.is_terminal and not opts.quiet) as progress:
         for first in range(0, len(planned), size):
             group = planned[first : first + size]
@@ -73,20 +126,38 @@ def run_batch(
             )
             progress.finished(len(results))
             for result in results:
-                counts[result.status] += 1
-                audio_seconds += result.duration if result.status == "done" else 0.0
-                report(result, opts)
+                tally.add(result)
             if opts.fail_fast and any(r.status == "failed" for r in results):
                 break
-    if not opts.quiet and (len(planned) > 1 or counts["failed"] or counts["skipped"]):
-        elapsed = time.perf_counter() - start
-        rtf = f", {audio_seconds / elapsed:.1f}x real time" if audio_seconds and elapsed else ""
-        console.print(
-            f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed of {len(planned)}; "
-            f"{audio_seconds / 60:.1f} min of audio in {elapsed:.1f} s{rtf}"
+
+
+def check_options(opts: JobOptions, specs: list[Any]) -> None:
+    """Refuse any option or op parameter that cannot work, before anything is read or loaded.
+
+    Raises:
+        UsageError: a value out of range, an unknown device, format or sample type, or a
+            file an op reads (``--width-from``, ``mix:with=``) that does not exist.
+    """
+    from reencoder_cli import audio
+    from reencoder_cli.pipeline import resolve_device
+
+    if not (math.isfinite(opts.chunk_seconds) and CHUNK_SECONDS[0] <= opts.chunk_seconds <= CHUNK_SECONDS[1]):
+        raise UsageError(
+            f"--chunk-seconds {opts.chunk_seconds}: give seconds from {CHUNK_SECONDS[0]} to {CHUNK_SECONDS[1]}"
         )
-    if counts["failed"]:
-        raise typer.Exit(1)
+    if not 1 <= opts.batch_size <= MAX_BATCH:
+        raise UsageError(f"--batch-size {opts.batch_size}: give a number of files from 1 to {MAX_BATCH}")
+    if not 0 <= opts.seed <= MAX_SEED:
+        raise UsageError(f"--seed {opts.seed}: give a seed from 0 to {MAX_SEED}")
+    resolve_device(opts.device)
+    if opts.format is not None and opts.format.lower() != "latent":
+        audio.check_format(opts.format)
+    if opts.subtype is not None:
+        audio.check_subtype(opts.subtype)
+    for spec in specs:
+        for name in spec.files():
+            if not os.path.isfile(name):
+                raise UsageError(f"{name}: no such file (read by op {spec.name})")
 
 
 def shard_of(text: str | None) -> tuple[int, int]:
@@ -95,8 +166,15 @@ def shard_of(text: str | None) -> tuple[int, int]:
         task, count = os.environ.get("SLURM_ARRAY_TASK_ID"), os.environ.get("SLURM_ARRAY_TASK_COUNT")
         if task is None or count is None:
             return 0, 1
-        first = int(os.environ.get("SLURM_ARRAY_TASK_MIN", "0"))
-        return int(task) - first, int(count)
+        first = os.environ.get("SLURM_ARRAY_TASK_MIN", "0")
+        given = f"SLURM_ARRAY_TASK_ID={task}, SLURM_ARRAY_TASK_MIN={first}, SLURM_ARRAY_TASK_COUNT={count}"
+        try:
+            index, total = int(task) - int(first), int(count)
+        except ValueError:
+            raise UsageError(f"{given}: expected whole numbers") from None
+        if total < 1 or not 0 <= index < total:
+            raise UsageError(f"{given}: the task is not inside the array (pass --shard i/N to override)")
+        return index, total
     try:
         i, n = (int(x) for x in text.split("/"))
     except ValueError:

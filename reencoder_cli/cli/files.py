@@ -150,7 +150,9 @@ def mix(
         z = arith.mix(zs, weight)
         length = max(lat.length for lat in latents)
         meta = latents[0].meta  # precision and tags of the first input, as sox -m does
-        wav = pipeline.decode(Latent(z, length, pipeline.ae.sample_rate, pipeline.ae_id, meta=meta))
+        wav = pipeline.decode(
+            Latent(z, length, pipeline.ae.sample_rate, pipeline.ae_id, meta=meta, hop=pipeline.ae.hop)
+        )
         written = audio.write_audio(output, wav, pipeline.ae.sample_rate, subtype, meta=meta)
         console.print(
             f"mixed {len(inputs)} inputs -> {output}"

@@ -98,6 +98,7 @@ def env() -> None:
     import torch
 
     from reencoder_cli import __version__
+    from reencoder_cli.tempfiles import SCRATCH_ENV, scratch_dir
     from reencoder_cli.weights import weights_dir
 
     cuda = (
@@ -113,6 +114,7 @@ def env() -> None:
         "device": ", ".join(f"cuda:{i} {n}" for i, n in enumerate(cuda)) or "cpu only",
         "threads": f"{torch.get_num_threads()} (torch intra-op), {os.cpu_count()} CPUs",
         "weights": str(weights_dir()),
+        "scratch": f"{scratch_dir()} (large temporaries; {SCRATCH_ENV} moves it)",
         "offline": os.environ.get("HF_HUB_OFFLINE", "0"),
     }
     for key, value in rows.items():
