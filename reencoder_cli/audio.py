@@ -353,8 +353,10 @@ def wav_stream_samples(block: np.ndarray, subtype: str) -> bytes:
         return np.ascontiguousarray(block.T, dtype="<i2").tobytes()
     if subtype == "FLOAT":
         return np.ascontiguousarray(block.T, dtype="<f4").tobytes()
-    ints = np.clip(np.rint(block.T.astype(np.float64) * 8388607.0), -8388608, 8388607).astype("<i4")  # as libsndfile
-    return ints.view(np.uint8).reshape(*ints.shape, 4)[..., :3].tobytes()
+    # as libsndfile: scaled to 32 bits in float32 arithmetic, rounded, the top three bytes kept
+    scaled = np.rint(block.T.astype(np.float32) * np.float32(2147483647.0)).astype(np.float64)
+    ints = np.ascontiguousarray(np.clip(scaled, -(2.0**31), 2.0**31 - 1), dtype="<i4")
+    return ints.view(np.uint8).reshape(*ints.shape, 4)[..., 1:].tobytes()
 
 
 def _stdout() -> BinaryIO:
