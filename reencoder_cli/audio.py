@@ -129,6 +129,39 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+DOWNMIX_CHANNELS = {"mono": 1, "stereo": 2}
+_C = 1 / math.sqrt(2)  # -3 dB: ITU-R BS.775's weight of the centre and surround channels
+# (left, right) weights of each channel of the usual layouts, in WAV (SMPTE) channel order; LFE left out
+STEREO_DOWNMIX: dict[int, tuple[tuple[float, float], ...]] = {
+    3: ((1, 0), (0, 1), (_C, _C)),  # L R C
+    4: ((1, 0), (0, 1), (_C, 0), (0, _C)),  # L R Ls Rs (quad)
+    5: ((1, 0), (0, 1), (_C, _C), (_C, 0), (0, _C)),  # 5.0
+    6: ((1, 0), (0, 1), (_C, _C), (0, 0), (_C, 0), (0, _C)),  # 5.1
+    7: ((1, 0), (0, 1), (_C, _C), (0, 0), (0.5, 0.5), (_C, 0), (0, _C)),  # 6.1: back centre to both
+    8: ((1, 0), (0, 1), (_C, _C), (0, 0), (_C, 0), (0, _C), (_C, 0), (0, _C)),  # 7.1
+}
+
+
+def downmix_matrix(channels: int, to: str) -> np.ndarray:
+    """The matrix that mixes ``channels`` down to ``to`` ("mono" or "stereo"): -> (1 or 2, channels) float32.
+
+    Stereo is ITU-R BS.775's downmix (the centre and the surrounds at -3 dB, the LFE left
+    out, no normalisation: a loud mix may exceed full scale, which the writer reports);
+    mono is the mean of that stereo pair, or of the two channels of a stereo file.
+
+    Raises:
+        AudioError: a channel count with no known layout.
+    """
+    if channels == 2:
+        stereo = np.eye(2)
+    elif channels in STEREO_DOWNMIX:
+        stereo = np.array(STEREO_DOWNMIX[channels], dtype=np.float64).T
+    else:
+        raise AudioError(f"no downmix known for {channels} channels")
+    matrix = stereo.mean(axis=0, keepdims=True) if to == "mono" else stereo
+    return matrix.astype(np.float32)
+
+
 class AudioReader:
     """An open, checked input read block by block (memory: one block).
 
@@ -138,24 +171,45 @@ class AudioReader:
     Attributes:
         name: the name used in messages.
         sample_rate: in Hz.
-        channels: 1 or 2.
+        channels: the channels ``blocks`` yields: 1 or 2 (after a downmix), any with ``check=False``.
+        file_channels: the file's own channel count.
         frames: the length the header claims (may be wrong; reading never relies on it).
         format: libsndfile's container name ("WAV", "FLAC", "OGG"...).
         meta: the sample type and text tags an output inherits.
 
+    Args:
+        source: a path, ``"-"`` for stdin, or a binary stream.
+        downmix: ``"mono"`` or ``"stereo"``: a file of more channels is downmixed as it is
+            read (``downmix_matrix``); None refuses more than 2.
+        check: refuse more than 2 channels (unless downmixed) and NaN/Inf samples; False
+            reads any file as it is (``probe`` describes what it holds).
+
     Raises:
-        AudioError: unreadable, or more than 2 channels (at opening); NaN/Inf samples or a
-            decoding failure (while reading); no samples at all (at the end of ``blocks``).
+        AudioError: unreadable, or more channels than can be handled (at opening); NaN/Inf
+            samples or a decoding failure (while reading); no samples at all (at the end of
+            ``blocks``).
     """
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, downmix: str | None = None, check: bool = True) -> None:
         self.name = _name(source, "stdin")
         self._file = _open(_seekable(source), self.name)
-        if self._file.channels > 2:
+        self.file_channels = int(self._file.channels)
+        self._check = check
+        self._matrix = None
+        if downmix is not None and self.file_channels > DOWNMIX_CHANNELS[downmix]:
+            try:
+                self._matrix = downmix_matrix(self.file_channels, downmix)
+            except AudioError:
+                self._file.close()
+                raise AudioError(f"{self.name}: {self.file_channels} channels; no downmix known for them") from None
+        elif check and self.file_channels > 2:
             self._file.close()
-            raise AudioError(f"{self.name}: {self._file.channels} channels; reencoder handles mono or stereo")
+            raise AudioError(
+                f"{self.name}: {self.file_channels} channels; reencoder handles mono or stereo "
+                "(--downmix stereo or mono mixes them down)"
+            )
         self.sample_rate = int(self._file.samplerate)
-        self.channels = int(self._file.channels)
+        self.channels = self.file_channels if self._matrix is None else self._matrix.shape[0]
         self.frames = max(0, int(self._file.frames))
         self.format = str(self._file.format)
         tags = {k: v for k, v in self._file.copy_metadata().items() if v and k != "software"}
@@ -171,10 +225,10 @@ class AudioReader:
                 raise AudioError(f"{self.name}: not a readable audio file ({_reason(err)})") from err
             if not len(block):
                 break
-            if not np.isfinite(block).all():
+            if self._check and not np.isfinite(block).all():
                 raise AudioError(f"{self.name}: contains NaN/Inf samples")
             total += len(block)
-            yield np.ascontiguousarray(block.T)
+            yield np.ascontiguousarray(block.T) if self._matrix is None else self._matrix @ block.T
         if not total:
             raise AudioError(f"{self.name}: empty (0 samples)")
 

@@ -27,7 +27,9 @@ from reencoder_cli.jobs import (
     JobSpec,
     Progress,
     check_output,
+    downmix_note,
     file_system_error,
+    norm_note,
     output_rate,
     process,
 )
@@ -74,8 +76,9 @@ def process_batch(
             if check_output(job, spec.overwrite, spec.skip_existing):
                 results[index] = JobResult(job.input, job.output, status="skipped", seed=spec.seed)
                 continue
-            with audio.AudioReader(job.input) as reader:
+            with audio.AudioReader(job.input, spec.downmix) as reader:
                 wav, rate, meta = reader.read(), reader.sample_rate, reader.meta
+                notes[index] = downmix_note(reader) + list(job.notes)
         except ReencoderError as exc:
             results[index] = _failed(job, spec, exc, start)
             continue
@@ -84,12 +87,12 @@ def process_batch(
             continue
         if mono and wav.shape[0] == 2:  # downmix before resampling, in the same order as the stream
             wav = audio.to_mono(wav)
-            notes[index] = ["stereo input downmixed to mono for upmix"]
+            notes[index].append("stereo input downmixed to mono for upmix")
         ref = audio.resample(wav, rate, pipeline.ae.sample_rate)
         short.setdefault(math.ceil(ref.shape[1] / pipeline.ae.hop), []).append(_Short(index, ref, rate, meta, start))
     for group in short.values():
         for index, result in _run_group(jobs, group, spec, pipeline):
-            result.notes = notes.get(index, [])
+            result.notes = notes[index] + result.notes
             results[index] = result
     return [results[i] for i in range(len(jobs))]
 
@@ -104,7 +107,8 @@ def _run_group(
 ) -> list[tuple[int, JobResult]]:
     """One stacked encode and one stacked decode for files with the same frame count."""
     from reencoder_cli.pipeline import post_process
-    from reencoder_cli.stream import decode_stream, encode_stream, resampled
+    from reencoder_cli.stream import Normalizer, decode_stream, encode_stream, resampled
+    from reencoder_cli.tempfiles import scratch_dir
 
     width = max(item.ref.shape[1] for item in group)
     stacked = np.concatenate([np.pad(item.ref, ((0, 0), (0, width - item.ref.shape[1]))) for item in group])
@@ -145,6 +149,10 @@ def _run_group(
             out, steps = post_process(out, item.ref, spec.ops, latent.source_rate, spec.keep_lowband, spec.keep_mid)
             rate = output_rate(spec, latent)
             out = np.concatenate(list(resampled([out], latent.sample_rate, rate, latent.channels)), axis=1)
+            if spec.norm is not None:
+                norm = Normalizer(spec.norm, latent.channels, scratch_dir())
+                out = np.concatenate(list(norm([out])), axis=1)
+                result.notes.append(norm_note(spec.norm, norm.gain_db))
             report = audio.write_audio(
                 job.output, out, rate, spec.subtype, spec.format, latent.meta, spec.dither, spec.overwrite
             )

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 AUDIO_SUFFIXES = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".w64", ".caf", ".au", ".rf64"}
 )
+LOSSY_SUFFIXES = frozenset({".ogg", ".oga", ".opus", ".mp3"})  # in a batch their outputs are FLAC (``output_name``)
+LOSSLESS_NOTE = "lossy input written as FLAC (--format chooses)"
 STDIO = "-"
 
 Progress = Callable[[str, str, float, float], None]
@@ -50,10 +52,11 @@ class Source:
 
 @dataclass(frozen=True)
 class Job:
-    """One input -> one output."""
+    """One input -> one output, and what its record should note about the pairing."""
 
     input: str
     output: str
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class JobSpec:
     skip_existing: bool = False
     out_rate: int | None = None  # output rate in Hz; None: the models' (44.1 kHz), 0: the input's
     dither: bool = True  # TPDF dither on 16-bit output
+    downmix: str | None = None  # "mono" or "stereo": inputs of more channels are mixed down
+    norm: float | None = None  # scale each output so its peak sits at this many dBFS
 
 
 def parse_out_rate(text: str | None) -> int | None:
@@ -185,16 +190,22 @@ def output_name(source: Source, template: str, fmt: str | None, op: str, seed: i
     """The output file name for ``source`` from a template (keys: stem, ext, parent, op, seed).
 
     ``ext`` is ``--format`` when given, else the input's extension (``wav`` for stdin and
-    for latent inputs decoded to audio).
+    for latent inputs decoded to audio, ``flac`` for lossy inputs: re-encoding what a model
+    made into a lossy format again would throw away what it added).
     """
     stem = source.rel.stem
-    in_ext = source.rel.suffix.lstrip(".").lower()
-    ext = fmt or (in_ext if in_ext and f".{in_ext}" != LATENT_SUFFIX else "wav")
+    in_ext = source.rel.suffix.lower()
+    ext = fmt or ("wav" if in_ext in ("", LATENT_SUFFIX) else "flac" if in_ext in LOSSY_SUFFIXES else in_ext[1:])
     parent = Path(source.path).parent.name if source.path != STDIO else ""
     try:
         return template.format(stem=stem, ext=ext, parent=parent, op=op, seed=seed)
     except (KeyError, IndexError, ValueError) as exc:
         raise UsageError(f"--name {template!r}: {exc}; keys are stem, ext, parent, op, seed") from None
+
+
+def lossless(source: Source, name: str, fmt: str | None) -> bool:
+    """Whether ``output_name`` made a lossy input's output FLAC."""
+    return fmt is None and source.rel.suffix.lower() in LOSSY_SUFFIXES and name.lower().endswith(".flac")
 
 
 def plan_jobs(
@@ -223,7 +234,11 @@ def plan_jobs(
     if output_dir is None:
         raise UsageError("missing OUTPUT: give an output file, or -o/--output-dir for a batch")
     root = Path(output_dir)
-    planned = [Job(s.path, str(root / s.rel.parent / output_name(s, template, fmt, op, seed))) for s in sources]
+    planned = [
+        Job(s.path, str(root / s.rel.parent / name), (LOSSLESS_NOTE,) if lossless(s, name, fmt) else ())
+        for s in sources
+        if (name := output_name(s, template, fmt, op, seed))
+    ]
     for job in planned:
         if os.path.relpath(os.path.normpath(job.output), os.path.normpath(root)).split(os.sep)[0] == os.pardir:
             raise UsageError(f"--name {template!r}: {job.output} would lie outside the output folder {root}")
@@ -267,6 +282,21 @@ def check_output(job: Job, overwrite: bool, skip_existing: bool) -> bool:
 # -- processing -------------------------------------------------------------------------------------
 
 
+def downmix_note(reader: audio.AudioReader) -> list[str]:
+    """The note of a downmixed input (none when it was not)."""
+    if reader.channels == reader.file_channels:
+        return []
+    to = "mono" if reader.channels == 1 else "stereo"
+    return [
+        f"{reader.file_channels} channels downmixed to {to}" + (" (ITU-R BS.775)" if reader.file_channels > 2 else "")
+    ]
+
+
+def norm_note(level_db: float, gain_db: float) -> str:
+    """The note of ``--norm``."""
+    return f"normalised: gain {gain_db:+.2f} dB puts the peak at {level_db:g} dBFS"
+
+
 def file_system_error(exc: OSError, output: str) -> str:
     """One line for a file-system failure while making ``output``: what failed, on which file."""
     where = f" ({exc.filename})" if exc.filename and os.fspath(exc.filename) != output else ""
@@ -297,7 +327,7 @@ def process(job: Job, spec: JobSpec, pipeline: object, progress: Progress | None
     """
     from reencoder_cli.background import prefetched, write_behind
     from reencoder_cli.pipeline import Pipeline
-    from reencoder_cli.stream import StreamJob, resampled
+    from reencoder_cli.stream import Normalizer, StreamJob, resampled
 
     assert isinstance(pipeline, Pipeline)
     result = JobResult(job.input, job.output, seed=spec.seed, ops=[str(s) for s in spec.ops])
@@ -311,12 +341,13 @@ def process(job: Job, spec: JobSpec, pipeline: object, progress: Progress | None
                 latent = load_latent(job.input)
                 pipeline.check_latent(latent, job.input)
             else:
-                with audio.AudioReader(job.input) as reader:
+                with audio.AudioReader(job.input, spec.downmix) as reader:
                     in_rate, claimed = reader.sample_rate, reader.frames / reader.sample_rate
                     blocks = _counted(prefetched(reader.blocks()), job, "encode", in_rate, claimed, progress)
                     latent = stream.encode(blocks, in_rate, reader.channels, reader.meta)
+                    result.notes += downmix_note(reader)
             result.in_rate, result.duration = latent.source_rate, latent.length / latent.sample_rate
-            result.notes = list(stream.notes)
+            result.notes += list(stream.notes) + list(job.notes)
             latent = pipeline.apply(latent, stream.specs, spec.seed)
             result.ops, result.channels = list(latent.ops), latent.channels
             if job.output.endswith(LATENT_SUFFIX):
@@ -335,8 +366,14 @@ def process(job: Job, spec: JobSpec, pipeline: object, progress: Progress | None
                 ) as writer:
                     blocks = resampled(stream.output(latent), latent.sample_rate, out_rate, latent.channels)
                     seconds = latent.length / latent.sample_rate
-                    write_behind(writer, _counted(blocks, job, "decode", out_rate, seconds, progress))
+                    blocks = _counted(blocks, job, "decode", out_rate, seconds, progress)
+                    if spec.norm is not None:
+                        norm = Normalizer(spec.norm, latent.channels, scratch_dir())
+                        blocks = norm(blocks)
+                    write_behind(writer, blocks)
                     report = writer.commit()
+                if spec.norm is not None:
+                    result.notes.append(norm_note(spec.norm, norm.gain_db))
                 result.out_rate, result.clipped_samples = out_rate, report.clipped_samples
                 result.subtype = report.subtype
                 result.post_steps = list(stream.post_steps)

@@ -157,6 +157,14 @@ def parse_op(text: str) -> OpSpec:
     return OpSpec(name, params)
 
 
+def model_of(op: str) -> str | None:
+    """The weights an op of a latent's history (``name:k=v,...``) names: None for ops without, or unknown here."""
+    try:
+        return parse_op(op).params.get("model")
+    except UsageError:  # a .latent file's history from another version
+        return None
+
+
 def _convert(op: str, key: str, value: str, param: Param) -> Any:
     try:
         converted = param.kind(value)

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from reencoder_cli import audio, post
 from reencoder_cli.errors import DeviceError, UsageError
 from reencoder_cli.latentfile import SUFFIX, Latent, load_latent
-from reencoder_cli.ops import OPS, OpSpec, parse_op
+from reencoder_cli.ops import OPS, OpSpec, model_of, parse_op
 from reencoder_cli.weights import AEId, ModelMeta, load_model
 
 
@@ -134,7 +134,7 @@ class Pipeline:
     def model_shas(self, ops: Sequence[str] = ()) -> dict[str, str]:
         """sha256 by name of the autoencoder (once loaded) and of the loaded modules that
         ``ops`` (a latent's history, ``name:k=v,...``) ran."""
-        named = {_model_of(op) for op in ops}
+        named = {model_of(op) for op in ops}
         loaded = {self.autoencoder_name: self._ae[1].sha256} if "_ae" in self.__dict__ else {}
         return loaded | {name: meta.sha256 for name, (_, meta) in self._modules.items() if name in named}
 
@@ -251,14 +251,6 @@ class Pipeline:
             latent = self.apply(job.encode([wav], sample_rate, wav.shape[0]), job.specs, seed)
             out = np.concatenate(list(job.output(latent)), axis=1)
         return RunResult(out, self.ae.sample_rate, tuple(latent.ops), job.post_steps, tuple(job.notes))
-
-
-def _model_of(op: str) -> str | None:
-    """The weights an op of a latent's history names (None for ops without, or unknown here)."""
-    try:
-        return parse_op(op).params.get("model")
-    except UsageError:  # a .latent file's history from another version
-        return None
 
 
 def post_steps_apply(specs: Sequence[OpSpec], keep_lowband: bool, keep_mid: bool) -> bool:

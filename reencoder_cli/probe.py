@@ -10,6 +10,7 @@ stands for, the autoencoder and latent space that made it, and the ops applied s
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -31,13 +32,14 @@ class Probe:
         format: libsndfile's container name ("WAV", "FLAC", "OGG"...).
         subtype: libsndfile's sample type ("PCM_16", "VORBIS"...).
         sample_rate: in Hz.
-        channels: 1 or 2.
+        channels: as many as the file has.
         seconds: decoded length.
         peak_dbfs: the largest magnitude, dB re full scale (-inf for silence).
         rms_dbfs: the RMS over all channels, dB re full scale (-inf for silence).
         content_rate: the rate whose Nyquist frequency is the content's band edge (the file's
             rate when no cut was found); ``upsample --from-rate auto`` uses this.
         tags: the text tags (title, artist...).
+        nonfinite: NaN or Inf samples (levels and band are measured with them as zeros).
     """
 
     input: str
@@ -50,6 +52,7 @@ class Probe:
     rms_dbfs: float
     content_rate: int
     tags: dict[str, str]
+    nonfinite: int = 0
 
     def record(self) -> dict[str, object]:
         """The JSON-serialisable record (levels of silence as None)."""
@@ -65,9 +68,10 @@ class Probe:
             if self.content_rate < self.sample_rate
             else "content fills the band"
         )
+        bad = f", {self.nonfinite} NaN/Inf samples (refused by every other command)" if self.nonfinite else ""
         return (
             f"{self.input}: {self.sample_rate} Hz, {self.channels} ch, {self.format} {self.subtype}, "
-            f"{_clock(self.seconds)}, peak {self.peak_dbfs:.1f} dBFS, RMS {self.rms_dbfs:.1f} dBFS, {band}"
+            f"{_clock(self.seconds)}, peak {self.peak_dbfs:.1f} dBFS, RMS {self.rms_dbfs:.1f} dBFS, {band}{bad}"
         )
 
 
@@ -150,13 +154,26 @@ def probe_latent(path: str) -> LatentProbe:
 def probe(source: audio.Source) -> Probe:
     """Read ``source`` once (blocks; memory: one block) and describe it.
 
+    Any readable file is described, whatever its channel count and even with NaN/Inf
+    samples (counted, and taken as zeros for the levels and the band).
+
     Raises:
-        AudioError: unreadable, empty, more than 2 channels, or NaN/Inf samples.
+        AudioError: unreadable or empty.
     """
-    with audio.AudioReader(source) as reader:
+    with audio.AudioReader(source, check=False) as reader:
         spectrum = Spectrum(reader.sample_rate)
-        frames, peak, energy = 0, 0.0, 0.0
-        for block in spectrum.observe(reader.blocks()):
+        frames, peak, energy, nonfinite = 0, 0.0, 0.0, 0
+
+        def finite(blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+            nonlocal nonfinite
+            for block in blocks:
+                bad = ~np.isfinite(block)
+                if bad.any():
+                    nonfinite += int(bad.sum())
+                    block = np.where(bad, np.float32(0), block)
+                yield block
+
+        for block in spectrum.observe(finite(reader.blocks())):
             frames += block.shape[1]
             peak = max(peak, float(np.abs(block).max()))
             energy += float(np.square(block, dtype=np.float64).sum())
@@ -171,4 +188,5 @@ def probe(source: audio.Source) -> Probe:
             rms_dbfs=_dbfs(math.sqrt(energy / (frames * reader.channels))),
             content_rate=spectrum.content_rate(),
             tags=dict(reader.meta.tags),
+            nonfinite=nonfinite,
         )

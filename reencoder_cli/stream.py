@@ -67,6 +67,33 @@ def resampled(blocks: Iterable[np.ndarray], rate_in: int, rate_out: int, channel
     yield resampler.finish(channels)
 
 
+class Normalizer:
+    """Scales a stream of blocks so the whole signal's peak sits at ``level_db`` dBFS (``--norm``, as sox's).
+
+    Two passes: the blocks are spooled to a temporary float file in ``folder`` while the
+    peak is measured, then read back scaled. ``gain_db`` is the gain applied (0 for silence).
+    """
+
+    def __init__(self, level_db: float, channels: int, folder: str | Path) -> None:
+        self.level_db, self.channels, self.folder = level_db, channels, folder
+        self.gain_db = 0.0
+
+    def __call__(self, blocks: Iterable[np.ndarray], frames: int = 65536) -> Iterator[np.ndarray]:
+        """(C, n) blocks -> the same, scaled."""
+        store = ReferenceStore(self.channels, self.folder)
+        try:
+            peak = 0.0
+            for block in blocks:
+                store.append(block)
+                peak = max(peak, float(np.abs(block).max(initial=0.0)))
+            gain = 10 ** (self.level_db / 20) / peak if peak > 0 else 1.0
+            self.gain_db = 20 * math.log10(gain)
+            for start in range(0, store.length, frames):
+                yield store.read(start, start + frames) * np.float32(gain)
+        finally:
+            store.close()
+
+
 class ReferenceStore:
     """The 44.1 kHz input, kept for the post-steps: in a temporary file in ``folder`` or in memory.
 

@@ -12,14 +12,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from conftest import music
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from safetensors import safe_open
+from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from reencoder_cli.audio import resampled_length
 from reencoder_cli.cli import app
 from reencoder_cli.jobs import Source, expand_inputs, output_name, plan_jobs, shard
+from reencoder_cli.latentfile import Latent, save_latent
+from reencoder_cli.weights import AEId
 
 runner = CliRunner()
 
@@ -63,6 +68,14 @@ def corpus(folder: Path) -> dict[str, str]:
     data[40:44] = struct.pack("<I", min(claimed, 2**32 - 1))
     liar.write_bytes(bytes(data))
     add("noise.bin.wav", "not a readable").write_bytes(rng.bytes(4096))
+    add("junk.mp3", "not a readable audio file (no decoder").write_bytes(rng.bytes(20000))
+    z = torch.zeros(1, 16, 5)
+    z[0, 3, 2] = np.nan
+    save_latent(add("nan.latent", "contains NaN/Inf values"), Latent(z, 5 * 1024, 22050, AEId("a", "0" * 64)))
+    save_latent(folder / "liar.latent", Latent(torch.zeros(1, 16, 5), 5 * 1024, 22050, AEId("a", "0" * 64)))
+    with safe_open(str(folder / "liar.latent"), framework="pt") as fh:
+        meta, tensor = fh.metadata(), fh.get_tensor("z")
+    save_file({"z": tensor}, str(add("liar.latent", "does not fit")), metadata={**meta, "length": "999999999999"})
     return cases
 
 

@@ -337,3 +337,85 @@ def test_a_slurm_task_outside_its_array_names_the_variables(tmp_path: Path, monk
     assert result.exit_code == 2
     assert "SLURM_ARRAY_TASK_ID=6, SLURM_ARRAY_TASK_MIN=0, SLURM_ARRAY_TASK_COUNT=2" in result.stderr
     assert "6/2" not in result.stderr and "7/2" not in result.stderr
+
+
+# -- 10: more than two channels ----------------------------------------------------------------------
+
+
+def test_downmix_follows_itu_for_5_1_and_reports_it(scratch: Path, tmp_path: Path) -> None:
+    from reencoder_cli.audio import downmix_matrix
+
+    # 5.1 in WAV order: L R C LFE Ls Rs; each channel its own tone, so the mix can be read back
+    m = downmix_matrix(6, "stereo")
+    c = 1 / np.sqrt(2)
+    assert np.allclose(m, [[1, 0, c, 0, c, 0], [0, 1, c, 0, 0, c]])
+    assert np.allclose(downmix_matrix(6, "mono"), m.mean(axis=0, keepdims=True))
+    six = 0.1 * music(1.0, 44100, channels=2, seed=1)[[0, 1, 0, 1, 1, 0]]
+    sf.write(tmp_path / "six.wav", six.T, 44100)
+    assert "6 channels" in cli("run", tmp_path / "six.wav", tmp_path / "o.wav", "--op", "gain:db=0").stderr
+    result = cli("run", tmp_path / "six.wav", tmp_path / "o.wav", "--op", "gain:db=0", "--downmix", "stereo", "--json")
+    record = json.loads(result.stdout)
+    assert result.exit_code == 0 and record["channels"] == 2
+    assert "6 channels downmixed to stereo (ITU-R BS.775)" in record["notes"]
+    assert cli("probe", tmp_path / "six.wav").exit_code == 0  # probe describes any readable file
+    sf.write(tmp_path / "nine.wav", np.zeros((4410, 9)), 44100)
+    result = cli("run", tmp_path / "nine.wav", tmp_path / "n.wav", "--op", "gain:db=0", "--downmix", "mono")
+    assert result.exit_code == 1 and "no downmix known" in result.stderr
+    assert cli("upsample", tmp_path / "six.wav", tmp_path / "x.wav", "--downmix", "5.1").exit_code == 2
+
+
+def test_probe_describes_a_file_with_nan_samples(tmp_path: Path) -> None:
+    wav = music(1.0, 44100)
+    wav[0, 100:110] = np.nan
+    sf.write(tmp_path / "nan.wav", wav.T, 44100, subtype="FLOAT")
+    result = cli("probe", tmp_path / "nan.wav", "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["nonfinite"] == 10
+    assert "10 NaN/Inf samples" in cli("probe", tmp_path / "nan.wav").stdout
+
+
+# -- 11: peaks ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("option,level", [("--norm", -0.1), ("--norm=-6", -6.0)])
+def test_norm_puts_the_peak_at_the_level(scratch: Path, tmp_path: Path, option: str, level: float) -> None:
+    sf.write(tmp_path / "loud.wav", np.clip(4 * music(2.0, 22050), -1, 1).T, 22050)
+    out = tmp_path / "o.wav"
+    result = cli("upsample", tmp_path / "loud.wav", out, option, "--subtype", "FLOAT", "--json")
+    assert result.exit_code == 0, result.stderr
+    peak = 20 * np.log10(np.abs(sf.read(out)[0]).max())
+    assert abs(peak - level) < 0.01
+    assert any(n.startswith("normalised: gain") for n in json.loads(result.stdout)["notes"])
+    assert cli("upsample", tmp_path / "loud.wav", tmp_path / "p.wav", "--norm=3").exit_code == 2
+
+
+def test_the_clipping_warning_names_norm(scratch: Path, tmp_path: Path) -> None:
+    sf.write(tmp_path / "hot.wav", np.sign(music(1.0, 44100)).T, 44100)
+    result = cli("run", tmp_path / "hot.wav", tmp_path / "o.wav", "--op", "gain:db=6")
+    assert "samples limited" in result.stderr and "--norm" in result.stderr
+
+
+# -- 12: lossy in, lossless out -------------------------------------------------------------------------
+
+
+def test_a_folder_of_lossy_files_becomes_flac_and_the_record_says_so(scratch: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    sf.write(src / "a.ogg", music(1.0, 22050).T, 22050, format="OGG", subtype="VORBIS")
+    sf.write(src / "b.wav", music(1.0, 22050).T, 22050)
+    result = cli("upsample", src, "-o", tmp_path / "out", "--json")
+    records = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
+    assert result.exit_code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.flac", "b.wav"]
+    assert "lossy input written as FLAC (--format chooses)" in records["a.ogg"]["notes"]
+    assert not any("FLAC" in n for n in records["b.wav"]["notes"])
+    result = cli("upsample", src, "-o", tmp_path / "ogg", "--format", "ogg")
+    assert sorted(p.name for p in (tmp_path / "ogg").iterdir()) == ["a.ogg", "b.ogg"]  # asked for: kept
+
+
+# -- 13: the done line -----------------------------------------------------------------------------------
+
+
+def test_the_done_line_names_the_model_after_the_notes(scratch: Path, tmp_path: Path) -> None:
+    sf.write(tmp_path / "st.wav", music(1.0, 44100, channels=2).T, 44100)
+    lines = cli("upmix", tmp_path / "st.wav", tmp_path / "o.wav").stderr.splitlines()
+    assert lines[0] == "note: stereo input downmixed to mono for upmix"
+    assert lines[1].startswith(f"done {tmp_path / 'st.wav'} -> {tmp_path / 'o.wav'} (stereo-s, keep_mid")

@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import signal
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from reencoder_cli.errors import ReencoderError, Terminated
 
+NORM_DB = -0.1  # ``--norm`` given without a level, as ``--norm=-0.1``
+
+
+class Group(TyperGroup):
+    """The command group: ``--norm`` alone means ``--norm=-0.1``, as sox's ``--norm[=dB]`` (Typer cannot say it)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        args = [f"--norm={NORM_DB}" if a == "--norm" else a for a in args[:end]] + args[end:]
+        return super().parse_args(ctx, args)
+
+
 app = typer.Typer(
     name="reencoder",
+    cls=Group,
     help="Music processing in the latent space of a frozen neural audio autoencoder.",
     no_args_is_help=True,
     add_completion=False,

@@ -21,6 +21,7 @@ from reencoder_cli.errors import ReencoderError, UsageError, about
 CHUNK_SECONDS = (1.0, 3600.0)  # --chunk-seconds: below a second the context frames cost more than the chunk
 MAX_BATCH = 1024
 MAX_SEED = 2**31 - 1  # as the ops' own seeds
+NORM_RANGE = (-60.0, 0.0)  # --norm, dBFS
 
 
 def run_batch(
@@ -59,6 +60,8 @@ def run_batch(
         opts.skip_existing,
         jobs.parse_out_rate(opts.out_rate),
         opts.dither,
+        opts.downmix,
+        opts.norm,
     )
     tally = Tally(opts)
     start = time.perf_counter()
@@ -154,6 +157,10 @@ def check_options(opts: JobOptions, specs: list[Any]) -> None:
         audio.check_format(opts.format)
     if opts.subtype is not None:
         audio.check_subtype(opts.subtype)
+    if opts.downmix is not None and opts.downmix not in audio.DOWNMIX_CHANNELS:
+        raise UsageError(f"--downmix {opts.downmix}: give mono or stereo")
+    if opts.norm is not None and not NORM_RANGE[0] <= opts.norm <= NORM_RANGE[1]:
+        raise UsageError(f"--norm {opts.norm}: give a peak level from {NORM_RANGE[0]} to {NORM_RANGE[1]} dBFS")
     for spec in specs:
         for name in spec.files():
             if not os.path.isfile(name):
@@ -210,20 +217,24 @@ def report(result: Any, opts: JobOptions) -> None:
     if result.status == "failed":
         console.print(f"[bold red]failed[/] {escape(result.error)}", soft_wrap=True)
     elif not opts.quiet:
+        from reencoder_cli.ops import model_of
+
+        for note in result.notes:
+            console.print(f"note: {note}", markup=False)
         rtf = f", {result.realtime_factor:.0f}x real time" if result.realtime_factor else ""
-        extra = f" ({', '.join(result.post_steps)})" if result.post_steps else ""
+        models = [name for op in result.ops if (name := model_of(op))]
+        extra = ", ".join(models + result.post_steps)
         console.print(
-            f"{result.status} {result.input} -> {result.output}{extra} [{result.duration:.1f} s{rtf}]",
+            f"{result.status} {result.input} -> {result.output}{f' ({extra})' if extra else ''} "
+            f"[{result.duration:.1f} s{rtf}]",
             soft_wrap=True,
             markup=False,
         )
         if result.clipped_samples:
             console.print(
                 f"[yellow]warning[/] {escape(result.output)}: {result.clipped_samples} samples limited to +/-1 "
-                "(use --subtype FLOAT to keep the peak)"
+                "(--norm scales the file under full scale; --subtype FLOAT keeps the peak)"
             )
-        for note in result.notes:
-            console.print(f"note: {note}", markup=False)
 
 
 # -- commands -----------------------------------------------------------------------------------

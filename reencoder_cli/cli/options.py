@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from reencoder_cli.cli.app import errors_handled
+from reencoder_cli.cli.app import NORM_DB, errors_handled
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,12 @@ class JobOptions:
     batch_size: int
     out_rate: str | None
     dither: bool
+    downmix: str | None
+    norm: float | None
 
 
-def _option(name: str, kind: Any, default: Any, *decls: str, help: str) -> inspect.Parameter:
-    option = typer.Option(*decls, help=help, rich_help_panel="Common options")
+def _option(name: str, kind: Any, default: Any, *decls: str, help: str, **extra: Any) -> inspect.Parameter:
+    option = typer.Option(*decls, help=help, rich_help_panel="Common options", **extra)
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[kind, option])
 
 
@@ -84,6 +86,20 @@ COMMON = (
         help="Output sample rate in Hz, or 'input' for the input's (default 44100, the models' rate; soxr VHQ).",
     ),
     _option("dither", bool, True, "--dither/--no-dither", help="TPDF dither on 16-bit output, as sox does."),
+    _option(
+        "downmix",
+        Optional[str],
+        None,
+        "--downmix",
+        help="mono or stereo: mix inputs of more channels down (5.1 and 7.1 by ITU-R BS.775), as ffmpeg -ac does.",
+    ),
+    _option(
+        "norm",
+        Optional[float],
+        None,
+        "--norm",
+        help=f"--norm[=DB]: scale each output so its peak sits at DB dBFS (alone: {NORM_DB}), as sox --norm.",
+    ),
 )
 
 
