@@ -2,10 +2,10 @@
 
 ``process_batch`` stacks short files (at most one chunk long) that have the same number of
 latent frames into one model call per stage. Each item is zero-padded only after its own
-end, exactly as when it is processed alone, so batching never changes a result. Longer
-files, latent files, stdin and chains that mix in other files (which change lengths) go
-through the streaming ``jobs.process``, and so do all files when the chain detects each
-one's content rate (``upsample:rate=auto``).
+end, exactly as when it is processed alone, and detects its own content band
+(``upsample:rate=auto``), so batching never changes a result. Longer files, latent files,
+stdin and chains that mix in other files (which change lengths) go through the streaming
+``jobs.process``.
 """
 
 from __future__ import annotations
@@ -35,17 +35,20 @@ from reencoder_cli.jobs import (
 )
 from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
 from reencoder_cli.latentfile import Latent
+from reencoder_cli.ops import OpSpec
 
 
 @dataclass(frozen=True)
 class _Short:
-    """A short input read whole: its job index, 44.1 kHz waveform (C, T), rate, inherited meta, start time."""
+    """A short input read whole: its job index, 44.1 kHz waveform (C, T), rate, inherited meta, start
+    time, and its ops (with its own detected rate for ``upsample:rate=auto``)."""
 
     index: int
     ref: np.ndarray
     rate: int
     meta: audio.SourceMeta
     start: float
+    ops: tuple[OpSpec, ...]
 
 
 def process_batch(
@@ -55,11 +58,12 @@ def process_batch(
 
     ``progress`` follows the files that are streamed on their own (``jobs.process``).
     """
-    from reencoder_cli.ops import OPS, wants_detection
+    from reencoder_cli.bandwidth import Spectrum
+    from reencoder_cli.ops import OPS, wants_detection, with_detected_rate
     from reencoder_cli.pipeline import Pipeline
 
     assert isinstance(pipeline, Pipeline)
-    if any(s.name == "mix" for s in spec.ops) or wants_detection(spec.ops):
+    if any(s.name == "mix" for s in spec.ops):
         return [process(job, spec, pipeline, progress) for job in jobs]
 
     mono = any(OPS[s.name].mono_input for s in spec.ops)
@@ -79,6 +83,12 @@ def process_batch(
             with audio.AudioReader(job.input, spec.downmix) as reader:
                 wav, rate, meta = reader.read(), reader.sample_rate, reader.meta
                 notes[index] = downmix_note(reader) + list(job.notes)
+            ops = spec.ops
+            if wants_detection(ops):  # each file its own band, as when streamed alone
+                spectrum = Spectrum(rate)
+                spectrum.add(wav)
+                resolved, note = with_detected_rate(ops, spectrum.content_rate(), rate)
+                ops, notes[index] = tuple(resolved), notes[index] + ([note] if note else [])
         except ReencoderError as exc:
             results[index] = _failed(job, spec, exc, start)
             continue
@@ -89,7 +99,8 @@ def process_batch(
             wav = audio.to_mono(wav)
             notes[index].append("stereo input downmixed to mono for upmix")
         ref = audio.resample(wav, rate, pipeline.ae.sample_rate)
-        short.setdefault(math.ceil(ref.shape[1] / pipeline.ae.hop), []).append(_Short(index, ref, rate, meta, start))
+        item = _Short(index, ref, rate, meta, start, ops)
+        short.setdefault(math.ceil(ref.shape[1] / pipeline.ae.hop), []).append(item)
     for group in short.values():
         for index, result in _run_group(jobs, group, spec, pipeline):
             result.notes = notes[index] + result.notes
@@ -129,7 +140,7 @@ def _run_group(
         row += channels
         result = JobResult(job.input, job.output, seed=spec.seed, in_rate=item.rate, duration=item.ref.shape[1] / 44100)
         try:
-            processed.append((item, pipeline.apply(latent, spec.ops, spec.seed), result))  # type: ignore[attr-defined]
+            processed.append((item, pipeline.apply(latent, item.ops, spec.seed), result))  # type: ignore[attr-defined]
         except ReencoderError as exc:
             done.append((item.index, _failed(job, spec, exc, item.start)))
     if not processed:
@@ -146,7 +157,7 @@ def _run_group(
         out = wav_all[row : row + latent.channels, : latent.length]
         row += latent.channels
         try:
-            out, steps = post_process(out, item.ref, spec.ops, latent.source_rate, spec.keep_lowband, spec.keep_mid)
+            out, steps = post_process(out, item.ref, item.ops, latent.source_rate, spec.keep_lowband, spec.keep_mid)
             rate = output_rate(spec, latent)
             out = np.concatenate(list(resampled([out], latent.sample_rate, rate, latent.channels)), axis=1)
             if spec.norm is not None:

@@ -58,8 +58,9 @@ def rate_or_auto(value: str) -> int:
     return AUTO_RATE if value.strip().lower() == "auto" else int(value)
 
 
-def with_detected_rate(specs: Sequence[OpSpec], detected: int, source_rate: int) -> tuple[list[OpSpec], str]:
-    """``specs`` with every ``upsample:rate=auto`` given the ``detected`` rate, and a note saying so.
+def with_detected_rate(specs: Sequence[OpSpec], detected: int, source_rate: int) -> tuple[list[OpSpec], str | None]:
+    """``specs`` with every ``upsample:rate=auto`` given the ``detected`` rate, and a note when
+    the content is band-limited below the file's rate.
 
     Raises:
         UsageError: nothing detected in a file already at 44.1 kHz or more: no band to extend.
@@ -72,7 +73,12 @@ def with_detected_rate(specs: Sequence[OpSpec], detected: int, source_rate: int)
     resolved = [replace(s, params={**s.params, "rate": detected}) if _rate_is_auto(s) else s for s in specs]
     if detected < source_rate:
         return resolved, f"content band-limited to {detected // 2} Hz: upsampling from {detected} Hz"
-    return resolved, f"no band limit found below the file's Nyquist frequency: upsampling from {detected} Hz"
+    return resolved, None
+
+
+def input_rate(spec: OpSpec, source_rate: int) -> int:
+    """The rate an ``upsample`` op extends from: its ``rate``, or the file's (0, or ``auto`` never resolved)."""
+    return source_rate if spec.params["rate"] in (0, AUTO_RATE) else int(spec.params["rate"])
 
 
 def wants_detection(specs: Sequence[OpSpec]) -> bool:
@@ -186,16 +192,15 @@ def _convert(op: str, key: str, value: str, param: Param) -> Any:
 
 
 def _upsample(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -> Latent:
-    if p["rate"] == AUTO_RATE:
-        raise UsageError("upsample: rate=auto needs an audio input (its spectrum), not a latent")
-    rate = p["rate"] or latent.source_rate
+    rate = input_rate(OpSpec("upsample", p), latent.source_rate)  # auto on a latent: its recorded rate
     if rate >= latent.sample_rate:
         raise UsageError(
             f"upsample: the input is already {rate} Hz, there is no band to extend; "
             "pass --from-rate (op parameter rate=) if its content is band-limited"
         )
+    p = {**p, "rate": rate}  # the history names the rate it ran from
     if p["model"] == UPSAMPLE_MODEL:
-        p = {**p, "model": upsample_model(rate)}  # the history names the file that ran
+        p = {**p, "model": upsample_model(rate)}  # and the file that ran
     model, arch = runner.module(p["model"], OPS["upsample"].archs)
     z = latent.z.to(runner.device)
     try:
@@ -274,8 +279,8 @@ OPS: dict[str, OpDef] = {
             "model": Param(str, UPSAMPLE_MODEL, UPSAMPLE_HELP),
             "rate": Param(
                 rate_or_auto,
-                0,
-                "the rate the content was band-limited to, in Hz (0 = as read, auto = detected)",
+                AUTO_RATE,
+                "the rate the content was band-limited to, in Hz (auto = detected from the spectrum, 0 = the file's)",
                 -1,
                 192000,
             ),

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from reencoder_cli import audio, post
 from reencoder_cli.errors import DeviceError, UsageError
 from reencoder_cli.latentfile import SUFFIX, Latent, load_latent
-from reencoder_cli.ops import OPS, OpSpec, model_of, parse_op
+from reencoder_cli.ops import OPS, OpSpec, input_rate, model_of, parse_op
 from reencoder_cli.weights import AEId, ModelMeta, load_model
 
 
@@ -318,7 +318,7 @@ def lowband_rate(specs: Sequence[OpSpec], source_rate: int, keep_lowband: bool, 
     upsample = next((s for s in specs if s.name == "upsample"), None)
     if upsample is None or not keep_lowband or not post_steps_apply(specs, keep_lowband, keep_mid):
         return None
-    return int(upsample.params["rate"] or source_rate)
+    return input_rate(upsample, source_rate)
 
 
 def post_margin(

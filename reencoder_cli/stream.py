@@ -290,7 +290,7 @@ class StreamJob:
         latent = encode_stream(self.pipeline, blocks, source_rate, channels, mono, self.store, meta)
         if spectrum is not None:
             self.specs, note = with_detected_rate(self.specs, spectrum.content_rate(), source_rate)  # type: ignore[arg-type, assignment]
-            self.notes.append(note)
+            self.notes += [note] if note else []
         return latent
 
     def output(self, latent: Latent) -> Iterator[np.ndarray]:

@@ -58,7 +58,7 @@ def corpus(folder: Path) -> dict[str, str]:
     sf.write(add("square.wav", "ok"), square, 22050)
     sf.write(add("silence.wav", "ok"), np.zeros((22050, 1)), 22050)
     sf.write(add("rate8k.wav", "ok"), music(1.0, 8000).T, 8000)
-    sf.write(add("rate192k.wav", "already"), music(0.5, 192000).T, 192000)
+    sf.write(add("rate192k.wav", "no band to extend"), music(0.5, 192000).T, 192000)
     sf.write(add("six.wav", "6 channels"), rng.standard_normal((1000, 6)) * 0.1, 22050)
     liar = add("ten_hours.wav", "ok")
     sf.write(liar, music(1.0, 22050).T, 22050, subtype="PCM_16")
@@ -178,7 +178,9 @@ def test_inputs_folders_globs_and_files_from(tmp_path: Path) -> None:
 
 def test_output_names_mirror_folders_and_templates(tmp_path: Path) -> None:
     source = Source(str(tmp_path / "in" / "sub" / "song.mp3"), Path("sub/song.mp3"))
-    assert output_name(source, "{stem}_44k.{ext}", None, "upsample", 3) == "song_44k.mp3"
+    assert output_name(source, "{stem}_44k.{ext}", None, "upsample", 3) == "song_44k.flac"  # lossy in: FLAC
+    wav = Source(str(tmp_path / "in" / "take.wav"), Path("take.wav"))
+    assert output_name(wav, "{stem}_44k.{ext}", None, "upsample", 3) == "take_44k.wav"
     assert output_name(source, "{stem}.{ext}", "flac", "upsample", 3) == "song.flac"
     assert output_name(source, "{parent}-{stem}-{op}-{seed}.wav", None, "upmix", 7) == "sub-song-upmix-7.wav"
     jobs = plan_jobs([source], None, str(tmp_path / "out"), "{stem}.{ext}", "wav", "upsample", 0)

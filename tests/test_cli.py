@@ -54,13 +54,13 @@ def test_upsample_picks_its_model_per_file_rate(files: Path, batch: list[str]) -
     result = cli("upsample", files / "in16.wav", files / "in22.wav", "-o", files / "out", "--json", *batch)
     assert result.exit_code == 0, result.stderr
     records = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
-    for name, model in [("in16.wav", "flow-s"), ("in22.wav", "bwe-s-l1")]:
-        assert records[name]["ops"] == [f"upsample:model={model}"], name
+    for name, model, rate in [("in16.wav", "flow-s", 16000), ("in22.wav", "bwe-s-l1", 22050)]:
+        assert records[name]["ops"] == [f"upsample:model={model},rate={rate}"], name  # detected: no cut
         assert set(records[name]["models"]) == {"autoencoder", model}, name
     detected = cli("upsample", files / "in44.wav", files / "auto.wav", "--from-rate", "16000", "--json")
     assert json.loads(detected.stdout)["ops"] == ["upsample:model=flow-s,rate=16000"]
     explicit = cli("upsample", files / "in16.wav", files / "x.wav", "--model", "bwe-s", "--json")
-    assert json.loads(explicit.stdout)["ops"] == ["upsample:model=bwe-s"]
+    assert json.loads(explicit.stdout)["ops"] == ["upsample:model=bwe-s,rate=16000"]
 
 
 def test_upmix_and_width_from(files: Path) -> None:
@@ -210,7 +210,8 @@ def test_bad_inputs_fail_cleanly_and_the_batch_goes_on(files: Path) -> None:
         (["upsample", "{d}/in22.wav", "-", "--json"], 2, "cannot be '-'"),
         (["upsample", "{d}/in22.wav", "{d}/o.xyz"], 1, "xyz"),
         (["upsample", "{d}/in22.wav", "{d}/o.wav", "--subtype", "PCM_8"], 2, "PCM_8"),
-        (["upsample", "{d}/mono.flac", "{d}/o.wav"], 1, "already 44100"),
+        (["upsample", "{d}/mono.flac", "{d}/o.wav"], 1, "no band to extend"),
+        (["upsample", "{d}/mono.flac", "{d}/o.wav", "--from-rate", "0"], 1, "already 44100"),
         (["upsample", "{d}/in22.wav", "{d}/o.wav", "--model", "nope"], 1, "not found"),
         (["upmix", "{d}/mono.flac", "{d}/o.wav", "--width-from", "{d}/mono.flac"], 1, "mono"),
         (["upmix", "{d}/mono.flac", "{d}/o.wav", "--side", "wide"], 2, "not one of parametric, decoded"),
@@ -246,7 +247,7 @@ def test_names_with_brackets_are_printed_whole_and_unmatched_patterns_fail_per_f
     sf.write(files / "take [live].wav", music(1.0, 44100).T, 44100)
     result = cli("upsample", files / "take [live].wav", files / "missing [2].wav", "-o", files / "out")
     assert result.exit_code == 1  # not a usage error: each file has its line
-    assert "take [live].wav: upsample: the input is already 44100 Hz" in result.stderr
+    assert "take [live].wav: upsample: no band limit found" in result.stderr
     assert "missing [2].wav: no such file" in result.stderr
 
 

@@ -419,3 +419,24 @@ def test_the_done_line_names_the_model_after_the_notes(scratch: Path, tmp_path: 
     lines = cli("upmix", tmp_path / "st.wav", tmp_path / "o.wav").stderr.splitlines()
     assert lines[0] == "note: stereo input downmixed to mono for upmix"
     assert lines[1].startswith(f"done {tmp_path / 'st.wav'} -> {tmp_path / 'o.wav'} (stereo-s, keep_mid")
+
+
+# -- 9: the content's band, not the file's rate -------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch", [[], ["--batch-size", "2"]])
+def test_upsample_detects_the_content_band_by_default(scratch: Path, tmp_path: Path, batch: list[str]) -> None:
+    import soxr
+
+    narrow = music(2.0, 22050, channels=2)  # stored at 22.05 kHz, content cut at 4 kHz as an 8 kHz file's
+    narrow = np.stack([soxr.resample(soxr.resample(c, 22050, 8000, "VHQ"), 8000, 22050, "VHQ") for c in narrow])
+    sf.write(tmp_path / "narrow.wav", narrow.T, 22050)
+    sf.write(tmp_path / "full.wav", music(2.0, 22050, channels=2).T, 22050)
+    result = cli("upsample", tmp_path / "narrow.wav", tmp_path / "full.wav", "-o", tmp_path / "o", "--json", *batch)
+    records = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
+    assert result.exit_code == 0, result.stderr
+    assert records["narrow.wav"]["ops"] == ["upsample:model=flow-s,rate=8000"]
+    assert records["narrow.wav"]["notes"] == ["content band-limited to 4000 Hz: upsampling from 8000 Hz"]
+    assert records["full.wav"]["ops"] == ["upsample:model=bwe-s-l1,rate=22050"] and not records["full.wav"]["notes"]
+    given = cli("upsample", tmp_path / "narrow.wav", tmp_path / "g.wav", "--from-rate", "0", "--json")
+    assert json.loads(given.stdout)["ops"] == ["upsample:model=bwe-s-l1,rate=22050"]  # 0: the file's rate

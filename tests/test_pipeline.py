@@ -179,7 +179,7 @@ def test_model_shas_name_only_what_the_ops_ran(weights_env: Path) -> None:
     pipe = Pipeline(device="cpu")
     latent = pipe.apply(pipe.encode(music(1.0, 16000), 16000), ["upsample", "gain:db=-3"])
     pipe.module("bwe-s", ("bwe",))  # loaded, not run
-    assert latent.ops == ("upsample:model=flow-s", "gain:db=-3.0")
+    assert latent.ops == ("upsample:model=flow-s,rate=16000", "gain:db=-3.0")
     assert set(pipe.model_shas(latent.ops)) == {"autoencoder", "flow-s"}
     assert set(pipe.model_shas(["frobnicate:x=1", *latent.ops])) == {"autoencoder", "flow-s"}  # another version's op
 
@@ -226,6 +226,8 @@ def test_op_names_the_models_it_may_load() -> None:
 def test_upsample_refuses_full_rate_input_without_from_rate(weights_env: Path) -> None:
     pipe = Pipeline(device="cpu")
     x = music(1.0, 44100)
-    with pytest.raises(UsageError, match="already 44100"):
+    with pytest.raises(UsageError, match="no band to extend"):  # detected: nothing cut
         pipe.run(x, 44100, ["upsample"])
+    with pytest.raises(UsageError, match="already 44100"):
+        pipe.run(x, 44100, ["upsample:rate=0"])
     assert pipe.run(x, 44100, ["upsample:rate=16000"]).wav.shape == x.shape

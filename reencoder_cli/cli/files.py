@@ -34,8 +34,8 @@ def upsample(
         Optional[str],
         typer.Option(
             "--from-rate",
-            help="Rate in Hz the content was band-limited to, or 'auto' to detect it from the spectrum "
-            "(default: the file's rate).",
+            help="Rate in Hz the content was band-limited to; 'auto' (the default) detects it from the "
+            "spectrum, 0 takes the file's rate.",
         ),
     ] = None,
     model: Annotated[str, typer.Option(help=UPSAMPLE_HELP + ".")] = UPSAMPLE_MODEL,
@@ -49,7 +49,7 @@ def upsample(
     """Bandwidth extension to 44.1 kHz: upsample IN OUT."""
     from reencoder_cli.ops import parse_op
 
-    spec = parse_op(f"upsample:model={model},rate={from_rate or 0},steps={steps}")
+    spec = parse_op(f"upsample:model={model},rate={from_rate or 'auto'},steps={steps}")
     run_batch(paths, opts, [spec], "upsample", None, keep_lowband=keep_lowband)
 
 
