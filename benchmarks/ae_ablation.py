@@ -39,7 +39,6 @@ VARIANTS: dict[str, tuple[dict[str, object], dict[str, object]]] = {
     "fine-wide": ({"fine_dim": 384, "fine_blocks": 3, "fine_hidden": 1152}, {}),
     "long-head": ({"long_head": True}, {}),
     "plain": ({"gain_shape": False}, {}),
-    "kl-low": ({}, {"kl_weight": 1e-6}),
 }
 
 
