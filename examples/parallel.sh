@@ -11,7 +11,7 @@ in=$1 out=$2 workers=${3:-$(nproc)}
 mkdir -p "$out"
 export OMP_NUM_THREADS=1
 status=0
-seq 1 "$workers" | parallel --jobs "$workers" --line-buffer \
+seq 1 "$workers" | parallel --will-cite --jobs "$workers" --line-buffer \
   "reencoder upsample '$in' -r -o '$out' --skip-existing --shard {}/$workers --json -q > '$out/.reencoder-{}.jsonl'" \
   || status=$?  # a worker with a failed file exits 1; the others still finish
 cat "$out"/.reencoder-*.jsonl | python3 -c '
