@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from reencoder_cli.cli.app import console
 from reencoder_cli.cli.options import JobOptions
+from reencoder_cli.cli.plotting import Plotter, plotter_for
 from reencoder_cli.defaults import TRAINING
 from reencoder_cli.errors import ReencoderError, UsageError, about
 
@@ -32,8 +33,9 @@ def run_batch(
     default_ext: str | None,
     keep_lowband: bool = True,
     keep_mid: bool = True,
+    plot: str | None = None,
 ) -> None:
-    """Plan and run every job of a command, report each, print the summary, exit with the right code."""
+    """Plan and run every job of a command, report each (with ``--plot``, draw it), print the summary, exit."""
     from reencoder_cli import jobs
 
     paths = list(paths or [])
@@ -49,6 +51,7 @@ def run_batch(
     sources = jobs.expand_inputs(paths, opts.recursive, opts.files_from)
     planned = jobs.plan_jobs(sources, output, opts.output_dir, template, opts.format, op_label, opts.seed)
     planned = jobs.shard(planned, *shard_of(opts.shard))
+    plotter = plotter_for(plot, planned, opts.output_dir, opts.downmix, opts.quiet) if plot is not None else None
     spec = jobs.JobSpec(
         tuple(specs),
         opts.seed,
@@ -63,7 +66,7 @@ def run_batch(
         opts.downmix,
         opts.norm,
     )
-    tally = Tally(opts)
+    tally = Tally(opts, plotter)
     start = time.perf_counter()
     ready = []
     for job in planned:  # outputs that exist or cannot be made are refused before any model loads
@@ -89,7 +92,7 @@ def run_batch(
             f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed of {len(planned)}; "
             f"{seconds / 60:.1f} min of audio in {elapsed:.1f} s{rtf}"
         )
-    if counts["failed"]:
+    if counts["failed"] or (plotter is not None and plotter.failed):
         raise typer.Exit(1)
 
 
@@ -98,14 +101,17 @@ class Tally:
     """The results of a batch so far: counted by status, each reported as it comes."""
 
     opts: JobOptions
+    plotter: Plotter | None = None
     counts: dict[str, int] = field(default_factory=lambda: {"done": 0, "skipped": 0, "failed": 0})
     audio_seconds: float = 0.0
 
     def add(self, result: Any) -> None:
-        """Count and report one ``JobResult``."""
+        """Count and report one ``JobResult``; draw its figure when it is done and ``--plot`` asks."""
         self.counts[result.status] += 1
         self.audio_seconds += result.duration if result.status == "done" else 0.0
         report(result, self.opts)
+        if self.plotter is not None and result.status == "done":
+            self.plotter(result)
 
 
 def run_jobs(planned: list[Any], spec: Any, specs: list[Any], tally: Tally) -> None:

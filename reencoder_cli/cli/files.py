@@ -9,6 +9,7 @@ import typer
 from reencoder_cli.cli.app import app, console, errors_handled, out
 from reencoder_cli.cli.batch import run_batch
 from reencoder_cli.cli.options import JobOptions, OpArg, PathsArg, job_command
+from reencoder_cli.cli.plotting import PlotOption
 from reencoder_cli.defaults import (
     UPMIX_MIN_SIDE_DB,
     UPMIX_MIN_SIDE_HELP,
@@ -43,6 +44,7 @@ def upsample(
     keep_lowband: Annotated[
         bool, typer.Option(help="Keep the input below its Nyquist; the model adds only the band above.")
     ] = True,
+    plot: PlotOption = None,
     *,
     opts: JobOptions,
 ) -> None:
@@ -50,7 +52,7 @@ def upsample(
     from reencoder_cli.ops import parse_op
 
     spec = parse_op(f"upsample:model={model},rate={from_rate or 'auto'},steps={steps}")
-    run_batch(paths, opts, [spec], "upsample", None, keep_lowband=keep_lowband)
+    run_batch(paths, opts, [spec], "upsample", None, keep_lowband=keep_lowband, plot=plot)
 
 
 @app.command()
@@ -69,6 +71,7 @@ def upmix(
     ] = True,
     side: Annotated[str, typer.Option(help=_sentence(UPMIX_SIDE_HELP))] = UPMIX_SIDE,
     min_side: Annotated[float, typer.Option(help=_sentence(UPMIX_MIN_SIDE_HELP))] = UPMIX_MIN_SIDE_DB,
+    plot: PlotOption = None,
     *,
     opts: JobOptions,
 ) -> None:
@@ -77,7 +80,8 @@ def upmix(
 
     text = f"upmix:model={model},side={side},min_side={min_side}" + (f",width_from={width_from}" if width_from else "")
     text += f",style_mix={style_mix}" if style_mix is not None else ""
-    run_batch(paths, opts, [parse_op(text)], "upmix", "wav" if opts.format is None else None, keep_mid=keep_mid)
+    ext = "wav" if opts.format is None else None
+    run_batch(paths, opts, [parse_op(text)], "upmix", ext, keep_mid=keep_mid, plot=plot)
 
 
 @app.command("run")
@@ -87,6 +91,7 @@ def run_chain(
     op: OpArg = None,
     keep_lowband: Annotated[bool, typer.Option(help="With upsample: keep the input below its Nyquist.")] = True,
     keep_mid: Annotated[bool, typer.Option(help="With upmix: make (L+R)/2 equal the input.")] = True,
+    plot: PlotOption = None,
     *,
     opts: JobOptions,
 ) -> None:
@@ -96,7 +101,7 @@ def run_chain(
     if not op:
         raise UsageError("give at least one --op (e.g. --op upsample); see `reencoder ops`")
     specs = [parse_op(text) for text in op]
-    run_batch(paths, opts, specs, "+".join(s.name for s in specs), None, keep_lowband, keep_mid)
+    run_batch(paths, opts, specs, "+".join(s.name for s in specs), None, keep_lowband, keep_mid, plot)
 
 
 @app.command()
