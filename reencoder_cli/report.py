@@ -114,20 +114,20 @@ def write_listening_page(
             ax.tick_params(labelsize=6)
             wav_name = f"{slug(clip.name)}__{slug(name)}.wav"
             write_audio(folder / wav_name, wav, sample_rate, "PCM_16")
-            players.append(
-                f"<tr><td>{html.escape(name)}</td><td><audio controls preload=none src='{wav_name}'></audio></td></tr>"
-            )
+            player = f"<audio controls preload=metadata src='{wav_name}'></audio>"
+            players.append(f"<tr><td>{html.escape(name)}</td><td>{player}</td></tr>")
         fig.tight_layout()
         png = f"{slug(clip.name)}.png"
         fig.savefig(folder / png, dpi=90)
         plt.close(fig)
         sections.append(
             f"<h2>{html.escape(clip.name)}</h2><table>{''.join(players)}</table>"
-            f"<img src='{png}' style='max-width:100%'>"
+            f"<img src='{png}' alt='spectrograms of {html.escape(clip.name)}' style='max-width:100%'>"
         )
     page = folder / "index.html"
     page.write_text(
-        f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
+        f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>"
+        "<link rel=icon href='data:,'>"  # no favicon request: a 404 would be the browser console's only error
         f"<h1>{html.escape(title)}</h1>{''.join(sections)}\n"
     )
     return page

@@ -118,7 +118,7 @@ def evaluate(
         title = (
             f"{task}"
             + (f" from {rate} Hz" if task == "upsample" else "")
-            + f": {len(clips)} clips, {seconds_total:.0f} s"
+            + f": {len(clips)} clip{'' if len(clips) == 1 else 's'}, {seconds_total:.0f} s"
         )
         if json_out:
             sys.stdout.write(
