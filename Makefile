@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
+# the package's extras installed into $(VENV); CI adds ray (.ci/run)
+EXTRAS ?= dev
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= data/cache
@@ -31,11 +33,12 @@ help:
 	@echo "make ship RUN=runs/x FILE=x NAME=y  copy RUN/FILE.safetensors to weights/NAME + its logs"
 	@echo "make manifest  rewrite weights/MANIFEST.json"
 	@echo "TORCH=...      override the torch requirement (default $(TORCH))"
+	@echo "EXTRAS=...     the package extras to install (default $(EXTRAS); e.g. dev,ray for the Ray test)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
 	touch $@
 
 install: $(STAMP)

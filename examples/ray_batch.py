@@ -67,7 +67,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     exists.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
     parser.add_argument("--records", help="write one JSON record per file to this file (the CLI's --json records)")
     parser.add_argument("--actors", type=int, default=2, help="Ray actors, each holding the models once")
-    parser.add_argument("--address", help="a running Ray cluster ('auto', or ray://HOST:10001); default: a local one")
+    parser.add_argument("--address", help="a running Ray cluster ('auto' on one of its nodes); default: a local one")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="cuda: one GPU per actor")
     return parser.parse_args(argv)
 
