@@ -1,7 +1,8 @@
-"""One batch three ways on this machine: the CLI's own batch, GNU parallel shards, Ray Data actors.
+"""One batch four ways on this machine: the CLI's own batch (torch's threads, then one), GNU parallel
+shards, Ray Data actors (one thread each).
 
 The shipped weights; inputs are copies of the 22.05 kHz stereo example (real music, 10 s
-each). Wall time per run, model loading and Ray's start included; the three are run in
+each). Wall time per run, model loading and Ray's start included; all are run in
 turn, ``--rounds`` times, so drift of a shared machine hits each alike. Every run's outputs
 are compared with the CLI's (they must be identical).
 
@@ -25,10 +26,12 @@ EXAMPLE = ROOT / "examples" / "northerners_10s_22k.flac"
 
 
 def commands(inputs: Path, out: Path, workers: int) -> dict[str, list[str]]:
-    """The three ways, each writing into ``out``."""
+    """The ways, each writing into ``out``."""
     bin_dir = Path(sys.executable).parent
     return {
         "CLI batch": [str(bin_dir / "reencoder"), "upsample", str(inputs), "-o", str(out), "-q"],
+        "CLI batch, 1 thread": ["env", "OMP_NUM_THREADS=1", str(bin_dir / "reencoder"), "upsample", str(inputs)]
+        + ["-o", str(out), "-q"],
         "GNU parallel": ["bash", str(ROOT / "examples" / "parallel.sh"), str(inputs), str(out), str(workers)],
         "Ray Data": [sys.executable, str(ROOT / "examples" / "ray_batch.py"), str(inputs), str(out)]
         + ["--actors", str(workers)],
