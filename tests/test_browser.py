@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -18,6 +19,9 @@ from tools import need_module, need_program
 from typer.testing import CliRunner
 
 from reencoder_cli.cli import app
+
+if TYPE_CHECKING:
+    from selenium.webdriver.chrome.webdriver import WebDriver
 
 CHROMIUM_FLAGS = (  # headless, and nothing that reaches for the network
     "--headless",
@@ -56,7 +60,7 @@ def page(weights_env: Path, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[object]:
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
     """Debian's Chromium driven by its chromedriver (no browser is downloaded)."""
     need_module("selenium", 'pip install -e ".[dev]"')
     chromium = need_program("chromium", "Debian: apt-get install chromium")
@@ -91,31 +95,31 @@ Promise.all(players.map(a => new Promise(resolve => {
 """
 
 
-def test_listening_page_loads_in_chromium(page: str, browser: object, tmp_path: Path) -> None:
+def test_listening_page_loads_in_chromium(browser: WebDriver, page: str, tmp_path: Path) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.get(page)  # type: ignore[attr-defined]
-    assert browser.title == "upsample from 22050 Hz: 1 clip, 2 s"  # type: ignore[attr-defined]
+    browser.get(page)
+    assert browser.title == "upsample from 22050 Hz: 1 clip, 2 s"
     WebDriverWait(browser, WAIT_S).until(
         lambda d: d.execute_script("return [...document.images].every(i => i.complete)")
     )
-    images = browser.execute_script(  # type: ignore[attr-defined]
+    images = browser.execute_script(
         "return [...document.images].map(i => [i.currentSrc, i.naturalWidth, i.naturalHeight])"
     )
     assert images and all(width > 0 and height > 0 for _, width, height in images), images
 
-    players = browser.execute_async_script(LOAD_EVERY_PLAYER)  # type: ignore[attr-defined]
+    players = browser.execute_async_script(LOAD_EVERY_PLAYER)
     assert len(players) >= 6  # reference, input, ceiling, baselines, the model with and without keep-lowband
     for player in players:
         assert player["error"] is None and player["ready"] >= 2, player
         assert player["duration"] == pytest.approx(1.5, abs=0.01), player
 
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]  # type: ignore[attr-defined]
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []
 
     shot = tmp_path / "page.png"
-    assert browser.save_screenshot(str(shot))  # type: ignore[attr-defined]
+    assert browser.save_screenshot(str(shot))
     pixels = imread(shot)[..., :3]
-    assert pixels.shape[:2] == tuple(browser.execute_script("return [innerHeight, innerWidth]"))  # type: ignore[attr-defined]
+    assert pixels.shape[:2] == tuple(browser.execute_script("return [innerHeight, innerWidth]"))
     assert pixels.std() > 0.05  # not one colour
     assert len(np.unique((pixels * 255).astype(np.uint8).reshape(-1, 3), axis=0)) > 200  # text and a spectrogram
