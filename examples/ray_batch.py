@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import logging
 import os
 import sys
 import time
@@ -118,8 +117,7 @@ def run(args: argparse.Namespace, tally: Tally, records: TextIO | None) -> None:
         ray.init(address=args.address, runtime_env={"env_vars": env}, logging_level="WARNING")
     else:
         ray.init(num_cpus=args.actors, include_dashboard=False, runtime_env={"env_vars": env}, logging_level="WARNING")
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # the per-file lines are the progress
-    ray.data.DataContext.get_current().enable_progress_bars = False
+    ray.data.DataContext.get_current().enable_progress_bars = False  # the per-file lines are the progress
     items = [{"input": job.input, "output": job.output} for job in ready]
     dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         Worker,
@@ -127,7 +125,7 @@ def run(args: argparse.Namespace, tally: Tally, records: TextIO | None) -> None:
         batch_size=1,  # one file per call: the pool balances files of any length
         compute=ray.data.ActorPoolStrategy(size=min(args.actors, len(items))),
         num_cpus=1,
-        num_gpus=1 if args.device.startswith("cuda") else 0,
+        num_gpus=1 if args.device == "cuda" else 0,
     )
     for row in dataset.iter_rows():
         report(JobResult(**json.loads(row["record"])), tally, records)

@@ -164,3 +164,13 @@ def test_band_width_of_a_panned_source() -> None:
     centres, width = plots.band_width_db(plots.Spectrogram(power[0], power[1], 1.0))
     assert centres[0] < 100 and centres[-1] > 16000
     np.testing.assert_allclose(width, 20 * np.log10(0.5), atol=1e-3)
+
+
+def test_a_figure_that_cannot_be_written_fails_the_command_not_the_output(weights_env: Path, tmp_path: Path) -> None:
+    sf.write(tmp_path / "in.wav", music(1.0, 22050).T, 22050)
+    (tmp_path / "taken").write_text("a file where the figure's folder should be")
+    result = cli("upsample", tmp_path / "in.wav", tmp_path / "out.wav", "--plot", tmp_path / "taken" / "fig.png")
+    assert result.exit_code == 1
+    assert (tmp_path / "out.wav").exists()  # the audio is done; only the figure failed
+    failed = [line for line in result.stderr.splitlines() if line.startswith("failed")]
+    assert failed == [f"failed {tmp_path / 'taken' / 'fig.png'}: cannot draw the figure (File exists)"]
