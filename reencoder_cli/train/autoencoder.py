@@ -262,7 +262,8 @@ class AutoencoderTrainer:
 
     def initialize(self, weights: str) -> dict[str, object]:
         """Start from shipped or exported autoencoder weights (a name or a path); returns their provenance:
-        path, sha256 and steps (every step behind them: their run's plus its own origin's).
+        path, sha256, steps (every step behind them: their run's plus its own origin's) and, when this
+        run's architecture adds parts (``ADDED_PARTS``), the parameters that start fresh.
 
         Raises:
             WeightsError: the weights hold another architecture or other sizes.
@@ -272,14 +273,16 @@ class AutoencoderTrainer:
         from reencoder_cli.weights import load_model
 
         model, meta = load_model(weights, model_factories(), expect_arch=ARCH)
-        if model.config != self.model_config:  # type: ignore[attr-defined]
+        changed = {k for k, v in asdict(model.config).items() if getattr(self.model_config, k) != v}  # type: ignore[attr-defined]
+        if not changed <= ADDED_PARTS:
             raise WeightsError(f"{weights}: its autoencoder sizes differ from this run's; cannot start from it")
+        fresh: list[str] = []
         for target in (self.ae, self.ema):
-            target.load_state_dict(model.state_dict())
+            fresh = grow_from(target, model.state_dict())
         steps, origin = meta.train.get("steps"), meta.train.get("init") or {}
         if steps is not None and origin.get("steps") is not None:
             steps += origin["steps"]
-        return {"path": str(meta.path), "sha256": meta.sha256, "steps": steps}
+        return {"path": str(meta.path), "sha256": meta.sha256, "steps": steps} | ({"fresh": fresh} if fresh else {})
 
     def export(self, path: Path, train_info: dict[str, object]) -> str:
         """Save the EMA autoencoder as shippable weights (fp16); returns its sha256."""
@@ -287,6 +290,31 @@ class AutoencoderTrainer:
 
         info = {"config": asdict(self.config), **train_info}
         return save_model(path, self.ema, ARCH, self.model_config, train=info, dtype=torch.float16)
+
+
+# config fields whose change adds parts to a trained autoencoder: a run may start from one without them
+ADDED_PARTS = frozenset({"front_end", "front_dim", "long_head"})
+
+
+def grow_from(target: nn.Module, source: dict[str, Tensor]) -> list[str]:
+    """Copy a trained model's tensors into a larger one; return the names of the target's that start fresh.
+
+    A tensor of the same name and shape is copied whole; one with more rows in the target
+    (an output layer that gained a head) gets the source in its leading rows; every other
+    target tensor keeps its initialisation.
+    """
+    fresh = []
+    with torch.no_grad():
+        for name, tensor in target.state_dict().items():
+            old = source.get(name)
+            if old is not None and old.shape == tensor.shape:
+                tensor.copy_(old)
+            elif old is not None and old.shape[1:] == tensor.shape[1:] and old.shape[0] < tensor.shape[0]:
+                tensor[: old.shape[0]].copy_(old)
+                fresh.append(f"{name}[{old.shape[0]}:]")
+            else:
+                fresh.append(name)
+    return fresh
 
 
 def train(
@@ -328,7 +356,9 @@ def train(
     start: dict[str, object] = {}
     if init is not None:  # a checkpoint, if any, replaces these weights in ``fit``; the origin stays recorded
         start["init"] = source = trainer.initialize(init)
-        log(f"initialised from {source['path']} (sha256 {str(source['sha256'])[:12]}..., {source['steps']} steps)")
+        fresh = f"; fresh: {', '.join(source['fresh'])}" if source.get("fresh") else ""  # type: ignore[arg-type]
+        sha = str(source["sha256"])[:12]
+        log(f"initialised from {source['path']} (sha256 {sha}..., {source['steps']} steps{fresh})")
 
     def export(step: int) -> None:
         tracks = sorted({t.source for t in load_manifest(data)})
