@@ -29,6 +29,11 @@ from reencoder_cli.train.loop import Runtime, Schedule
 
 SPECTRAL_ONLY = 10**9  # gan_start: the adversarial phase is not part of these comparisons
 ALL_MELS = (32, 64, 128, 256, 512, 1024, 2048, 4096)
+# the recipe of autoencoder v1 (the control), spelled out: every variant is one change to it
+CONTROL: tuple[dict[str, object], dict[str, object]] = (
+    {"front_end": "complex", "long_head": False, "gain_shape": True},
+    {"noise_prob": 0.5, "stft_ffts": (512, 1024, 2048), "mel_windows": ALL_MELS[:-1]},
+)
 # name -> (autoencoder config changes, training config changes), each against the control
 VARIANTS: dict[str, tuple[dict[str, object], dict[str, object]]] = {
     "control": ({}, {}),
@@ -44,7 +49,7 @@ VARIANTS: dict[str, tuple[dict[str, object], dict[str, object]]] = {
 
 def configs(name: str) -> tuple[AutoencoderConfig, AETrainConfig]:
     """The autoencoder and training configs of a variant (``VARIANTS`` or ``a+b`` combinations)."""
-    model, training = {}, {"gan_start": SPECTRAL_ONLY}
+    model, training = dict(CONTROL[0]), CONTROL[1] | {"gan_start": SPECTRAL_ONLY}
     for part in name.split("+"):
         model |= VARIANTS[part][0]
         training |= VARIANTS[part][1]
