@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -34,9 +35,6 @@ DECODER_FIELDS = frozenset(
 )
 # the submodules that make the latent: hashed into the latent space, frozen by a decoder-only run
 ENCODER_PARTS = ("front", "encoder")
-# Config fields added after latent spaces were first named: each enters the name only when it
-# differs from its default, so the latent spaces of older files keep their names.
-LATER_FIELDS = frozenset({"gain_shape", "front_end", "front_dim", "long_fft"})
 FRONT_ENDS = ("complex", "spectral")
 
 
@@ -48,7 +46,19 @@ class AutoencoderConfig:
     direction, the frame's level multiplying the output (exact homogeneity); otherwise both
     are plain networks. ``front_end``: one of ``FRONT_ENDS``. ``long_head``: the decoder's
     second inverse-STFT head on the ``long_fft`` grid.
+
+    ``BEFORE`` holds what a file written before a field existed meant by it (autoencoder
+    v1's value, not today's default): loading fills it in, and the latent space's name
+    leaves such a field out while it has that value, so older files keep their names.
     """
+
+    BEFORE: ClassVar[dict[str, object]] = {
+        "gain_shape": True,
+        "front_end": "complex",
+        "front_dim": 256,
+        "long_fft": 4096,
+        "long_head": False,
+    }
 
     sample_rate: int = 44100
     latent_dim: int = 64
@@ -69,7 +79,7 @@ class AutoencoderConfig:
     level_ref: float = 0.05
     level_floor: float = 1e-5
     gain_shape: bool = True
-    front_end: str = "complex"
+    front_end: str = "spectral"
     front_dim: int = 256
     long_fft: int = 4096
     long_head: bool = False
@@ -113,7 +123,8 @@ class SpectralFrontEnd(nn.Module):
         self.long = nn.Linear(c.long_bins, c.front_dim)
         k = torch.arange(c.bins)
         # the phase advance of bin k's centre over one hop is 2 pi k hop / n_fft
-        self.register_buffer("advance", torch.polar(torch.ones(c.bins), -2 * math.pi * k * c.stft_hop / c.n_fft))
+        advance = torch.polar(torch.ones(c.bins), -2 * math.pi * k * c.stft_hop / c.n_fft)
+        self.register_buffer("advance", advance, persistent=False)
 
     @property
     def out_dim(self) -> int:
@@ -327,11 +338,11 @@ class Autoencoder(nn.Module):
         autoencoder --decoder-only``) keeps the latent space.
         """
         h = hashlib.sha256()
-        default = asdict(AutoencoderConfig())
+        before = AutoencoderConfig.BEFORE
         fields = {
             k: v
             for k, v in asdict(self.config).items()
-            if k not in DECODER_FIELDS and (k not in LATER_FIELDS or v != default[k])
+            if k not in DECODER_FIELDS and (k not in before or v != before[k])
         }
         h.update(json.dumps(fields, sort_keys=True).encode())
         encoder = {  # the backbone's names without their prefix, as the first latent spaces were named

@@ -360,6 +360,8 @@ def _coerce(value: Any, ann: Any) -> Any:
 
 
 def _build_config(cls: type, data: Mapping[str, Any], where: str) -> Any:
+    """The config a file stores; a field it predates takes the value it had then (``cls.BEFORE``)."""
+    data = {k: v for k, v in getattr(cls, "BEFORE", {}).items() if k not in data} | dict(data)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:

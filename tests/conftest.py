@@ -28,6 +28,7 @@ TINY_AE = AutoencoderConfig(
     fine_dim=16,
     fine_blocks=1,
     fine_hidden=32,
+    front_dim=16,
 )
 TINY_BWE = BWEConfig(latent_dim=D, dim=32, blocks=2, hidden=64, cond_dim=8)
 TINY_FLOW = FlowConfig(latent_dim=D, dim=32, blocks=2, hidden=64, cond_dim=8)

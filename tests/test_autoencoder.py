@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import TINY_AE, randomize
 
-from reencoder_cli.autoencoder import Autoencoder
+from reencoder_cli.autoencoder import ENCODER_PARTS, Autoencoder
 from reencoder_cli.pipeline import model_factories
 from reencoder_cli.weights import load_model, save_model
 
@@ -20,8 +20,8 @@ def ae() -> Autoencoder:
 
 
 VARIANTS = {  # every architecture option the config offers
-    "complex front end": TINY_AE,
-    "spectral front end": replace(TINY_AE, front_end="spectral", front_dim=16),
+    "complex front end": replace(TINY_AE, front_end="complex"),
+    "spectral front end": replace(TINY_AE, front_end="spectral"),
     "long head": replace(TINY_AE, long_head=True),
     "plain": replace(TINY_AE, gain_shape=False),
 }
@@ -110,7 +110,8 @@ def test_latent_space_names_the_encoder_only(ae: Autoencoder, tmp_path: Path) ->
     loaded, _ = load_model(str(tmp_path / "ae.safetensors"), model_factories())
     assert loaded.latent_space() == space  # through the float16 file
     other = Autoencoder(replace(TINY_AE, dec_dim=48))  # another decoder, the same encoder
-    other.encoder.load_state_dict(ae.encoder.state_dict())
+    for part in ENCODER_PARTS:
+        getattr(other, part).load_state_dict(getattr(ae, part).state_dict())
     assert other.latent_space() == space
     weight = other.encoder.proj_in.weight
     with torch.no_grad():
@@ -123,3 +124,28 @@ def test_latent_space_names_the_encoder_only(ae: Autoencoder, tmp_path: Path) ->
     torch.manual_seed(3)
     b = Autoencoder(replace(TINY_AE, compress=0.5))  # the same weights on other features
     assert a.latent_space() != b.latent_space()
+
+
+def test_a_file_older_than_a_field_loads_with_the_value_it_meant(tmp_path: Path) -> None:
+    """Autoencoder v1's files predate ``front_end`` and the others: they load as v1, latent space unchanged."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from reencoder_cli.autoencoder import AutoencoderConfig
+
+    v1 = replace(TINY_AE, **AutoencoderConfig.BEFORE)  # type: ignore[arg-type]
+    torch.manual_seed(0)
+    ae = Autoencoder(v1).eval()
+    save_model(tmp_path / "new.safetensors", ae, "autoencoder", v1)
+    with safe_open(str(tmp_path / "new.safetensors"), framework="pt") as fh:
+        meta = fh.metadata()
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    config = {k: v for k, v in json.loads(meta["config"]).items() if k not in AutoencoderConfig.BEFORE}
+    save_file(tensors, str(tmp_path / "old.safetensors"), metadata=meta | {"config": json.dumps(config)})
+    loaded, _ = load_model(str(tmp_path / "old.safetensors"), model_factories())
+    assert AutoencoderConfig().front_end != "complex"  # today's default is another front end
+    assert loaded.config == v1 and loaded.latent_space() == ae.latent_space()
+    wav = torch.randn(1, 3000)
+    assert torch.equal(loaded(wav), ae(wav))
