@@ -39,9 +39,7 @@ VARIANTS: dict[str, tuple[dict[str, object], dict[str, object]]] = {
     "control": ({}, {}),
     "no-noise": ({}, {"noise_prob": 0.0}),
     "mel-loss": ({}, {"stft_ffts": (), "mel_windows": ALL_MELS}),
-    "phase-loss": ({}, {"phase_weight": 0.3, "consistency_weight": 0.3}),
     "front-end": ({"front_end": "spectral"}, {}),
-    "fine-wide": ({"fine_dim": 384, "fine_blocks": 3, "fine_hidden": 1152}, {}),
     "long-head": ({"long_head": True}, {}),
     "plain": ({"gain_shape": False}, {}),
 }

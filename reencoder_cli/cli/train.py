@@ -140,8 +140,12 @@ def train_autoencoder(
     decoder_only: Annotated[
         bool, typer.Option(help="Freeze the encoder (with --init: the latents and the modules on them stay valid).")
     ] = False,
-    noise_max: Annotated[
-        Optional[float], typer.Option(help="Latent-noise ceiling, x each frame's RMS (default: the recipe's).")
+    latent_noise: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Train the decoder to ignore latent noise up to this x each frame's RMS, on half the items "
+            "(default: none; with --decoder-only it keeps the latent space)."
+        ),
     ] = None,
 ) -> None:
     """Train (or resume) the autoencoder; exports RUN/autoencoder.safetensors at every checkpoint."""
@@ -159,7 +163,7 @@ def train_autoencoder(
             batch=batch,
             decoder_only=decoder_only,
             **({} if lr is None else {"lr": lr}),
-            **({} if noise_max is None else {"noise_max": noise_max}),
+            **({} if latent_noise is None else {"noise_max": latent_noise, "noise_prob": 0.5}),
         ),
         init=init,
         threads=threads,

@@ -20,17 +20,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from reencoder_cli.autoencoder import ARCH, ENCODER_PARTS, Autoencoder, AutoencoderConfig, noisy_latent, polar
+from reencoder_cli.autoencoder import ARCH, ENCODER_PARTS, Autoencoder, AutoencoderConfig, noisy_latent
 from reencoder_cli.discriminators import WaveDiscriminator, WaveDiscriminatorConfig
 from reencoder_cli.train.loop import Runtime, optimizer_step, warmup_lr
 from reencoder_cli.train.losses import (
     ReconstructionLoss,
-    consistency_loss,
     discriminator_loss,
     feature_matching_loss,
     generator_loss,
     kl_divergence,
-    phase_derivative_losses,
 )
 
 
@@ -45,14 +43,12 @@ class AETrainConfig:
     warmup: int = 500
     betas: tuple[float, float] = (0.8, 0.99)
     input_gain_db: tuple[float, float] = (-12.0, 3.0)
-    kl_weight: float = 1e-4  # 1e-3 until step 7293 (see noise_max)
+    kl_weight: float = 1e-4
     mel_weight: float = 1.0
     stft_weight: float = 1.0
-    complex_weight: float = 0.1  # 1.0 until step 4734: an L1 on complex spectra shrinks what it cannot phase-align
-    stft_ffts: tuple[int, ...] = (512, 1024, 2048)  # () drops the STFT term (and its spectral convergence)
-    mel_windows: tuple[int, ...] = (32, 64, 128, 256, 512, 1024, 2048)
-    phase_weight: float = 0.0  # group delay + instantaneous frequency of the fine head's phase
-    consistency_weight: float = 0.0  # the fine head's STFT against the STFT of its inverse
+    complex_weight: float = 0.1  # low: an L1 on complex spectra shrinks what it cannot phase-align
+    stft_ffts: tuple[int, ...] = ()  # the STFT term (spectral convergence + log-magnitude), v1's (512, 1024, 2048)
+    mel_windows: tuple[int, ...] = (32, 64, 128, 256, 512, 1024, 2048, 4096)
     gan_start: int = 8000
     disc_crop: int = 16384
     gan_mel_weight: float = 15.0
@@ -62,8 +58,8 @@ class AETrainConfig:
     gain_prob: float = 0.25
     gain_range: tuple[float, float] = (0.25, 2.0)
     mix_prob: float = 0.25
-    noise_prob: float = 0.5
-    noise_max: float = 0.1  # 0.3 until step 7293: noise the decoder must ignore caps what a latent frame can say
+    noise_prob: float = 0.0  # latent noise caps what a frame can say: robustness comes after, decoder alone
+    noise_max: float = 0.1
     ema: float = 0.995
     grad_clip: float = 100.0
     seed: int = 0
@@ -114,17 +110,13 @@ class AutoencoderObjective(nn.Module):
         self.ae = ae
         self.config = config
 
-    def forward(
-        self, wav: Tensor, generator: torch.Generator
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor, tuple[Tensor, Tensor]]:
-        """wav: (B, T), T a multiple of hop -> estimate (B, T), its target (B, T), posterior mean
-        and logvar (B, D, F), and the fine head's magnitude and phase (B, T / stft_hop, bins)."""
+    def forward(self, wav: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """wav: (B, T) -> estimate (B, T), its target (B, T), posterior mean and logvar (B, D, F)."""
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.decoder_only):
             mean, logvar, level = self.ae.posterior(wav)
         z = level * (mean + (0.5 * logvar).exp() * torch.randn(mean.shape, device=wav.device, generator=generator))
         z_in, target, _ = augment(z, wav, self.config, generator)
-        spectra = self.ae.decode_spectra(z_in)
-        return self.ae.synthesize(spectra), target, mean, logvar, spectra[0]
+        return self.ae.decode(z_in)[..., : wav.shape[-1]], target, mean, logvar
 
 
 class AutoencoderTrainer:
@@ -183,7 +175,7 @@ class AutoencoderTrainer:
         wav = wav * 10 ** ((lo + (hi - lo) * torch.rand(c.batch, 1, device=dev, generator=self.generator)) / 20)
         gan = step >= c.gan_start
         with self.runtime.autocast():
-            est, target, mean, logvar, (mag, phase) = self.objective(wav, self.generator)
+            est, target, mean, logvar = self.objective(wav, self.generator)
         est = est.float()
         logs: dict[str, Tensor] = {}
         if gan:
@@ -199,14 +191,6 @@ class AutoencoderTrainer:
         kl = kl_divergence(mean.float(), logvar.float())
         mel_w, stft_w = (c.gan_mel_weight, c.gan_stft_weight) if gan else (c.mel_weight, c.stft_weight)
         loss = mel_w * mel + stft_w * stft + c.complex_weight * complex_ + c.kl_weight * kl
-        if c.phase_weight:
-            phase_terms = phase_derivative_losses(phase, self.ae.stft(target))
-            loss = loss + c.phase_weight * (phase_terms["group_delay"] + phase_terms["inst_freq"])
-            logs |= {k: v.detach() for k, v in phase_terms.items()}
-        if c.consistency_weight:
-            consistency = consistency_loss(polar(mag, phase), self.ae.stft, self.ae.istft)
-            loss = loss + c.consistency_weight * consistency
-            logs["consistency"] = consistency.detach()
         if gan:
             fake, fake_feats = self.disc(fake_crop)
             with torch.no_grad():

@@ -1,10 +1,6 @@
-"""Waveform reconstruction, phase-derivative, consistency and adversarial losses for autoencoder
-(and raw-audio baseline) training."""
+"""Waveform reconstruction and adversarial losses for autoencoder (and raw-audio baseline) training."""
 
 from __future__ import annotations
-
-import math
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -93,56 +89,6 @@ class ReconstructionLoss(nn.Module):
 # mel bands per mel-loss window: DAC's for 32-2048 points; 4096 points keeps 2048's bands, since
 # narrower ones would be thinner than its bins at low frequencies
 MELS = {32: 5, 64: 10, 128: 20, 256: 40, 512: 80, 1024: 160, 2048: 320, 4096: 320}
-
-
-def anti_wrap(x: Tensor) -> Tensor:
-    """Distance of a phase difference from zero, around the circle: |x - 2 pi round(x / 2 pi)|, in [0, pi]."""
-    return (x - 2 * math.pi * torch.round(x / (2 * math.pi))).abs()
-
-
-def phase_derivative_losses(phase: Tensor, ref: Tensor) -> dict[str, Tensor]:
-    """Group-delay and instantaneous-frequency losses (APCodec, MP-SENet), weighted by the target's magnitude.
-
-    The phase differences along frequency (group delay) and along time (instantaneous
-    frequency) of the estimate and of the target are compared, anti-wrapped; each
-    difference is weighted by the geometric mean of the two target magnitudes it joins, so
-    the phase of silent bins, which nothing can hear, costs nothing.
-
-    Args:
-        phase: estimated phases (B, N, bins), frames first, e.g. a decoder's predicted phase.
-        ref: the target's complex STFT (B, N, bins), on the same grid.
-
-    Returns:
-        {"group_delay", "inst_freq"}: weighted mean anti-wrapped errors, in radians.
-    """
-    ref_phase, ref_mag = ref.angle(), ref.abs()
-    error = phase - ref_phase
-    terms = {}
-    for name, dim in (("group_delay", -1), ("inst_freq", -2)):
-        weight = (
-            ref_mag.narrow(dim, 1, ref_mag.shape[dim] - 1) * ref_mag.narrow(dim, 0, ref_mag.shape[dim] - 1)
-        ).sqrt()
-        terms[name] = (weight * anti_wrap(error.diff(dim=dim))).sum() / weight.sum().clamp_min(1e-12)
-    return terms
-
-
-def consistency_loss(spec: Tensor, stft: Callable[[Tensor], Tensor], istft: Callable[[Tensor], Tensor]) -> Tensor:
-    """How far a predicted STFT is from the STFT of its own inverse (no signal has an inconsistent STFT).
-
-    L1 between the power-compressed (0.3) complex spectra ``spec`` and ``stft(istft(spec))``.
-
-    Args:
-        spec: complex STFT (B, N, bins), frames first.
-        stft, istft: the transform pair ``spec`` is on.
-    """
-    again = stft(istft(spec))
-    return F.l1_loss(*(torch.view_as_real(compressed(x)) for x in (again, spec)))
-
-
-def compressed(spec: Tensor, power: float = 0.3) -> Tensor:
-    """``|X|^power e^{j phase}`` of a complex spectrum."""
-    magnitude_sq = spec.real.square() + spec.imag.square()
-    return spec * magnitude_sq.clamp_min(1e-12).pow((power - 1) / 2)
 
 
 def kl_divergence(mean: Tensor, logvar: Tensor) -> Tensor:
