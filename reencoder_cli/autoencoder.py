@@ -131,19 +131,32 @@ class SpectralFrontEnd(nn.Module):
         """Channels per latent frame."""
         return self.config.front_dim * (self.config.subframes + 1)
 
-    def forward(self, spec: Tensor, long: Tensor) -> Tensor:
-        """spec: (B, 4F, bins), long: (B, F, long_bins), complex, level-normalised -> (B, out_dim, F)."""
+    def forward(self, spec: Tensor, long: Tensor, level: Tensor) -> Tensor:
+        """The features of the short and long STFTs, each latent frame divided by its level.
+
+        spec: (B, 4F, bins), long: (B, F, long_bins), complex; level: (B, 1, F) -> (B, out_dim, F)
+        """
         c = self.config
-        log_mag = spec.abs().clamp_min(1e-5).log()
-        previous = F.pad(spec, (0, 0, 1, 0))[:, :-1]
-        turn = spec * previous.conj() * self.advance  # (B, 4F, bins)
-        turn = turn / turn.abs().clamp_min(1e-8)
-        h = self.short(torch.cat([log_mag / 4, turn.real, turn.imag], dim=-1))
+        log_level = level.log().transpose(1, 2)  # (B, F, 1)
+        parts = torch.view_as_real(spec)  # (B, 4F, bins, 2)
+        power = parts.square().sum(dim=-1)
+        log_mag = log_magnitude(power, log_level.repeat_interleave(c.subframes, dim=1))
+        # the phase turn from the previous frame, of unit length (the level cancels), relative to the bin centre's
+        unit = torch.view_as_complex((parts * power.clamp_min(1e-20).rsqrt()[..., None]).contiguous())
+        previous = F.pad(unit, (0, 0, 1, 0))[:, :-1]
+        turn = torch.view_as_real(unit * previous.conj() * self.advance)  # (B, 4F, bins, 2)
+        h = self.short(torch.cat([log_mag / 4, turn[..., 0], turn[..., 1]], dim=-1))
         h = self.block(h)  # (B, 4F, front_dim)
         b, n, _ = h.shape
         short = h.reshape(b, n // c.subframes, c.subframes * c.front_dim)
-        long_feats = self.long(long.abs().clamp_min(1e-5).log() / 4)  # (B, F, front_dim)
+        long_power = torch.view_as_real(long).square().sum(dim=-1)
+        long_feats = self.long(log_magnitude(long_power, log_level) / 4)  # (B, F, front_dim)
         return torch.cat([short, long_feats], dim=-1).transpose(1, 2)
+
+
+def log_magnitude(power: Tensor, log_level: Tensor) -> Tensor:
+    """log(max(magnitude / level, 1e-5)) of a power spectrum; log_level broadcasts against it."""
+    return (0.5 * power.clamp_min(1e-30).log() - log_level).clamp_min(math.log(1e-5))
 
 
 class Autoencoder(nn.Module):
@@ -236,12 +249,8 @@ class Autoencoder(nn.Module):
         assert self.front is not None
         spec = self.stft(wav)  # (B, 4F, bins)
         long = stft(wav, c.long_fft, c.hop, self.long_window)  # (B, F, long_bins)
-        if not c.gain_shape:
-            return self.front(spec, long), spec.real.new_ones(spec.shape[0], 1, long.shape[1])
-        level = self.frame_level(spec)  # (B, 1, F)
-        scale = level.transpose(1, 2)  # (B, F, 1)
-        short_scale = scale.repeat_interleave(c.subframes, dim=1)
-        return self.front(spec / short_scale, long / scale), level
+        level = self.frame_level(spec) if c.gain_shape else spec.real.new_ones(spec.shape[0], 1, long.shape[1])
+        return self.front(spec, long, level), level
 
     def posterior(self, wav: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """q(z | wav), in gain-shape form ``z = level * (mean + exp(logvar / 2) * eps)``.
