@@ -31,7 +31,7 @@ SPECTRAL_ONLY = 10**9  # gan_start: the adversarial phase is not part of these c
 ALL_MELS = (32, 64, 128, 256, 512, 1024, 2048, 4096)
 # the recipe of autoencoder v1 (the control), spelled out: every variant is one change to it
 CONTROL: tuple[dict[str, object], dict[str, object]] = (
-    {"front_end": "complex", "long_head": False, "gain_shape": True},
+    {"front_end": "complex", "gain_shape": True},
     {"noise_prob": 0.5, "stft_ffts": (512, 1024, 2048), "mel_windows": ALL_MELS[:-1]},
 )
 # name -> (autoencoder config changes, training config changes), each against the control
@@ -40,7 +40,6 @@ VARIANTS: dict[str, tuple[dict[str, object], dict[str, object]]] = {
     "no-noise": ({}, {"noise_prob": 0.0}),
     "mel-loss": ({}, {"stft_ffts": (), "mel_windows": ALL_MELS}),
     "front-end": ({"front_end": "spectral"}, {}),
-    "long-head": ({"long_head": True}, {}),
     "plain": ({"gain_shape": False}, {}),
 }
 

@@ -6,9 +6,7 @@ is either the power-compressed complex STFT (``front_end="complex"``) or log-mag
 instantaneous-frequency deviations at 172 Hz through a ConvNeXt block, plus the
 log-magnitudes of a 4096-point STFT at 43 Hz (``"spectral"``). Decoder (Vocos-style): a
 ConvNeXt backbone at 43 Hz, a learned 4x upsampling (pixel shuffle in time) to a lighter
-backbone at 172 Hz, and an inverse-STFT head that predicts log-magnitude and phase; with
-``long_head`` a second inverse-STFT head (4096 points, hop 1024) at 43 Hz adds finely
-resolved partials. Every layer is local in time, so the pipeline can run long files in
+backbone at 172 Hz, and an inverse-STFT head that predicts log-magnitude and phase. Every layer is local in time, so the pipeline can run long files in
 chunks.
 
 The contract (DESIGN.md): ``encode (B, T) -> (B, D, ceil(T / hop))`` and
@@ -31,7 +29,7 @@ from reencoder_cli.layers import Backbone, ConvNeXtBlock
 
 ARCH = "autoencoder"
 DECODER_FIELDS = frozenset(
-    {"dec_dim", "dec_blocks", "dec_hidden", "fine_dim", "fine_blocks", "fine_hidden", "long_head"}
+    {"dec_dim", "dec_blocks", "dec_hidden", "fine_dim", "fine_blocks", "fine_hidden"}
 )
 # the submodules that make the latent: hashed into the latent space, frozen by a decoder-only run
 ENCODER_PARTS = ("front", "encoder")
@@ -44,8 +42,8 @@ class AutoencoderConfig:
 
     ``gain_shape``: the encoder sees level-normalised features and the decoder each frame's
     direction, the frame's level multiplying the output (exact homogeneity); otherwise both
-    are plain networks. ``front_end``: one of ``FRONT_ENDS``. ``long_head``: the decoder's
-    second inverse-STFT head on the ``long_fft`` grid.
+    are plain networks. ``front_end``: one of ``FRONT_ENDS``; the spectral one's long STFT
+    has ``long_fft`` points.
 
     ``BEFORE`` holds what a file written before a field existed meant by it (autoencoder
     v1's value, not today's default): loading fills it in, and the latent space's name
@@ -57,7 +55,6 @@ class AutoencoderConfig:
         "front_end": "complex",
         "front_dim": 256,
         "long_fft": 4096,
-        "long_head": False,
     }
 
     sample_rate: int = 44100
@@ -82,7 +79,6 @@ class AutoencoderConfig:
     front_end: str = "spectral"
     front_dim: int = 256
     long_fft: int = 4096
-    long_head: bool = False
 
     @property
     def hop(self) -> int:
@@ -182,18 +178,9 @@ class Autoencoder(nn.Module):
         self.front = SpectralFrontEnd(c) if c.front_end == "spectral" else None
         front_dim = self.front.out_dim if self.front is not None else 2 * c.bins * c.subframes
         self.encoder = Backbone(front_dim, 2 * c.latent_dim, c.enc_dim, c.enc_blocks, c.enc_hidden, c.kernel, grn=False)
-        long_out = 2 * c.long_bins if c.long_head else 0
         self.decoder = Backbone(
-            c.latent_dim,
-            c.fine_dim * c.subframes + long_out,
-            c.dec_dim,
-            c.dec_blocks,
-            c.dec_hidden,
-            c.kernel,
-            grn=False,
+            c.latent_dim, c.fine_dim * c.subframes, c.dec_dim, c.dec_blocks, c.dec_hidden, c.kernel, grn=False
         )
-        if c.long_head:  # starts quiet: the fine head draws the first sounds
-            nn.init.constant_(self.decoder.proj_out.bias[c.fine_dim * c.subframes :][: c.long_bins], -4.0)
         self.fine = Backbone(c.fine_dim, 2 * c.bins, c.fine_dim, c.fine_blocks, c.fine_hidden, c.kernel, grn=False)
 
     # -- encoder -------------------------------------------------------------------------
@@ -284,47 +271,26 @@ class Autoencoder(nn.Module):
         is exactly homogeneous, ``decode(g z) == g decode(z)`` for g > 0. (A network ending
         in a LayerNorm cannot see a latent's scale, so gain cannot be learned any other way.)
         """
-        return self.synthesize(self.decode_spectra(z))
-
-    def synthesize(self, spectra: list[tuple[Tensor, Tensor]]) -> Tensor:
-        """The waveform of the heads' spectra (``decode_spectra``): -> (B, F * hop)."""
-        wav = self.istft(polar(*spectra[0]))
-        if len(spectra) > 1:
-            wav = wav + istft(polar(*spectra[1]), self.config.hop, self.long_window)
-        return wav
+        return self.istft(polar(*self.decode_spectrum(z)))
 
     def decode_spectrum(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        """The STFT the fine head predicts, frames first: z (B, D, F) -> magnitude, phase (B, 4F, bins).
+        """The STFT ``decode`` inverts, frames first: z (B, D, F) -> magnitude, phase (B, 4F, bins).
 
-        ``istft`` of it is ``decode(z)`` when there is no long head; ``stft`` of a waveform
-        is laid out the same way.
+        ``stft`` of a waveform is laid out the same way.
         """
-        return self.decode_spectra(z)[0]
-
-    def decode_spectra(self, z: Tensor) -> list[tuple[Tensor, Tensor]]:
-        """Magnitude and phase of each head, frames first: z (B, D, F) -> [(B, 4F, bins) x 2]
-        and, with ``long_head``, [(B, F, long_bins) x 2]."""
         c = self.config
         gain = None
         if c.gain_shape:
             norm = z.float().square().mean(dim=1, keepdim=True).add(1e-8).sqrt()  # (B, 1, F)
             z, gain = z / norm.to(z.dtype), norm.log().transpose(1, 2)  # gain (B, F, 1)
-        h = self.decoder(z).transpose(1, 2)  # (B, F, fine_dim * subframes [+ 2 * long_bins])
+        h = self.decoder(z).transpose(1, 2)  # (B, F, fine_dim * subframes)
         b, frames, _ = h.shape
-        split = c.fine_dim * c.subframes
-        fine = h[..., :split].reshape(b, frames, c.fine_dim, c.subframes).transpose(2, 3)
+        fine = h.reshape(b, frames, c.fine_dim, c.subframes).transpose(2, 3)
         out = self.fine(fine.reshape(b, frames * c.subframes, -1).transpose(1, 2)).transpose(1, 2).float()
-        heads = [(out[..., : c.bins], out[..., c.bins :], c.subframes)]  # (B, 4F, bins) each
-        if c.long_head:
-            long = h[..., split:].float()
-            heads.append((long[..., : c.long_bins], long[..., c.long_bins :], 1))  # (B, F, long_bins) each
-        spectra = []
-        for log_mag, phase, repeat in heads:
-            log_mag = log_mag.clamp(max=8.0)
-            if gain is not None:
-                log_mag = log_mag + gain.repeat_interleave(repeat, dim=1)
-            spectra.append((log_mag.exp(), phase))
-        return spectra
+        log_mag = out[..., : c.bins].clamp(max=8.0)  # (B, 4F, bins)
+        if gain is not None:
+            log_mag = log_mag + gain.repeat_interleave(c.subframes, dim=1)
+        return log_mag.exp(), out[..., c.bins :]
 
     def stft(self, wav: Tensor) -> Tensor:
         """The STFT ``istft`` inverts, frames first: (B, T), T a multiple of ``stft_hop`` -> (B, T / stft_hop, bins)."""
@@ -368,8 +334,7 @@ class Autoencoder(nn.Module):
         c = self.config
         fine = math.ceil(self.fine.receptive_field / c.subframes)
         front = 3 if self.front is not None else 0  # its block, the phase advance and the long STFT
-        long_head = 2 if c.long_head else 0  # the long ISTFT's overlap
-        return self.encoder.receptive_field + self.decoder.receptive_field + fine + 2 + front + long_head
+        return self.encoder.receptive_field + self.decoder.receptive_field + fine + 2 + front
 
 
 def polar(magnitude: Tensor, phase: Tensor) -> Tensor:

@@ -22,7 +22,6 @@ def ae() -> Autoencoder:
 VARIANTS = {  # every architecture option the config offers
     "complex front end": replace(TINY_AE, front_end="complex"),
     "spectral front end": replace(TINY_AE, front_end="spectral"),
-    "long head": replace(TINY_AE, long_head=True),
     "plain": replace(TINY_AE, gain_shape=False),
 }
 

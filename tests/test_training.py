@@ -116,19 +116,21 @@ def test_autoencoder_run_starts_from_given_weights_and_refuses_other_sizes(tmp_p
         other.initialize(str(tmp_path / "start.safetensors"))
 
 
-def test_a_run_with_an_added_head_starts_from_weights_without_it(tmp_path: Path) -> None:
+def test_a_run_with_the_spectral_front_end_starts_from_weights_without_it(tmp_path: Path) -> None:
     torch.manual_seed(5)
-    source = Autoencoder(TINY_AE)
-    save_model(tmp_path / "start.safetensors", source, "autoencoder", TINY_AE)
-    config = replace(TINY_AE, long_head=True)
+    complex_front = replace(TINY_AE, front_end="complex")
+    source = Autoencoder(complex_front)
+    save_model(tmp_path / "start.safetensors", source, "autoencoder", complex_front)
+    config = replace(TINY_AE, front_end="spectral")
     trainer = AutoencoderTrainer(config, AETrainConfig(batch=2, crop=8192), CPU, Crops(2, 8192), np.zeros((1, 4096)))
     origin = trainer.initialize(str(tmp_path / "start.safetensors"))
-    rows = TINY_AE.fine_dim * TINY_AE.subframes  # the fine head's rows of the decoder's last layer
-    assert origin["fresh"] == [f"decoder.proj_out.weight[{rows}:]", f"decoder.proj_out.bias[{rows}:]"]
-    grown, old = trainer.ae.state_dict(), source.state_dict()
-    for name, tensor in old.items():
-        assert torch.equal(grown[name][: tensor.shape[0]], tensor), name
-    assert (grown["decoder.proj_out.bias"][rows : rows + config.long_bins] == -4.0).all()  # the new head, quiet
+    # the front end is new and the encoder's first weights read its channels; everything else is copied
+    expected = [k for k in trainer.ae.state_dict() if k.startswith("front.") or k == "encoder.proj_in.weight"]
+    assert origin["fresh"] == expected and expected
+    grown = trainer.ae.state_dict()
+    for name, tensor in source.state_dict().items():
+        if name not in expected:
+            assert torch.equal(grown[name], tensor), name
 
 
 class LatentCrops:

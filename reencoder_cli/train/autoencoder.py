@@ -277,15 +277,14 @@ class AutoencoderTrainer:
 
 
 # config fields whose change adds parts to a trained autoencoder: a run may start from one without them
-ADDED_PARTS = frozenset({"front_end", "front_dim", "long_head"})
+ADDED_PARTS = frozenset({"front_end", "front_dim"})
 
 
 def grow_from(target: nn.Module, source: dict[str, Tensor]) -> list[str]:
-    """Copy a trained model's tensors into a larger one; return the names of the target's that start fresh.
+    """Copy a trained model's tensors into one with added parts; return the names of the target's that start fresh.
 
-    A tensor of the same name and shape is copied whole; one with more rows in the target
-    (an output layer that gained a head) gets the source in its leading rows; every other
-    target tensor keeps its initialisation.
+    A tensor of the same name and shape is copied; every other target tensor keeps its
+    initialisation.
     """
     fresh = []
     with torch.no_grad():
@@ -293,9 +292,6 @@ def grow_from(target: nn.Module, source: dict[str, Tensor]) -> list[str]:
             old = source.get(name)
             if old is not None and old.shape == tensor.shape:
                 tensor.copy_(old)
-            elif old is not None and old.shape[1:] == tensor.shape[1:] and old.shape[0] < tensor.shape[0]:
-                tensor[: old.shape[0]].copy_(old)
-                fresh.append(f"{name}[{old.shape[0]}:]")
             else:
                 fresh.append(name)
     return fresh
