@@ -6,8 +6,8 @@ is either the power-compressed complex STFT (``front_end="complex"``) or log-mag
 instantaneous-frequency deviations at 172 Hz through a ConvNeXt block, plus the
 log-magnitudes of a 4096-point STFT at 43 Hz (``"spectral"``). Decoder (Vocos-style): a
 ConvNeXt backbone at 43 Hz, a learned 4x upsampling (pixel shuffle in time) to a lighter
-backbone at 172 Hz, and an inverse-STFT head that predicts log-magnitude and phase. Every layer is local in time, so the pipeline can run long files in
-chunks.
+backbone at 172 Hz, and an inverse-STFT head that predicts log-magnitude and phase. Every
+layer is local in time, so the pipeline can run long files in chunks.
 
 The contract (DESIGN.md): ``encode (B, T) -> (B, D, ceil(T / hop))`` and
 ``decode (B, D, F) -> (B, F * hop)``.
@@ -28,9 +28,7 @@ from torch import Tensor, nn
 from reencoder_cli.layers import Backbone, ConvNeXtBlock
 
 ARCH = "autoencoder"
-DECODER_FIELDS = frozenset(
-    {"dec_dim", "dec_blocks", "dec_hidden", "fine_dim", "fine_blocks", "fine_hidden"}
-)
+DECODER_FIELDS = frozenset({"dec_dim", "dec_blocks", "dec_hidden", "fine_dim", "fine_blocks", "fine_hidden"})
 # the submodules that make the latent: hashed into the latent space, frozen by a decoder-only run
 ENCODER_PARTS = ("front", "encoder")
 FRONT_ENDS = ("complex", "spectral")

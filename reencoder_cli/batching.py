@@ -157,7 +157,10 @@ def _run_group(
         out = wav_all[row : row + latent.channels, : latent.length]
         row += latent.channels
         try:
-            out, steps = post_process(out, item.ref, item.ops, latent.source_rate, spec.keep_lowband, spec.keep_mid)
+            width = pipeline.reference_width(item.ops)  # type: ignore[attr-defined]
+            out, steps = post_process(
+                out, item.ref, item.ops, latent.source_rate, spec.keep_lowband, spec.keep_mid, reference_width=width
+            )
             rate = output_rate(spec, latent)
             out = np.concatenate(list(resampled([out], latent.sample_rate, rate, latent.channels)), axis=1)
             if spec.norm is not None:

@@ -101,6 +101,12 @@ class Param:
     high: float | None = None
     choices: tuple[str, ...] = ()
     is_file: bool = False  # names an input file, checked before any model loads
+    usage: str = ""  # how a value is written, as ``reencoder ops`` shows it (default: the kind's name)
+    default_usage: str = ""  # the default as a user would write it (default: its repr)
+
+    def describe(self) -> str:
+        """``TYPE (default D)``, as a user writes them."""
+        return f"{self.usage or self.kind.__name__} (default {self.default_usage or repr(self.default)})"
 
 
 @dataclass(frozen=True)
@@ -283,6 +289,8 @@ OPS: dict[str, OpDef] = {
                 "the rate the content was band-limited to, in Hz (auto = detected from the spectrum, 0 = the file's)",
                 -1,
                 192000,
+                usage="HZ|auto",
+                default_usage="auto",
             ),
             "steps": Param(int, 1, "Euler steps (flow models)", 1, 64),
             "seed": Param(int, -1, "noise seed for flow models (-1 = the global --seed)", -1, 2**31 - 1),
@@ -296,7 +304,14 @@ OPS: dict[str, OpDef] = {
             "model": Param(str, UPMIX_MODEL, "stereo-s or a weights path"),
             "seed": Param(int, -1, "style seed (-1 = the global --seed)", -1, 2**31 - 1),
             "width_from": Param(str, "", "reference stereo file whose image to borrow", is_file=True),
-            "style_mix": Param(float, None, "0 = random style, 1 = the reference's", 0.0, 1.0),
+            "style_mix": Param(
+                float,
+                None,
+                "0 = random style, 1 = the reference's",
+                0.0,
+                1.0,
+                default_usage="1 with width_from, else 0",
+            ),
             "side": Param(str, UPMIX_SIDE, UPMIX_SIDE_HELP, choices=UPMIX_SIDES),
             "min_side": Param(float, UPMIX_MIN_SIDE_DB, UPMIX_MIN_SIDE_HELP, high=0.0),
         },

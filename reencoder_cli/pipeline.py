@@ -93,6 +93,7 @@ class Pipeline:
         self.chunk_seconds = chunk_seconds
         self.offline = offline
         self._modules: dict[str, tuple[nn.Module, ModelMeta]] = {}
+        self._widths: dict[str, np.ndarray] = {}
 
     # -- models -------------------------------------------------------------------------
 
@@ -209,6 +210,28 @@ class Pipeline:
         self.check_latent(latent, "latent")
         return np.concatenate(list(decode_stream(self, latent)), axis=1)
 
+    def reference_width(self, specs: Sequence[OpSpec]) -> np.ndarray | None:
+        """The width per band (``post.band_widths``) of the chain's upmix reference (``width_from``):
+        an audio file measured as it is (streamed, at 44.1 kHz), a ``.latent`` as decoded. None without one."""
+        from reencoder_cli.stream import resampled
+
+        upmix = _upmix(specs)
+        path = upmix.params["width_from"] if upmix is not None else None
+        if not path:
+            return None
+        if path not in self._widths:
+            rate = self.ae.sample_rate
+            if str(path).endswith(SUFFIX):
+                powers = post.band_powers(self.decode(self.encode_file(path)), rate)
+            else:
+                with audio.AudioReader(path) as reader:
+                    if reader.channels != 2:
+                        raise UsageError(f"upmix: width_from {path} is mono; it must be a stereo file")
+                    blocks = resampled(reader.blocks(), reader.sample_rate, rate, 2)
+                    powers = sum(post.band_powers(block, rate) for block in blocks if block.shape[1])
+            self._widths[path] = post.band_widths(powers)  # type: ignore[arg-type]
+        return self._widths[path]
+
     def apply(self, latent: Latent, ops: Sequence[OpSpec | str], seed: int = 0) -> Latent:
         """Apply ops in order to a latent."""
         for op in ops:
@@ -269,6 +292,7 @@ def post_process(
     keep_lowband: bool = True,
     keep_mid: bool = True,
     sample_rate: int = 44100,
+    reference_width: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """The waveform post-steps after the single decode.
 
@@ -276,8 +300,9 @@ def post_process(
     in the chain the input is no longer a valid reference): with upsample, the band below
     the input's Nyquist is the input (``keep_lowband``); with upmix, the output's mid is
     the mono input (``keep_mid``), plus the model's high band when the chain also upsamples,
-    and the side is made as the upmix op's ``side`` says (``post.parametric_stereo``, at least
-    ``min_side`` dB re the mid, or the decoded one).
+    and the side is made as the upmix op's ``side`` says (``post.parametric_stereo``: the
+    model's width, at least ``min_side`` dB re the mid, mixed with the reference's by
+    ``style_mix``; or the decoded side).
 
     Args:
         out: (C', T) decoded output.
@@ -287,6 +312,7 @@ def post_process(
         keep_lowband: keep the input's band (upsample).
         keep_mid: keep the input as the mid (upmix).
         sample_rate: rate of ``out`` and ``ref``.
+        reference_width: the upmix reference's ``Pipeline.reference_width``, if it has one.
 
     Returns:
         The output and the names of the post-steps applied.
@@ -302,7 +328,9 @@ def post_process(
             mid = post.keep_lowband(mid, post.mid_side(out)[0], rate, sample_rate)
             steps.append("keep_lowband")
         if upmix.params["side"] == "parametric":
-            out = post.parametric_stereo(mid, out, sample_rate, upmix.params["min_side"])
+            mix = upmix.params["style_mix"]
+            mix = (1.0 if reference_width is not None else 0.0) if mix is None else mix
+            out = post.parametric_stereo(mid, out, sample_rate, upmix.params["min_side"], reference_width, mix)
             steps += ["keep_mid", "parametric side"]
         else:
             out = post.keep_mid(mid, out)

@@ -161,35 +161,73 @@ def third_octaves(n_fft: int, sample_rate: int) -> torch.Tensor:
     return matrix
 
 
+def band_powers(wav: np.ndarray, sample_rate: int = 44100) -> np.ndarray:
+    """The mid's and the side's power per third-octave band, summed over time: (2, T) -> (2, bands).
+
+    Sums of blocks add up to the whole file's (up to the blocks' edges), so a long
+    reference can be measured block by block.
+    """
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(np.concatenate(mid_side(wav)), dtype=np.float32))
+    spec = torch.stft(
+        x, IMAGE_FFT, IMAGE_HOP, window=torch.hann_window(IMAGE_FFT), pad_mode="constant", return_complex=True
+    )
+    return (third_octaves(IMAGE_FFT, sample_rate) @ spec.abs().square().sum(dim=-1).T).T.numpy()
+
+
+def band_widths(powers: np.ndarray) -> np.ndarray:
+    """Side-to-mid power ratio per band, in [0, 1], from ``band_powers``: (2, bands) -> (bands,).
+
+    A band without content (under 1e-6 of the loudest) takes the median of the others'.
+    """
+    mid, side = powers
+    ratio = np.clip(side / np.maximum(mid, 1e-20), 0.0, 1.0)
+    heard = mid > mid.max() * 1e-6
+    if not heard.any():
+        return np.zeros_like(ratio)
+    return np.where(heard, ratio, np.median(ratio[heard])).astype(np.float32)
+
+
 def parametric_stereo(
-    mono: np.ndarray, output: np.ndarray, sample_rate: int = 44100, min_side_db: float = UPMIX_MIN_SIDE_DB
+    mono: np.ndarray,
+    output: np.ndarray,
+    sample_rate: int = 44100,
+    min_side_db: float = UPMIX_MIN_SIDE_DB,
+    reference: np.ndarray | None = None,
+    style_mix: float = 1.0,
 ) -> np.ndarray:
     """Stereo whose mid is ``mono`` exactly and whose side is the model's image applied to it.
 
     As parametric stereo coding does (HE-AAC v2), per third-octave band and STFT frame
     (``IMAGE_FFT``, hop ``IMAGE_HOP``) of the decoded output, two parameters:
 
-    - the panning ``r = Re<S, M> / |M|^2`` of the output's mid M and side S (summed over
-      the band's bins): the least-squares share of the side that is coherent with the mid,
-      so the side ``r * mono`` places each band's sources as a level difference would
-      (a source at levels ``gl``, ``gr`` gives ``r = (gl - gr) / (gl + gr)``);
-    - the ambience ``a = sqrt(w - r^2)`` with ``w = |S|^2 / |M|^2`` clamped to
-      ``[10^(min_side_db / 10), 1]``: the rest of the output's side energy, carried by the
-      input's quadrature copy (90 degrees shifted), so each bin of the side is
-      ``|mono| * sqrt(r^2 + a^2)`` and neither channel gets the comb coloration a delayed
-      copy gives.
+    - the width ``w``, side-to-mid power: the output's ``|S|^2 / |M|^2`` (summed over the
+      band's bins) with at least ``10^(min_side_db / 10)``; with a ``reference`` (its
+      ``band_widths``), ``w^(1 - style_mix) * reference^style_mix``: the reference's own
+      width when ``style_mix`` is 1, whatever the model's; at most 1;
+    - the panning ``r = Re<S, M> / |M|^2`` of the output's mid M and side S, the
+      least-squares share of the side that is coherent with the mid (a source at levels
+      ``gl``, ``gr`` gives ``r = (gl - gr) / (gl + gr)``), limited to ``|r| <= sqrt(w)``; so
+      the side ``r * mono`` places each band's sources as a level difference would, and the
+      ambience ``a = sqrt(w - r^2)`` carries the rest of the width on the input's quadrature
+      copy (90 degrees shifted): each bin of the side is ``|mono| * sqrt(w)`` and neither
+      channel gets the comb coloration a delayed copy gives.
 
     So the side holds only the input's own sound, never the decoder's artifacts; the model
     decides where it goes, and ``|side| <= |mid|`` in every band. The floor is there because
     the decoder makes the phases of both channels from their latents, nearly alike: its
     side is about 15 dB below the true one on music even when the latents are the true L
-    and R (BENCHMARKS.md), so the decoded side level is a lower bound, not an estimate.
+    and R (BENCHMARKS.md), so the decoded side level is a lower bound, not an estimate. The
+    floor shapes only the model's share of the width, never a reference's.
 
     Args:
         mono: (1, T) the mono input.
         output: (2, T) the decoded upmix.
         sample_rate: their rate.
-        min_side_db: least side level per band and frame, dB re the mid (-inf: none).
+        min_side_db: least side level per band and frame of the model's width, dB re the mid (-inf: none).
+        reference: (bands,) the width a reference asks for (``band_widths``), or None.
+        style_mix: the reference's share of the width, in the log domain (with ``reference``).
 
     Returns:
         (2, T) float32 with (L + R) / 2 == mono.
@@ -208,6 +246,10 @@ def parametric_stereo(
     power = (bands @ mid.abs().square()).add(1e-12)  # (bands, frames)
     pan = ((bands @ (mid * side.conj()).real) / power).clamp(-1.0, 1.0)
     width = ((bands @ side.abs().square()) / power).clamp(min=10.0 ** (min_side_db / 10), max=1.0)
+    if reference is not None:
+        asked = torch.from_numpy(np.asarray(reference, np.float32)).clamp_min(1e-12)[:, None]  # (bands, 1)
+        width = (width.log() * (1 - style_mix) + asked.log() * style_mix).exp().clamp(max=1.0)
+        pan = torch.maximum(torch.minimum(pan, width.sqrt()), -width.sqrt())
     ambience = (width - pan.square()).clamp_min(0.0).sqrt()
     dry = stft(mono)[0]
     spec = dry * torch.complex(bands.T @ pan, bands.T @ ambience)

@@ -301,6 +301,7 @@ class StreamJob:
             yield from decode_stream(self.pipeline, latent)
             return
         store = self.store
+        width = self.pipeline.reference_width(self.specs)  # type: ignore[attr-defined]
 
         def finish(start: int, region: np.ndarray) -> np.ndarray:
             ref = store.read(start, start + region.shape[1])
@@ -312,6 +313,7 @@ class StreamJob:
                 self.keep_lowband,
                 self.keep_mid,
                 latent.sample_rate,
+                width,
             )
             return out
 

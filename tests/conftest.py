@@ -100,8 +100,14 @@ def weights_env(tiny_weights: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tiny_weights
 
 
-def music(seconds: float, sample_rate: int = 44100, channels: int = 1, seed: int = 0) -> np.ndarray:
-    """A music-like test signal: decaying harmonic notes plus a little noise. -> (C, T) float32."""
+def music(
+    seconds: float, sample_rate: int = 44100, channels: int = 1, seed: int = 0, top_hz: float | None = None
+) -> np.ndarray:
+    """A music-like test signal: decaying harmonic notes plus a little noise. -> (C, T) float32.
+
+    Each note has 11 partials, or with ``top_hz`` every partial below it (a full-band signal
+    for the band-extension tests).
+    """
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sample_rate)) / sample_rate
     out = np.zeros((channels, t.size))
@@ -109,7 +115,7 @@ def music(seconds: float, sample_rate: int = 44100, channels: int = 1, seed: int
         f0 = 110 * 2 ** (rng.integers(0, 24) / 12)
         env = np.where(t >= start, np.exp(-(t - start) * 4), 0)
         pan = rng.uniform(0.2, 0.8)
-        for k in range(1, 12):
+        for k in range(1, 12 if top_hz is None else int(top_hz // f0) + 1):
             if f0 * k < sample_rate / 2:
                 tone = env * np.sin(2 * np.pi * f0 * k * t) / k
                 out[0] += tone * (pan if channels == 2 else 1)

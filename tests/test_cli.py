@@ -337,7 +337,9 @@ def test_models_and_env_commands(weights_env: Path) -> None:
     env = cli("env")
     assert env.exit_code == 0 and "torch" in env.stdout and "threads" in env.stdout  # results go to stdout
     listing = cli("ops")
-    assert listing.exit_code == 0 and "rate=rate_or_auto" in listing.stdout and not listing.stderr
+    assert listing.exit_code == 0 and not listing.stderr
+    assert "    rate=HZ|auto (default auto): " in listing.stdout and "    steps=int (default 1): " in listing.stdout
+    assert "style_mix=float (default 1 with width_from, else 0)" in listing.stdout
 
 
 def test_python_api_numpy_and_torch(weights_env: Path) -> None:

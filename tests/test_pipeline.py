@@ -231,3 +231,26 @@ def test_upsample_refuses_full_rate_input_without_from_rate(weights_env: Path) -
     with pytest.raises(UsageError, match="already 44100"):
         pipe.run(x, 44100, ["upsample:rate=0"])
     assert pipe.run(x, 44100, ["upsample:rate=16000"]).wav.shape == x.shape
+
+
+def test_reference_width_is_measured_on_the_file_at_any_rate(weights_env: Path, tmp_path: Path) -> None:
+    """A 22.05 kHz reference is measured as the whole file at 44.1 kHz would be (streamed
+    through the resampler, a short last block included); a mono one is refused."""
+    import soundfile as sf
+
+    from reencoder_cli import audio, post
+
+    mid, side = music(2.3, 22050, seed=3, top_hz=11000), music(2.3, 22050, seed=4, top_hz=11000)
+    stereo = post.from_mid_side(mid, 10 ** (-12 / 20) * side)
+    sf.write(tmp_path / "ref.wav", stereo.T, 22050, subtype="FLOAT")
+    sf.write(tmp_path / "mono.wav", mid.T, 22050)
+    pipe = Pipeline(device="cpu")
+    width = pipe.reference_width([parse_op(f"upmix:width_from={tmp_path / 'ref.wav'}")])
+    powers = post.band_powers(audio.resample(stereo, 22050, 44100))
+    heard = powers[0] > 1e-2 * powers[0].max()  # not the resamplers' transition band, where they differ
+    assert width is not None and width.shape == heard.shape and heard.sum() > 10
+    expected = post.band_widths(powers)
+    assert np.allclose(10 * np.log10(width[heard]), 10 * np.log10(expected[heard]), atol=0.5)
+    assert pipe.reference_width([parse_op("upmix:seed=1")]) is None
+    with pytest.raises(UsageError, match="is mono"):
+        pipe.reference_width([parse_op(f"upmix:width_from={tmp_path / 'mono.wav'}")])

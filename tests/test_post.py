@@ -138,3 +138,56 @@ def test_parametric_side_is_never_louder_than_the_mid() -> None:
     inner = slice(4096, -4096)
     assert _band_energy(side[inner], 20, 20000) <= 1.05 * _band_energy(mid[inner], 20, 20000)
     assert post.parametric_stereo(mono[:, :10], decoded[:, :10]).shape == (2, 10)
+
+
+def _stereo_of_width(side_db: float, seed: int = 5) -> np.ndarray:
+    """(2, T) noise-like music whose side sits ``side_db`` under its mid in every band."""
+    mid, side = (sum(_tone_bands(seed=seed + k)) for k in (0, 10))
+    return post.from_mid_side(mid, 10 ** (side_db / 20) * side)
+
+
+def test_band_widths_measure_a_stereo_file_block_by_block() -> None:
+    wav = _stereo_of_width(-12.0)
+    powers = post.band_powers(wav)
+    whole = post.band_widths(powers)
+    blocks = post.band_widths(sum(post.band_powers(wav[:, i : i + 30000]) for i in range(0, wav.shape[1], 30000)))
+    heard = powers[0] > 1e-4 * powers[0].max()  # not the 1-4 kHz gap, where only leakage lies
+    assert 15 < heard.sum() < len(heard)
+    assert np.allclose(10 * np.log10(whole[heard]), 10 * np.log10(blocks[heard]), atol=0.5)
+    assert np.allclose(10 * np.log10(whole[heard]), -12.0, atol=1.5)
+    assert np.allclose(post.band_widths(np.array([[1.0, 1.0, 0.0], [0.1, 0.01, 0.0]])), [0.1, 0.01, 0.055])
+    assert post.band_widths(np.zeros((2, 5))).tolist() == [0.0] * 5
+
+
+@pytest.mark.parametrize("style_mix", [1.0, 0.5])
+def test_parametric_stereo_takes_the_width_a_reference_asks_for(style_mix: float) -> None:
+    """A reference sets the side level whatever the model decoded (and the floor), ``style_mix``
+    moving between the two in dB; the model still decides the panning within that width."""
+    low, high = _tone_bands()
+    mono = low + high
+    wide = 10 ** (-25 / 20) * sum(_tone_bands(seed=2))
+    decoded = np.concatenate([mono + wide, mono - wide])  # the model: 25 dB under the mid, floored at -10
+    inner = slice(4096, -4096)
+    levels = {}
+    for db in (-20.0, -4.0):
+        reference = post.band_widths(post.band_powers(_stereo_of_width(db)))
+        out = post.parametric_stereo(mono, decoded, reference=reference, style_mix=style_mix)
+        assert np.abs(out.mean(0) - mono[0]).max() < 1e-6
+        side = (out[0] - out[1]) / 2
+        levels[db] = 10 * np.log10(_band_energy(side[inner], 100, 10000) / _band_energy(mono[0, inner], 100, 10000))
+        expected = style_mix * db + (1 - style_mix) * -10.0  # the model's share is the floor here
+        assert abs(levels[db] - expected) < 1.5, (db, levels[db])
+    assert levels[-4.0] - levels[-20.0] > 0.9 * 16 * style_mix
+
+
+def test_a_reference_narrower_than_the_models_panning_narrows_it() -> None:
+    low, high = _tone_bands()
+    stereo = np.concatenate([1.9 * low + high, 0.1 * low + high])  # the low band panned hard left
+    mono = stereo.mean(0, keepdims=True)
+    reference = np.full(len(post.third_octaves(post.IMAGE_FFT, 44100)), 10 ** (-20 / 10), np.float32)
+    out = post.parametric_stereo(mono, stereo, reference=reference)
+    side = (out[0] - out[1]) / 2
+    inner = slice(4096, -4096)
+    level = 10 * np.log10(_band_energy(side[inner], 100, 900) / _band_energy(mono[0, inner], 100, 900))
+    assert abs(level + 20) < 1.5  # not the model's -0.4 dB
+    assert _band_energy(out[0, inner], 100, 900) > _band_energy(out[1, inner], 100, 900)  # still to the left

@@ -174,4 +174,4 @@ def ops() -> None:
     for name, definition in OPS.items():
         out.print(f"[bold]{name}[/]: {definition.help}")
         for key, param in definition.params.items():
-            out.print(f"    {key}={param.kind.__name__} (default {param.default!r}): {param.help}", markup=False)
+            out.print(f"    {key}={param.describe()}: {param.help}", markup=False)
