@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reencoder_cli import midi
 from reencoder_cli.errors import DataError
 
 SAMPLE_RATE = 44100
@@ -177,8 +179,6 @@ def build_cache(
         soundfont: a General MIDI ``.sf2``/``.sf3``; the best installed one when None.
         install: install the missing Debian packages first.
     """
-    from reencoder_cli import midi
-
     if install:
         install_packages([s.package for s in SOURCES] + list(midi.PACKAGES), log)
     tracks: list[Track] = []
@@ -192,7 +192,7 @@ def build_cache(
         log(summary_line(source.name, [t for t in tracks if t.source == source.name]))
     renderer: dict[str, str] = {}
     if midi_pieces:
-        rendered = midi.render_corpus(root / "midi", midi_pieces, soundfont, log)
+        rendered = render_corpus(root / "midi", midi_pieces, soundfont, log)
         for name, path in rendered:
             seconds = np.load(path, mmap_mode="r").shape[0] / SAMPLE_RATE
             tracks.append(Track("midi", name, str(path.relative_to(root)), seconds, split_of_name(name)))
@@ -201,6 +201,52 @@ def build_cache(
         log("midi: rendered with " + ", ".join(f"{k} {v}" for k, v in renderer.items()))
     write_manifest(root, tracks, renderer)
     return tracks
+
+
+def render_corpus(
+    folder: Path, count: int, soundfont: str | None, log: Callable[[str], None], seed: int = 0
+) -> list[tuple[str, Path]]:
+    """Render ``count`` corpus pieces into ``folder`` as ``(T, 2)`` int16 ``.npy``; skip finished ones.
+
+    Returns ``(name, path)`` per rendered piece, sorted by name, each name once (the first
+    of two corpus files of one piece is kept). Pieces music21 cannot parse or fluidsynth
+    cannot play are logged, marked with a ``.skip`` file and left out.
+    """
+    font = midi.find_soundfont(soundfont)
+    done: list[tuple[str, Path]] = []
+    seen: set[str] = set()
+    for index, piece in enumerate(midi.corpus_pieces(count, seed)):
+        name = f"{piece.parent.name}_{piece.stem}"
+        if name in seen:  # a second file of one piece (madrigal.4.10.mxl and .rntxt)
+            continue
+        dest = folder / f"{name}.npy"
+        skipped = dest.with_suffix(".skip")  # a piece that failed once is not retried
+        if skipped.exists():
+            continue
+        if not dest.exists():
+            rng = np.random.default_rng([seed, index])
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    raw, played = Path(tmp) / "raw.mid", Path(tmp) / "played.mid"
+                    midi.score_to_midi(piece, raw)
+                    midi.randomize_midi(raw, played, rng)
+                    wav = midi.render(played, font)
+            except (subprocess.SubprocessError, OSError, ValueError, EOFError) as exc:  # odd scores fail in many ways
+                reason = f"{type(exc).__name__}: {str(exc)[:80]}"
+                log(f"midi: skipped {name}: {reason}")
+                skipped.write_text(reason + "\n")
+                continue
+            peak = float(np.abs(wav).max())
+            if peak < 1e-4:
+                log(f"midi: skipped {name}: silent render")
+                skipped.write_text("silent render\n")
+                continue
+            save_npy_atomic(dest, to_int16(wav / peak * 10 ** (rng.uniform(-9, -1) / 20)))
+        done.append((name, dest))
+        seen.add(name)
+        if (index + 1) % 25 == 0:
+            log(f"midi: {index + 1}/{count} pieces")
+    return sorted(done)
 
 
 def summary_line(source: str, tracks: list[Track]) -> str:

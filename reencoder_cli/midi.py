@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -230,51 +229,3 @@ def render(midi_path: Path, soundfont: str, sample_rate: int = 44100) -> np.ndar
         )
         wav, _ = sf.read(out, dtype="float32", always_2d=True, frames=MAX_SECONDS * sample_rate)
     return wav
-
-
-def render_corpus(
-    folder: Path, count: int, soundfont: str | None, log: Callable[[str], None], seed: int = 0
-) -> list[tuple[str, Path]]:
-    """Render ``count`` corpus pieces into ``folder`` as ``(T, 2)`` int16 ``.npy``; skip finished ones.
-
-    Returns ``(name, path)`` per rendered piece, sorted by name, each name once (the first
-    of two corpus files of one piece is kept). Pieces music21 cannot parse or fluidsynth
-    cannot play are logged, marked with a ``.skip`` file and left out.
-    """
-    from reencoder_cli.data import save_npy_atomic, to_int16
-
-    font = find_soundfont(soundfont)
-    done: list[tuple[str, Path]] = []
-    seen: set[str] = set()
-    for index, piece in enumerate(corpus_pieces(count, seed)):
-        name = f"{piece.parent.name}_{piece.stem}"
-        if name in seen:  # a second file of one piece (madrigal.4.10.mxl and .rntxt)
-            continue
-        dest = folder / f"{name}.npy"
-        skipped = dest.with_suffix(".skip")  # a piece that failed once is not retried
-        if skipped.exists():
-            continue
-        if not dest.exists():
-            rng = np.random.default_rng([seed, index])
-            try:
-                with tempfile.TemporaryDirectory() as tmp:
-                    raw, played = Path(tmp) / "raw.mid", Path(tmp) / "played.mid"
-                    score_to_midi(piece, raw)
-                    randomize_midi(raw, played, rng)
-                    wav = render(played, font)
-            except (subprocess.SubprocessError, OSError, ValueError, EOFError) as exc:  # odd scores fail in many ways
-                reason = f"{type(exc).__name__}: {str(exc)[:80]}"
-                log(f"midi: skipped {name}: {reason}")
-                skipped.write_text(reason + "\n")
-                continue
-            peak = float(np.abs(wav).max())
-            if peak < 1e-4:
-                log(f"midi: skipped {name}: silent render")
-                skipped.write_text("silent render\n")
-                continue
-            save_npy_atomic(dest, to_int16(wav / peak * 10 ** (rng.uniform(-9, -1) / 20)))
-        done.append((name, dest))
-        seen.add(name)
-        if (index + 1) % 25 == 0:
-            log(f"midi: {index + 1}/{count} pieces")
-    return sorted(done)

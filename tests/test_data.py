@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reencoder_cli import midi
+from reencoder_cli import data, midi
 
 
 def test_render_corpus_keeps_one_track_per_piece(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -21,7 +21,7 @@ def test_render_corpus_keeps_one_track_per_piece(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(midi, "score_to_midi", lambda score, dest: rendered.append(score.suffix))
     monkeypatch.setattr(midi, "randomize_midi", lambda source, dest, rng: None)
     monkeypatch.setattr(midi, "render", lambda path, font: np.full((4410, 2), 0.1, np.float32))
-    done = midi.render_corpus(tmp_path, 3, None, print)
+    done = data.render_corpus(tmp_path, 3, None, print)
     assert [name for name, _ in done] == ["bach_bwv66.6", "monteverdi_madrigal.4.10"]
     assert rendered == [".mxl", ".mxl"] and all(path.exists() for _, path in done)
 
