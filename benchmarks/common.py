@@ -39,7 +39,7 @@ def clip_parser(doc: str) -> argparse.ArgumentParser:
 def autoencoder_and_clips(args: argparse.Namespace) -> tuple[object, list[object]]:
     """The autoencoder of ``args.weights`` (float32, eval mode) and the first ``args.clips`` validation clips."""
     from reencoder_cli.evaluate import cache_clips
-    from reencoder_cli.pipeline import model_factories
+    from reencoder_cli.registry import model_factories
     from reencoder_cli.weights import load_model
 
     ae = load_model(args.weights, model_factories(), expect_arch="autoencoder")[0].float().eval()

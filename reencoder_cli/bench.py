@@ -86,7 +86,7 @@ def model_calls(model: nn.Module, arch: str, frames: int, device: torch.device) 
 
 def bench_model(name: str, seconds: float = 10.0, cuda: bool = True) -> list[BenchRow]:
     """Costs of a weights file, per part (encode/decode for the autoencoder)."""
-    from reencoder_cli.pipeline import model_factories
+    from reencoder_cli.registry import model_factories
     from reencoder_cli.weights import load_model
 
     model, meta = load_model(name, model_factories())
@@ -112,7 +112,7 @@ def bench_model(name: str, seconds: float = 10.0, cuda: bool = True) -> list[Ben
 
 def module_gflops(name: str, seconds: float = 10.0) -> float:
     """GFLOPs per second of audio of one latent module or raw model (all parts summed)."""
-    from reencoder_cli.pipeline import model_factories
+    from reencoder_cli.registry import model_factories
     from reencoder_cli.weights import load_model
 
     model, meta = load_model(name, model_factories())

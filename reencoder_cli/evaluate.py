@@ -150,11 +150,15 @@ def upsample_systems(pipeline: object, rate: int, models: list[str], raw_model: 
             systems[f"{label} (pure latent)"] = latent(op, False)
             systems[f"{label} + keep-lowband"] = latent(op, True)
     if raw_model:
-        from reencoder_cli.rawbwe import apply_raw
+        from reencoder_cli.rawbwe import ARCH, RawBWE, apply_raw
+        from reencoder_cli.registry import model_factories
+        from reencoder_cli.weights import load_model
 
-        systems[f"{raw_model} (raw audio)"] = lambda clip, low: apply_raw(raw_model, sinc_upsample(low, rate), rate)
+        raw = load_model(raw_model, model_factories(), expect_arch=ARCH)[0]
+        assert isinstance(raw, RawBWE)
+        systems[f"{raw_model} (raw audio)"] = lambda clip, low: apply_raw(raw, sinc_upsample(low, rate), rate)
         systems[f"{raw_model} on AE of sinc (transmission)"] = lambda clip, low: apply_raw(
-            raw_model, ae(sinc_upsample(low, rate)), rate
+            raw, ae(sinc_upsample(low, rate)), rate
         )
     return systems
 

@@ -22,20 +22,8 @@ from reencoder_cli import audio, post
 from reencoder_cli.errors import DeviceError, UsageError
 from reencoder_cli.latentfile import SUFFIX, Latent, load_latent
 from reencoder_cli.ops import OPS, OpSpec, input_rate, model_of, parse_op
+from reencoder_cli.registry import model_factories
 from reencoder_cli.weights import AEId, ModelMeta, load_model
-
-
-def model_factories() -> dict[str, tuple[type, Callable[[object], nn.Module]]]:
-    """Every model family the pipeline can load: arch -> (config class, constructor)."""
-    from reencoder_cli import autoencoder, bwe, flow, rawbwe, stereo
-
-    return {
-        autoencoder.ARCH: (autoencoder.AutoencoderConfig, autoencoder.Autoencoder),
-        bwe.ARCH: (bwe.BWEConfig, bwe.LatentBWE),
-        flow.ARCH: (flow.FlowConfig, flow.LatentFlow),
-        stereo.ARCH: (stereo.StereoConfig, stereo.LatentUpmix),
-        rawbwe.ARCH: (rawbwe.RawBWEConfig, rawbwe.RawBWE),
-    }
 
 
 def resolve_device(name: str) -> torch.device:

@@ -11,7 +11,6 @@ waveform trade-off is measured rather than assumed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
@@ -98,21 +97,11 @@ class RawBWE(nn.Module):
         return torch.full((batch,), rate_index(self.config.rates, rate), dtype=torch.long, device=device)
 
 
-@lru_cache(maxsize=2)
-def _load(name: str) -> RawBWE:
-    from reencoder_cli.pipeline import model_factories
-    from reencoder_cli.weights import load_model
-
-    model, _ = load_model(name, model_factories(), expect_arch=ARCH)
-    return model  # type: ignore[return-value]
-
-
 @torch.inference_mode()
 def apply_raw(
-    name: str, wav44: np.ndarray, source_rate: int, chunk: int = 30 * 44100, context: int = 8192
+    model: RawBWE, wav44: np.ndarray, source_rate: int, chunk: int = 30 * 44100, context: int = 8192
 ) -> np.ndarray:
-    """Run a shipped raw baseline on a sinc-upsampled signal: (C, T) -> (C, T), in chunks with context."""
-    model = _load(name)
+    """Run the raw baseline on a sinc-upsampled signal: (C, T) -> (C, T), in chunks with context."""
     x = torch.from_numpy(np.ascontiguousarray(wav44, dtype=np.float32))
     rate = model.rate_tensor(source_rate, x.shape[0])
     out = torch.empty_like(x)

@@ -9,7 +9,7 @@ import torch
 from conftest import TINY_AE, randomize
 
 from reencoder_cli.autoencoder import ENCODER_PARTS, Autoencoder
-from reencoder_cli.pipeline import model_factories
+from reencoder_cli.registry import model_factories
 from reencoder_cli.weights import load_model, save_model
 
 

@@ -13,7 +13,7 @@ import soundfile as sf
 from conftest import music
 
 from reencoder_cli.data import Track, write_manifest
-from reencoder_cli.pipeline import model_factories
+from reencoder_cli.registry import model_factories
 from reencoder_cli.train.loop import MetricLog
 from reencoder_cli.weights import load_model
 

@@ -253,7 +253,7 @@ class AutoencoderTrainer:
             WeightsError: the weights hold another architecture or other sizes.
         """
         from reencoder_cli.errors import WeightsError
-        from reencoder_cli.pipeline import model_factories
+        from reencoder_cli.registry import model_factories
         from reencoder_cli.weights import load_model
 
         model, meta = load_model(weights, model_factories(), expect_arch=ARCH)
