@@ -117,7 +117,7 @@ def _run_group(
     jobs: Sequence[Job], group: list[_Short], spec: JobSpec, pipeline: object
 ) -> list[tuple[int, JobResult]]:
     """One stacked encode and one stacked decode for files with the same frame count."""
-    from reencoder_cli.pipeline import post_process
+    from reencoder_cli.poststeps import post_process
     from reencoder_cli.stream import Normalizer, decode_stream, encode_stream, resampled
     from reencoder_cli.tempfiles import scratch_dir
 

@@ -21,7 +21,8 @@ from torch import Tensor, nn
 from reencoder_cli import audio, post
 from reencoder_cli.errors import DeviceError, UsageError
 from reencoder_cli.latentfile import SUFFIX, Latent, load_latent
-from reencoder_cli.ops import OPS, OpSpec, input_rate, model_of, parse_op
+from reencoder_cli.ops import OPS, OpSpec, model_of, parse_op
+from reencoder_cli.poststeps import upmix_op
 from reencoder_cli.registry import model_factories
 from reencoder_cli.weights import AEId, ModelMeta, load_model
 
@@ -203,7 +204,7 @@ class Pipeline:
         an audio file measured as it is (streamed, at 44.1 kHz), a ``.latent`` as decoded. None without one."""
         from reencoder_cli.stream import resampled
 
-        upmix = _upmix(specs)
+        upmix = upmix_op(specs)
         path = upmix.params["width_from"] if upmix is not None else None
         if not path:
             return None
@@ -246,8 +247,8 @@ class Pipeline:
             sample_rate: its rate.
             ops: specs or ``NAME[:k=v,...]`` strings.
             seed: default seed of random ops.
-            keep_lowband: see ``post_process``.
-            keep_mid: see ``post_process``.
+            keep_lowband: see ``poststeps.post_process``.
+            keep_mid: see ``poststeps.post_process``.
 
         Returns:
             The output (C', T') at 44.1 kHz, T' = T resampled.
@@ -262,94 +263,3 @@ class Pipeline:
             latent = self.apply(job.encode([wav], sample_rate, wav.shape[0]), job.specs, seed)
             out = np.concatenate(list(job.output(latent)), axis=1)
         return RunResult(out, self.ae.sample_rate, tuple(latent.ops), job.post_steps, tuple(job.notes))
-
-
-def post_steps_apply(specs: Sequence[OpSpec], keep_lowband: bool, keep_mid: bool) -> bool:
-    """Whether ``post_process`` will change anything for this chain."""
-    names = {s.name for s in specs}
-    if not names or not names <= {"upsample", "upmix"}:
-        return False
-    return ("upsample" in names and keep_lowband) or ("upmix" in names and keep_mid)
-
-
-def post_process(
-    out: np.ndarray,
-    ref: np.ndarray,
-    specs: Sequence[OpSpec],
-    source_rate: int,
-    keep_lowband: bool = True,
-    keep_mid: bool = True,
-    sample_rate: int = 44100,
-    reference_width: np.ndarray | None = None,
-) -> tuple[np.ndarray, tuple[str, ...]]:
-    """The waveform post-steps after the single decode.
-
-    They apply when the chain holds only ``upsample``/``upmix`` ops (with latent arithmetic
-    in the chain the input is no longer a valid reference): with upsample, the band below
-    the input's Nyquist is the input (``keep_lowband``); with upmix, the output's mid is
-    the mono input (``keep_mid``), plus the model's high band when the chain also upsamples,
-    and the side is made as the upmix op's ``side`` says (``post.parametric_stereo``: the
-    model's width, at least ``min_side`` dB re the mid, mixed with the reference's by
-    ``style_mix``; or the decoded side).
-
-    Args:
-        out: (C', T) decoded output.
-        ref: (C, T) the input at 44.1 kHz (mono when the chain upmixes).
-        specs: the chain.
-        source_rate: the input's original rate.
-        keep_lowband: keep the input's band (upsample).
-        keep_mid: keep the input as the mid (upmix).
-        sample_rate: rate of ``out`` and ``ref``.
-        reference_width: the upmix reference's ``Pipeline.reference_width``, if it has one.
-
-    Returns:
-        The output and the names of the post-steps applied.
-    """
-    if not post_steps_apply(specs, keep_lowband, keep_mid):
-        return out, ()
-    rate = lowband_rate(specs, source_rate, keep_lowband, keep_mid)
-    steps: list[str] = []
-    upmix = _upmix(specs)
-    if keep_mid and upmix is not None:
-        mid = ref
-        if rate is not None:
-            mid = post.keep_lowband(mid, post.mid_side(out)[0], rate, sample_rate)
-            steps.append("keep_lowband")
-        if upmix.params["side"] == "parametric":
-            mix = upmix.params["style_mix"]
-            mix = (1.0 if reference_width is not None else 0.0) if mix is None else mix
-            out = post.parametric_stereo(mid, out, sample_rate, upmix.params["min_side"], reference_width, mix)
-            steps += ["keep_mid", "parametric side"]
-        else:
-            out = post.keep_mid(mid, out)
-            steps.append("keep_mid")
-    elif rate is not None:
-        out = post.keep_lowband(ref, out, rate, sample_rate)
-        steps.append("keep_lowband")
-    return out, tuple(steps)
-
-
-def lowband_rate(specs: Sequence[OpSpec], source_rate: int, keep_lowband: bool, keep_mid: bool) -> int | None:
-    """The input rate whose band ``post_process`` keeps (its crossover's rate); None when it keeps none."""
-    upsample = next((s for s in specs if s.name == "upsample"), None)
-    if upsample is None or not keep_lowband or not post_steps_apply(specs, keep_lowband, keep_mid):
-        return None
-    return input_rate(upsample, source_rate)
-
-
-def post_margin(
-    specs: Sequence[OpSpec], source_rate: int, keep_lowband: bool, keep_mid: bool, sample_rate: int = 44100
-) -> int:
-    """Samples of decoded context each side that ``post_process`` needs for an exact result."""
-    rate = lowband_rate(specs, source_rate, keep_lowband, keep_mid)
-    margin = 0 if rate is None else post.margin_for(rate, sample_rate)
-    upmix = _upmix(specs)
-    parametric = upmix is not None and upmix.params["side"] == "parametric"
-    if keep_mid and parametric and post_steps_apply(specs, keep_lowband, keep_mid):
-        margin += post.IMAGE_MARGIN  # its mid must be exact over the image's context
-    return margin
-
-
-def _upmix(specs: Sequence[OpSpec]) -> OpSpec | None:
-    """The chain's upmix op, whose ``side`` and ``min_side`` say how keep-mid makes the side."""
-    return next((s for s in specs if s.name == "upmix"), None)

@@ -245,7 +245,7 @@ class StreamJob:
     Args:
         pipeline: the ``Pipeline``.
         specs: the ops.
-        keep_lowband: post-step of ``upsample`` (see ``pipeline.post_process``).
+        keep_lowband: post-step of ``upsample`` (see ``poststeps.post_process``).
         keep_mid: post-step of ``upmix``.
         workdir: folder for the temporary 44.1 kHz reference (None: memory).
     """
@@ -277,7 +277,7 @@ class StreamJob:
         """
         from reencoder_cli.bandwidth import Spectrum
         from reencoder_cli.ops import wants_detection, with_detected_rate
-        from reencoder_cli.pipeline import post_steps_apply
+        from reencoder_cli.poststeps import post_steps_apply
 
         mono = self.mono and channels == 2
         if mono:
@@ -295,7 +295,7 @@ class StreamJob:
 
     def output(self, latent: Latent) -> Iterator[np.ndarray]:
         """Decoded blocks of the (processed) latent, with the post-steps when the input was audio."""
-        from reencoder_cli.pipeline import post_margin, post_process
+        from reencoder_cli.poststeps import post_margin, post_process
 
         if self.store is None:
             yield from decode_stream(self.pipeline, latent)
