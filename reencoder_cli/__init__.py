@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from reencoder_cli.constants import VERSION as __version__
+
 __all__ = ["Pipeline", "upsample", "upmix", "tune_allocator", "__version__"]
 
 

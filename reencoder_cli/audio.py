@@ -23,8 +23,9 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import AudioError, OutputError, UsageError
-from .tempfiles import hidden_temporary, publish
+from reencoder_cli.constants import VERSION
+from reencoder_cli.errors import AudioError, OutputError, UsageError
+from reencoder_cli.tempfiles import hidden_temporary, publish
 
 Source = str | os.PathLike[str] | BinaryIO
 
@@ -498,10 +499,8 @@ class AudioWriter:
 
     def _tag(self, tags: tuple[tuple[str, str], ...]) -> None:
         """Write the text tags, and ``software``; formats without text (AU, W64) get none."""
-        from reencoder_cli import __version__
-
         try:
-            for key, value in (*tags, ("software", f"reencoder {__version__}")):
+            for key, value in (*tags, ("software", f"reencoder {VERSION}")):
                 setattr(self._file, key, value)
         except sf.LibsndfileError:
             pass  # "File type does not support string data"
