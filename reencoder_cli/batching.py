@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -37,6 +38,9 @@ from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
 from reencoder_cli.latentfile import Latent
 from reencoder_cli.ops import OpSpec
 
+if TYPE_CHECKING:
+    from reencoder_cli.pipeline import Pipeline
+
 
 @dataclass(frozen=True)
 class _Short:
@@ -52,7 +56,7 @@ class _Short:
 
 
 def process_batch(
-    jobs: Sequence[Job], spec: JobSpec, pipeline: object, progress: Progress | None = None
+    jobs: Sequence[Job], spec: JobSpec, pipeline: Pipeline, progress: Progress | None = None
 ) -> list[JobResult]:
     """Process jobs, batching the short audio ones with equal frame counts; results in job order.
 
@@ -60,9 +64,7 @@ def process_batch(
     """
     from reencoder_cli.bandwidth import Spectrum
     from reencoder_cli.ops import OPS, wants_detection, with_detected_rate
-    from reencoder_cli.pipeline import Pipeline
 
-    assert isinstance(pipeline, Pipeline)
     if any(s.name == "mix" for s in spec.ops):
         return [process(job, spec, pipeline, progress) for job in jobs]
 
@@ -114,50 +116,43 @@ def _failed(job: Job, spec: JobSpec, exc: Exception, start: float) -> JobResult:
 
 
 def _run_group(
-    jobs: Sequence[Job], group: list[_Short], spec: JobSpec, pipeline: object
+    jobs: Sequence[Job], group: list[_Short], spec: JobSpec, pipeline: Pipeline
 ) -> list[tuple[int, JobResult]]:
     """One stacked encode and one stacked decode for files with the same frame count."""
     from reencoder_cli.poststeps import post_process
     from reencoder_cli.stream import Normalizer, decode_stream, encode_stream, resampled
     from reencoder_cli.tempfiles import scratch_dir
 
+    ae_rate, hop = pipeline.ae.sample_rate, pipeline.ae.hop
     width = max(item.ref.shape[1] for item in group)
     stacked = np.concatenate([np.pad(item.ref, ((0, 0), (0, width - item.ref.shape[1]))) for item in group])
-    z = encode_stream(pipeline, [stacked], pipeline.ae.sample_rate, stacked.shape[0]).z  # type: ignore[attr-defined]
+    z = encode_stream(pipeline, [stacked], ae_rate, stacked.shape[0]).z
     done: list[tuple[int, JobResult]] = []
     processed: list[tuple[_Short, Latent, JobResult]] = []
     row = 0
     for item in group:
         job, channels = jobs[item.index], item.ref.shape[0]
-        latent = Latent(
-            z[row : row + channels],
-            item.ref.shape[1],
-            item.rate,
-            pipeline.ae_id,  # type: ignore[attr-defined]
-            meta=item.meta,
-            hop=pipeline.ae.hop,  # type: ignore[attr-defined]
-        )
+        length = item.ref.shape[1]
+        latent = Latent(z[row : row + channels], length, item.rate, pipeline.ae_id, ae_rate, meta=item.meta, hop=hop)
         row += channels
-        result = JobResult(job.input, job.output, seed=spec.seed, in_rate=item.rate, duration=item.ref.shape[1] / 44100)
+        result = JobResult(job.input, job.output, seed=spec.seed, in_rate=item.rate, duration=length / ae_rate)
         try:
-            processed.append((item, pipeline.apply(latent, item.ops, spec.seed), result))  # type: ignore[attr-defined]
+            processed.append((item, pipeline.apply(latent, item.ops, spec.seed), result))
         except ReencoderError as exc:
             done.append((item.index, _failed(job, spec, exc, item.start)))
     if not processed:
         return done
     frames = processed[0][1].z.shape[-1]
     z_all = torch.cat([latent.z for _, latent, _ in processed])
-    hop = pipeline.ae.hop  # type: ignore[attr-defined]
-    wav_all = np.concatenate(
-        list(decode_stream(pipeline, Latent(z_all, frames * hop, 44100, pipeline.ae_id, hop=hop))), axis=1
-    )  # type: ignore[attr-defined]
+    whole = Latent(z_all, frames * hop, ae_rate, pipeline.ae_id, ae_rate, hop=hop)
+    wav_all = np.concatenate(list(decode_stream(pipeline, whole)), axis=1)
     row = 0
     for item, latent, result in processed:
         job = jobs[item.index]
         out = wav_all[row : row + latent.channels, : latent.length]
         row += latent.channels
         try:
-            width = pipeline.reference_width(item.ops)  # type: ignore[attr-defined]
+            width = pipeline.reference_width(item.ops)
             out, steps = post_process(
                 out, item.ref, item.ops, latent.source_rate, spec.keep_lowband, spec.keep_mid, reference_width=width
             )
@@ -183,7 +178,7 @@ def _run_group(
         result.status, result.ops, result.post_steps = "done", list(latent.ops), list(steps)
         result.channels, result.out_rate = latent.channels, rate
         result.subtype, result.clipped_samples = report.subtype, report.clipped_samples
-        result.models = pipeline.model_shas(result.ops)  # type: ignore[attr-defined]
+        result.models = pipeline.model_shas(result.ops)
         result.seconds = time.perf_counter() - item.start
         result.realtime_factor = result.duration / result.seconds if result.seconds > 0 else None
         done.append((item.index, result))

@@ -21,12 +21,16 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from reencoder_cli import audio, baselines, post
 from reencoder_cli.defaults import UPMIX_SIDES
 from reencoder_cli.metrics import band_metrics, stereo_metrics, visqol
+
+if TYPE_CHECKING:
+    from reencoder_cli.pipeline import Pipeline
 
 SAMPLE_RATE = 44100
 
@@ -123,15 +127,15 @@ def score(
 # -- bandwidth extension ----------------------------------------------------------------------------
 
 
-def upsample_systems(pipeline: object, rate: int, models: list[str], raw_model: str | None) -> dict[str, System]:
+def upsample_systems(pipeline: Pipeline, rate: int, models: list[str], raw_model: str | None) -> dict[str, System]:
     """Every bandwidth-extension row: ceilings, classical baselines, latent modules, raw baselines."""
     from reencoder_cli.baselines import sinc_upsample
 
     def ae(x: np.ndarray) -> np.ndarray:
-        return pipeline.decode(pipeline.encode(x, SAMPLE_RATE))  # type: ignore[attr-defined]
+        return pipeline.decode(pipeline.encode(x, SAMPLE_RATE))
 
     def latent(op: str, keep: bool) -> System:
-        return lambda clip, low: pipeline.run(low, rate, [op], keep_lowband=keep).wav  # type: ignore[attr-defined]
+        return lambda clip, low: pipeline.run(low, rate, [op], keep_lowband=keep).wav
 
     systems: dict[str, System] = {
         "AE reconstruction (ceiling)": lambda clip, low: ae(clip.wav),
@@ -208,7 +212,7 @@ def noise_fill_row(clips: list[Clip], rate: int, metric: Metric = band_metrics) 
 def evaluate_upsample(
     clips: list[Clip],
     rate: int,
-    pipeline: object,
+    pipeline: Pipeline,
     models: list[str],
     raw_model: str | None = None,
     keep_outputs: bool = False,
@@ -226,7 +230,7 @@ def evaluate_upsample(
 
 def evaluate_upmix(
     clips: list[Clip],
-    pipeline: object,
+    pipeline: Pipeline,
     model: str,
     seed: int = 0,
     keep_outputs: bool = False,
@@ -243,10 +247,10 @@ def evaluate_upmix(
                 ref = Path(tmp) / "ref.wav"
                 audio.write_audio(ref, clip.wav, SAMPLE_RATE, "FLOAT")
                 op += f",width_from={ref}"
-            return pipeline.run(mono, SAMPLE_RATE, [op], keep_mid=side is not None).wav  # type: ignore[attr-defined]
+            return pipeline.run(mono, SAMPLE_RATE, [op], keep_mid=side is not None).wav
 
     def ae(wav: np.ndarray) -> np.ndarray:
-        return fit_length(pipeline.decode(pipeline.encode(wav, SAMPLE_RATE)), wav.shape[-1])  # type: ignore[attr-defined]
+        return fit_length(pipeline.decode(pipeline.encode(wav, SAMPLE_RATE)), wav.shape[-1])
 
     def ae_side(clip: Clip, mono: np.ndarray) -> np.ndarray:
         return post.from_mid_side(mono, ae(post.mid_side(clip.wav)[1]))
@@ -270,7 +274,7 @@ def evaluate_upmix(
 
 def style_mix_correlation(
     clips: list[Clip],
-    pipeline: object,
+    pipeline: Pipeline,
     model: str,
     lambdas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0),
     segment: float = 1.0,
@@ -302,7 +306,7 @@ def style_mix_correlation(
             ref_r, out_r = [], []
             for i, (clip, path) in enumerate(zip(stereo, refs)):
                 op = f"upmix:model={model},seed={i},width_from={path},style_mix={lam}"
-                out = pipeline.run(audio.to_mono(clip.wav), SAMPLE_RATE, [op], keep_mid=False).wav  # type: ignore[attr-defined]
+                out = pipeline.run(audio.to_mono(clip.wav), SAMPLE_RATE, [op], keep_mid=False).wav
                 ref_r.append(ratios(clip.wav))
                 out_r.append(ratios(fit_length(out, clip.wav.shape[-1])))
             a, b = np.concatenate(ref_r), np.concatenate(out_r)
@@ -335,7 +339,7 @@ def opus_round_trip(wav: np.ndarray, kbps: int) -> np.ndarray | None:
 
 def evaluate_reconstruct(
     clips: list[Clip],
-    pipeline: object,
+    pipeline: Pipeline,
     bitrates: tuple[int, ...] = (32, 64, 96),
     keep_outputs: bool = False,
     metric: Metric = band_metrics,
@@ -346,15 +350,15 @@ def evaluate_reconstruct(
     mono = [Clip(c.name, audio.to_mono(c.wav)) for c in clips]
 
     def ae(clip: Clip, x: np.ndarray) -> np.ndarray:
-        return pipeline.decode(pipeline.encode(x, SAMPLE_RATE))  # type: ignore[attr-defined]
+        return pipeline.decode(pipeline.encode(x, SAMPLE_RATE))
 
     def noisy(level: float) -> System:
         def run(clip: Clip, x: np.ndarray) -> np.ndarray:
             from reencoder_cli.autoencoder import noisy_latent
 
-            latent = pipeline.encode(x, SAMPLE_RATE)  # type: ignore[attr-defined]
+            latent = pipeline.encode(x, SAMPLE_RATE)
             z = noisy_latent(latent.z, level, torch.Generator().manual_seed(0))
-            return pipeline.decode(latent.with_z(z))  # type: ignore[attr-defined]
+            return pipeline.decode(latent.with_z(z))
 
         return run
 
@@ -369,33 +373,33 @@ def evaluate_reconstruct(
     return score(systems, mono, lambda c: c.wav, metric, keep_outputs)
 
 
-def evaluate_linearity(clips: list[Clip], pipeline: object, gains: tuple[float, ...] = (0.25, 0.5, 2.0)) -> list[Row]:
+def evaluate_linearity(clips: list[Clip], pipeline: Pipeline, gains: tuple[float, ...] = (0.25, 0.5, 2.0)) -> list[Row]:
     """Homogeneity D(g E(x)) vs g x and additivity D(E(a) + E(b)) vs a + b, next to plain reconstruction.
 
     For additivity, a and b are the two halves of each clip; the last row, D(E(a + b)),
     is the plain reconstruction error of those same mixtures, the fair reference.
     """
     mono = [audio.to_mono(c.wav) for c in clips]
-    enc = [pipeline.encode(x, SAMPLE_RATE) for x in mono]  # type: ignore[attr-defined]
+    enc = [pipeline.encode(x, SAMPLE_RATE) for x in mono]
 
     def mean_metrics(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
         per = [band_metrics(fit_length(e, r.shape[-1]), r) for e, r in pairs]
         return {k: float(np.mean([m[k] for m in per])) for k in per[0]}
 
-    rows = [Row("D(E(x)) vs x", mean_metrics([(pipeline.decode(z), x) for z, x in zip(enc, mono)]))]  # type: ignore[attr-defined]
+    rows = [Row("D(E(x)) vs x", mean_metrics([(pipeline.decode(z), x) for z, x in zip(enc, mono)]))]
     for g in gains:
-        pairs = [(pipeline.decode(z.with_z(g * z.z)), g * x) for z, x in zip(enc, mono)]  # type: ignore[attr-defined]
+        pairs = [(pipeline.decode(z.with_z(g * z.z)), g * x) for z, x in zip(enc, mono)]
         rows.append(Row(f"D({g:g} E(x)) vs {g:g} x", mean_metrics(pairs)))
     halves = [(x[:, : x.shape[-1] // 2], x[:, x.shape[-1] // 2 : 2 * (x.shape[-1] // 2)]) for x in mono]
     pairs = []
     for a, b in halves:  # the two halves of each clip: different music, same length
-        za, zb = pipeline.encode(a, SAMPLE_RATE), pipeline.encode(b, SAMPLE_RATE)  # type: ignore[attr-defined]
-        pairs.append((pipeline.decode(za.with_z(za.z + zb.z)), a + b))  # type: ignore[attr-defined]
+        za, zb = pipeline.encode(a, SAMPLE_RATE), pipeline.encode(b, SAMPLE_RATE)
+        pairs.append((pipeline.decode(za.with_z(za.z + zb.z)), a + b))
     rows.append(Row("D(E(a) + E(b)) vs a + b", mean_metrics(pairs)))
     rows.append(
         Row(
             "D(E(a + b)) vs a + b",
             mean_metrics([(pipeline.decode(pipeline.encode(b, SAMPLE_RATE)), b) for _, b in pairs]),
         )
-    )  # type: ignore[attr-defined]
+    )
     return rows

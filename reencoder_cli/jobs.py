@@ -30,6 +30,7 @@ from reencoder_cli.tempfiles import remove_stale_temporaries, scratch_dir
 if TYPE_CHECKING:
     from reencoder_cli.latentfile import Latent
     from reencoder_cli.ops import OpSpec
+    from reencoder_cli.pipeline import Pipeline
 
 AUDIO_SUFFIXES = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".w64", ".caf", ".au", ".rf64"}
@@ -315,7 +316,7 @@ def _counted(
             progress(job.input, stage, done / rate, total)
 
 
-def process(job: Job, spec: JobSpec, pipeline: object, progress: Progress | None = None) -> JobResult:
+def process(job: Job, spec: JobSpec, pipeline: Pipeline, progress: Progress | None = None) -> JobResult:
     """Run one job, streamed: read (or load a latent), encode once, ops, decode once, post-steps, write atomically.
 
     Memory is bounded by the pipeline's chunk size whatever the input's length (the
@@ -326,10 +327,8 @@ def process(job: Job, spec: JobSpec, pipeline: object, progress: Progress | None
     (its total is the header's length) and as the output is decoded.
     """
     from reencoder_cli.background import prefetched, write_behind
-    from reencoder_cli.pipeline import Pipeline
     from reencoder_cli.stream import Normalizer, StreamJob, resampled
 
-    assert isinstance(pipeline, Pipeline)
     result = JobResult(job.input, job.output, seed=spec.seed, ops=[str(s) for s in spec.ops])
     start = time.perf_counter()
     try:

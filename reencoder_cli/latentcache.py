@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ from reencoder_cli.bwe import RATES
 from reencoder_cli.data import SAMPLE_RATE, Track, load_manifest
 from reencoder_cli.errors import DataError
 from reencoder_cli.layers import frame_level
+
+if TYPE_CHECKING:
+    from reencoder_cli.pipeline import Pipeline
 
 
 def shard_path(root: Path, track: Track) -> Path:
@@ -57,7 +61,7 @@ def select(tracks: list[Track], hours: float, valid_hours: float | None = None) 
     return chosen
 
 
-def encode_track(pipeline: object, wav: np.ndarray, rates: tuple[int, ...]) -> dict[str, Tensor]:
+def encode_track(pipeline: Pipeline, wav: np.ndarray, rates: tuple[int, ...]) -> dict[str, Tensor]:
     """All conditions of one stereo track.
 
     Args:
@@ -71,12 +75,12 @@ def encode_track(pipeline: object, wav: np.ndarray, rates: tuple[int, ...]) -> d
     from reencoder_cli import audio
 
     out = {
-        "full": pipeline.encode(wav, SAMPLE_RATE).z,  # type: ignore[attr-defined]
-        "mid": pipeline.encode(audio.to_mono(wav), SAMPLE_RATE).z,  # type: ignore[attr-defined]
+        "full": pipeline.encode(wav, SAMPLE_RATE).z,
+        "mid": pipeline.encode(audio.to_mono(wav), SAMPLE_RATE).z,
     }
     for rate in rates:
         low = audio.resample(wav, SAMPLE_RATE, rate)
-        out[f"r{rate}"] = pipeline.encode(low, rate).z  # type: ignore[attr-defined]
+        out[f"r{rate}"] = pipeline.encode(low, rate).z
     frames = min(z.shape[-1] for z in out.values())
     return {k: z[..., :frames].half().contiguous() for k, z in out.items()}
 

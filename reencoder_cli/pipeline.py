@@ -19,11 +19,13 @@ import torch
 from torch import Tensor, nn
 
 from reencoder_cli import audio, post
-from reencoder_cli.errors import DeviceError, UsageError
+from reencoder_cli.autoencoder import Autoencoder
+from reencoder_cli.errors import DeviceError, LatentFileError, UsageError
 from reencoder_cli.latentfile import SUFFIX, Latent, load_latent
 from reencoder_cli.ops import OPS, OpSpec, model_of, parse_op
 from reencoder_cli.poststeps import upmix_op
 from reencoder_cli.registry import model_factories
+from reencoder_cli.stream import StreamJob, decode_stream, encode_stream, resampled
 from reencoder_cli.weights import AEId, ModelMeta, load_model
 
 
@@ -87,17 +89,19 @@ class Pipeline:
     # -- models -------------------------------------------------------------------------
 
     @cached_property
-    def _ae(self) -> tuple[nn.Module, ModelMeta]:
-        return load_model(
+    def _ae(self) -> tuple[Autoencoder, ModelMeta]:
+        model, meta = load_model(
             self.autoencoder_name,
             model_factories(),
             expect_arch="autoencoder",
             offline=self.offline,
             device=self.device,
         )
+        assert isinstance(model, Autoencoder)
+        return model, meta
 
     @property
-    def ae(self) -> nn.Module:
+    def ae(self) -> Autoencoder:
         """The autoencoder (loaded on first use)."""
         return self._ae[0]
 
@@ -105,7 +109,7 @@ class Pipeline:
     def ae_id(self) -> AEId:
         """Identity of the loaded autoencoder: file stem, sha256 and latent space."""
         model, meta = self._ae
-        return AEId(Path(meta.path).stem, meta.sha256, model.latent_space())  # type: ignore[operator]
+        return AEId(Path(meta.path).stem, meta.sha256, model.latent_space())
 
     def module(self, name: str, archs: tuple[str, ...]) -> tuple[nn.Module, str]:
         """Load (once) a latent module trained on this autoencoder; returns it and its arch."""
@@ -166,15 +170,11 @@ class Pipeline:
 
     def encode(self, wav: np.ndarray, sample_rate: int, mono: bool = False) -> Latent:
         """Resample to 44.1 kHz and encode each channel: wav (C, T) -> Latent with z (C, D, F)."""
-        from reencoder_cli.stream import encode_stream
-
         wav = np.asarray(wav, dtype=np.float32)
         return encode_stream(self, [wav], sample_rate, wav.shape[0], mono)
 
     def encode_file(self, path: str) -> Latent:
         """Encode an audio file (streamed), or load a ``.latent`` made by this autoencoder."""
-        from reencoder_cli.stream import encode_stream
-
         if str(path).endswith(SUFFIX):
             latent = load_latent(path)
             self.check_latent(latent, str(path))
@@ -184,8 +184,6 @@ class Pipeline:
 
     def check_latent(self, latent: Latent, name: str) -> None:
         """Refuse a latent made in another latent space (by another encoder)."""
-        from reencoder_cli.errors import LatentFileError
-
         if not latent.autoencoder.shares_latents(self.ae_id):
             raise LatentFileError(
                 f"{name}: encoded by autoencoder {latent.autoencoder} but {self.ae_id}, another latent space, "
@@ -194,16 +192,12 @@ class Pipeline:
 
     def decode(self, latent: Latent) -> np.ndarray:
         """Decode each channel and trim to the original length: -> (C, T) float32 at 44.1 kHz."""
-        from reencoder_cli.stream import decode_stream
-
         self.check_latent(latent, "latent")
         return np.concatenate(list(decode_stream(self, latent)), axis=1)
 
     def reference_width(self, specs: Sequence[OpSpec]) -> np.ndarray | None:
         """The width per band (``post.band_widths``) of the chain's upmix reference (``width_from``):
         an audio file measured as it is (streamed, at 44.1 kHz), a ``.latent`` as decoded. None without one."""
-        from reencoder_cli.stream import resampled
-
         upmix = upmix_op(specs)
         path = upmix.params["width_from"] if upmix is not None else None
         if not path:
@@ -253,8 +247,6 @@ class Pipeline:
         Returns:
             The output (C', T') at 44.1 kHz, T' = T resampled.
         """
-        from reencoder_cli.stream import StreamJob
-
         specs = [parse_op(op) if isinstance(op, str) else op for op in ops]
         if not specs:
             raise UsageError("no op given")

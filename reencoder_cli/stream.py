@@ -13,16 +13,50 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import soxr
 import torch
 
 from reencoder_cli.audio import SourceMeta, resampled_length
+from reencoder_cli.autoencoder import Autoencoder
+from reencoder_cli.bandwidth import Spectrum
 from reencoder_cli.latentfile import Latent
+from reencoder_cli.ops import OPS, OpSpec, wants_detection, with_detected_rate
+from reencoder_cli.poststeps import post_margin, post_process, post_steps_apply
 from reencoder_cli.tempfiles import hidden_temporary
+from reencoder_cli.weights import AEId
+
+
+class Codec(Protocol):
+    """What streaming needs of the pipeline: the autoencoder, where it runs, the chunk size."""
+
+    @property
+    def ae(self) -> Autoencoder:
+        """The loaded autoencoder."""
+        ...
+
+    @property
+    def ae_id(self) -> AEId:
+        """Its identity, recorded in every latent."""
+        ...
+
+    @property
+    def device(self) -> torch.device:
+        """Where it runs."""
+        ...
+
+    @property
+    def chunk_frames(self) -> int:
+        """Latent frames per chunk."""
+        ...
+
+    def reference_width(self, specs: Sequence[OpSpec]) -> np.ndarray | None:
+        """The upmix reference's width per band, for the post-steps (None without one)."""
+        ...
 
 
 class Resampler:
@@ -142,7 +176,7 @@ class ReferenceStore:
 
 
 def encode_stream(
-    pipeline: object,
+    codec: Codec,
     blocks: Iterable[np.ndarray],
     source_rate: int,
     channels: int,
@@ -153,7 +187,7 @@ def encode_stream(
     """Resample and encode blocks as they come: memory holds one chunk plus context.
 
     Args:
-        pipeline: the ``Pipeline`` (autoencoder, chunk size).
+        codec: the autoencoder, its device and chunk size (a ``Pipeline``).
         blocks: (C, n) float32 blocks at ``source_rate``.
         source_rate: their rate.
         channels: C.
@@ -164,9 +198,9 @@ def encode_stream(
     Returns:
         The latent of the whole input, equal to one ``Pipeline.encode`` of it.
     """
-    ae = pipeline.ae  # type: ignore[attr-defined]
-    hop, context, chunk = ae.hop, ae.context_frames, pipeline.chunk_frames  # type: ignore[attr-defined]
-    dev = pipeline.device  # type: ignore[attr-defined]
+    ae = codec.ae
+    hop, context, chunk = ae.hop, ae.context_frames, codec.chunk_frames
+    dev = codec.device
     out_channels = 1 if mono else channels
     resampler = Resampler(source_rate, ae.sample_rate, out_channels)
     buffer, buffer_start, next_frame = np.zeros((out_channels, 0), np.float32), 0, 0
@@ -202,26 +236,24 @@ def encode_stream(
         emit(next_frame, end, frames)
         next_frame = end
     z = torch.cat(latents, dim=-1)
-    return Latent(z, total, source_rate, pipeline.ae_id, ae.sample_rate, meta=meta, hop=ae.hop)  # type: ignore[attr-defined]
+    return Latent(z, total, source_rate, codec.ae_id, ae.sample_rate, meta=meta, hop=ae.hop)
 
 
 Finish = Callable[[int, np.ndarray], np.ndarray]
 
 
-def decode_stream(
-    pipeline: object, latent: Latent, finish: Finish | None = None, margin: int = 0
-) -> Iterator[np.ndarray]:
+def decode_stream(codec: Codec, latent: Latent, finish: Finish | None = None, margin: int = 0) -> Iterator[np.ndarray]:
     """Decode chunk by chunk, trimmed to the latent's length: yields (C, n) float32 blocks.
 
     Args:
-        pipeline: the ``Pipeline``.
+        codec: the autoencoder, its device and chunk size (a ``Pipeline``).
         latent: what to decode.
         finish: post-step applied to each decoded region, given its first sample's index;
             it may look up to ``margin`` samples beyond the part that is kept.
         margin: samples of extra decoded signal on each side of every chunk for ``finish``.
     """
-    ae = pipeline.ae  # type: ignore[attr-defined]
-    hop, context, chunk = ae.hop, ae.context_frames, pipeline.chunk_frames  # type: ignore[attr-defined]
+    ae = codec.ae
+    hop, context, chunk = ae.hop, ae.context_frames, codec.chunk_frames
     frames, length = latent.z.shape[-1], latent.length
     extra = math.ceil(margin / hop) if finish is not None else 0
     for a in range(0, frames, chunk):
@@ -229,7 +261,7 @@ def decode_stream(
         lo, hi = max(0, a - extra), min(frames, b + extra)
         a0, b0 = max(0, lo - context), min(frames, hi + context)
         with torch.inference_mode():
-            wav = ae.decode(latent.z[..., a0:b0].to(pipeline.device))  # type: ignore[attr-defined]
+            wav = ae.decode(latent.z[..., a0:b0].to(codec.device))
         region = wav[..., (lo - a0) * hop : (hi - a0) * hop].float().cpu().numpy()
         region = region[:, : max(0, min(hi * hop, length) - lo * hop)]
         if finish is not None:
@@ -243,7 +275,7 @@ class StreamJob:
     """One input -> one output through a chain, streamed; use as a context manager.
 
     Args:
-        pipeline: the ``Pipeline``.
+        codec: the autoencoder, its device and chunk size (a ``Pipeline``).
         specs: the ops.
         keep_lowband: post-step of ``upsample`` (see ``poststeps.post_process``).
         keep_mid: post-step of ``upmix``.
@@ -252,17 +284,15 @@ class StreamJob:
 
     def __init__(
         self,
-        pipeline: object,
-        specs: list[object],
+        codec: Codec,
+        specs: Sequence[OpSpec],
         keep_lowband: bool = True,
         keep_mid: bool = True,
         workdir: str | Path | None = None,
     ) -> None:
-        from reencoder_cli.ops import OPS
-
-        self.pipeline, self.specs = pipeline, specs
+        self.codec, self.specs = codec, list(specs)
         self.keep_lowband, self.keep_mid, self.workdir = keep_lowband, keep_mid, workdir
-        self.mono = any(OPS[s.name].mono_input for s in specs)  # type: ignore[attr-defined]
+        self.mono = any(OPS[s.name].mono_input for s in specs)
         self.store: ReferenceStore | None = None
         self.post_steps: tuple[str, ...] = ()
         self.notes: list[str] = []
@@ -275,33 +305,27 @@ class StreamJob:
         With ``upsample:rate=auto`` the input's spectrum is gathered on the way and ``specs``
         get the detected rate (see ``bandwidth``): apply ``self.specs`` afterwards.
         """
-        from reencoder_cli.bandwidth import Spectrum
-        from reencoder_cli.ops import wants_detection, with_detected_rate
-        from reencoder_cli.poststeps import post_steps_apply
-
         mono = self.mono and channels == 2
         if mono:
             self.notes.append("stereo input downmixed to mono for upmix")
-        if post_steps_apply(self.specs, self.keep_lowband, self.keep_mid):  # type: ignore[arg-type]
+        if post_steps_apply(self.specs, self.keep_lowband, self.keep_mid):
             self.store = ReferenceStore(1 if self.mono else channels, self.workdir)
-        spectrum = Spectrum(source_rate) if wants_detection(self.specs) else None  # type: ignore[arg-type]
+        spectrum = Spectrum(source_rate) if wants_detection(self.specs) else None
         if spectrum is not None:
             blocks = spectrum.observe(blocks)
-        latent = encode_stream(self.pipeline, blocks, source_rate, channels, mono, self.store, meta)
+        latent = encode_stream(self.codec, blocks, source_rate, channels, mono, self.store, meta)
         if spectrum is not None:
-            self.specs, note = with_detected_rate(self.specs, spectrum.content_rate(), source_rate)  # type: ignore[arg-type, assignment]
+            self.specs, note = with_detected_rate(self.specs, spectrum.content_rate(), source_rate)
             self.notes += [note] if note else []
         return latent
 
     def output(self, latent: Latent) -> Iterator[np.ndarray]:
         """Decoded blocks of the (processed) latent, with the post-steps when the input was audio."""
-        from reencoder_cli.poststeps import post_margin, post_process
-
         if self.store is None:
-            yield from decode_stream(self.pipeline, latent)
+            yield from decode_stream(self.codec, latent)
             return
         store = self.store
-        width = self.pipeline.reference_width(self.specs)  # type: ignore[attr-defined]
+        width = self.codec.reference_width(self.specs)
 
         def finish(start: int, region: np.ndarray) -> np.ndarray:
             ref = store.read(start, start + region.shape[1])
@@ -309,7 +333,7 @@ class StreamJob:
                 region,
                 ref,
                 self.specs,
-                latent.source_rate,  # type: ignore[arg-type]
+                latent.source_rate,
                 self.keep_lowband,
                 self.keep_mid,
                 latent.sample_rate,
@@ -318,13 +342,13 @@ class StreamJob:
             return out
 
         margin = post_margin(
-            self.specs,  # type: ignore[arg-type]
-            latent.source_rate,  # type: ignore[arg-type]
+            self.specs,
+            latent.source_rate,
             self.keep_lowband,
             self.keep_mid,
             latent.sample_rate,
         )
-        yield from decode_stream(self.pipeline, latent, finish, margin)
+        yield from decode_stream(self.codec, latent, finish, margin)
 
     def __enter__(self) -> StreamJob:
         return self
