@@ -51,6 +51,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check reencoder_cli tests benchmarks examples
 	$(BIN)/ruff format --check reencoder_cli tests benchmarks examples
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest

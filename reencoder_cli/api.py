@@ -22,15 +22,16 @@ def _pipeline(autoencoder: str, device: str) -> Pipeline:
 def _run(
     wav: Audio, sample_rate: int, op: str, seed: int, keep_lowband: bool, keep_mid: bool, autoencoder: str, device: str
 ) -> tuple[Audio, int]:
-    is_tensor = isinstance(wav, torch.Tensor)
-    array = wav.detach().cpu().numpy() if is_tensor else np.asarray(wav)
+    if isinstance(wav, torch.Tensor):
+        out, rate = _run(wav.detach().cpu().numpy(), sample_rate, op, seed, keep_lowband, keep_mid, autoencoder, device)
+        return torch.from_numpy(out), rate
+    array = np.asarray(wav)
     squeeze = array.ndim == 1
     array = array[None] if squeeze else array
     result = _pipeline(autoencoder, device).run(
         array.astype(np.float32), sample_rate, [op], seed=seed, keep_lowband=keep_lowband, keep_mid=keep_mid
     )
-    out = result.wav[0] if squeeze and result.wav.shape[0] == 1 else result.wav
-    return (torch.from_numpy(out) if is_tensor else out), result.sample_rate  # type: ignore[return-value]
+    return (result.wav[0] if squeeze and result.wav.shape[0] == 1 else result.wav), result.sample_rate
 
 
 def upsample(

@@ -551,8 +551,8 @@ class AudioWriter:
         try:
             if self._file is not None:
                 self._file.close()
-            if self._tmp is not None:
-                publish(self._tmp, self._path, self._overwrite)  # type: ignore[arg-type]
+            if self._tmp is not None and self._path is not None:  # a temporary is made only for a path
+                publish(self._tmp, self._path, self._overwrite)
                 self._tmp = None
             else:
                 if self._file is not None:  # a format sent whole

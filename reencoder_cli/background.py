@@ -8,7 +8,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 
@@ -44,7 +44,7 @@ def prefetched(items: Iterable[T], depth: int = 4) -> Iterator[T]:
         while (item := buffer.get()) is not _DONE:
             if isinstance(item, BaseException):
                 raise item
-            yield item  # type: ignore[misc]
+            yield cast(T, item)  # what ``items`` yielded: neither _DONE nor an error
     finally:
         stop.set()
         thread.join()

@@ -17,6 +17,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from reencoder_cli.autoencoder import Autoencoder
+from reencoder_cli.bwe import LatentBWE
+from reencoder_cli.flow import LatentFlow
+from reencoder_cli.rawbwe import RawBWE
+from reencoder_cli.registry import model_factories
+from reencoder_cli.stereo import LatentUpmix
+from reencoder_cli.weights import load_model
+
 SAMPLE_RATE = 44100
 
 
@@ -59,49 +67,47 @@ def realtime_factor(fn: Callable[[], object], audio_seconds: float, device: torc
     return audio_seconds / best
 
 
-def model_calls(model: nn.Module, arch: str, frames: int, device: torch.device) -> dict[str, Callable[[], object]]:
+def model_calls(model: nn.Module, frames: int, device: torch.device) -> dict[str, Callable[[], object]]:
     """The inference calls to measure for one model on ``frames`` latent frames (per part)."""
-    if arch == "autoencoder":
-        wav = torch.randn(1, frames * model.hop, device=device)  # type: ignore[operator]
-        z = model.encode(wav)  # type: ignore[operator]
-        return {"encode": lambda: model.encode(wav), "decode": lambda: model.decode(z)}  # type: ignore[operator]
-    if arch == "rawbwe":
+    if isinstance(model, Autoencoder):
+        wav = torch.randn(1, frames * model.hop, device=device)
+        z = model.encode(wav)
+        return {"encode": lambda: model.encode(wav), "decode": lambda: model.decode(z)}
+    if isinstance(model, RawBWE):
         wav = torch.randn(1, frames * 1024, device=device)
         rate = torch.zeros(1, dtype=torch.long, device=device)
         return {"module": lambda: model(wav, rate)}
-    d = model.config.latent_dim  # type: ignore[union-attr]
-    z = torch.randn(1, d, frames, device=device)
-    if arch == "bwe":
-        rate = model.rate_tensor(16000, 1, device)  # type: ignore[operator]
+    if isinstance(model, LatentBWE):
+        z = torch.randn(1, model.config.latent_dim, frames, device=device)
+        rate = model.rate_tensor(16000, 1, device)
         return {"module": lambda: model(z, rate)}
-    if arch == "flow":
+    if isinstance(model, LatentFlow):
+        z = torch.randn(1, model.config.latent_dim, frames, device=device)
         rate = torch.zeros(1, dtype=torch.long, device=device)
         noise = torch.randn_like(z)
-        return {"1 step": lambda: model.sample(z, rate, noise, 1)}  # type: ignore[operator]
-    if arch == "stereo":
-        style = model.random_style(1, 0, device)  # type: ignore[operator]
+        return {"1 step": lambda: model.sample(z, rate, noise, 1)}
+    if isinstance(model, LatentUpmix):
+        z = torch.randn(1, model.config.latent_dim, frames, device=device)
+        style = model.random_style(1, 0, device)
         return {"module": lambda: model(z, style)}
-    raise ValueError(f"no benchmark for arch {arch!r}")
+    raise ValueError(f"no benchmark for {type(model).__name__}")
 
 
 def bench_model(name: str, seconds: float = 10.0, cuda: bool = True) -> list[BenchRow]:
     """Costs of a weights file, per part (encode/decode for the autoencoder)."""
-    from reencoder_cli.registry import model_factories
-    from reencoder_cli.weights import load_model
-
     model, meta = load_model(name, model_factories())
     frames = round(seconds * SAMPLE_RATE / 1024)
     audio_seconds = frames * 1024 / SAMPLE_RATE
     params = sum(p.numel() for p in model.parameters()) / 1e6
     cpu = torch.device("cpu")
     rows = []
-    for part, call in model_calls(model, meta.arch, frames, cpu).items():
+    for part, call in model_calls(model, frames, cpu).items():
         gflops = count_flops(call) / audio_seconds / 1e9
         rtf_cpu = realtime_factor(call, audio_seconds, cpu)
         rtf_cuda = peak = None
         if cuda and torch.cuda.is_available():
             dev = torch.device("cuda")
-            gpu_call = model_calls(model.to(dev), meta.arch, frames, dev)[part]
+            gpu_call = model_calls(model.to(dev), frames, dev)[part]
             torch.cuda.reset_peak_memory_stats(dev)
             rtf_cuda = realtime_factor(gpu_call, audio_seconds, dev)
             peak = torch.cuda.max_memory_allocated(dev) / 1e6
@@ -112,12 +118,9 @@ def bench_model(name: str, seconds: float = 10.0, cuda: bool = True) -> list[Ben
 
 def module_gflops(name: str, seconds: float = 10.0) -> float:
     """GFLOPs per second of audio of one latent module or raw model (all parts summed)."""
-    from reencoder_cli.registry import model_factories
-    from reencoder_cli.weights import load_model
-
-    model, meta = load_model(name, model_factories())
+    model, _ = load_model(name, model_factories())
     frames = round(seconds * SAMPLE_RATE / 1024)
-    calls = model_calls(model, meta.arch, frames, torch.device("cpu"))
+    calls = model_calls(model, frames, torch.device("cpu"))
     return sum(count_flops(c) for c in calls.values()) / (frames * 1024 / SAMPLE_RATE) / 1e9
 
 

@@ -21,6 +21,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -111,14 +112,19 @@ def source_files(source: Source) -> Iterator[tuple[str, Callable[[], io.BytesIO 
         with zipfile.ZipFile(location) as zf:
             members = sorted(n for n in zf.namelist() if Path(n).match(source.pattern))
         for member in members:
-            yield Path(member).stem, lambda m=member: io.BytesIO(zipfile.ZipFile(location).read(m))
+            yield Path(member).stem, partial(_zip_member, location, member)
         return
     for path in sorted(location.glob(source.pattern)):
         if source.parts:
             files = [str(path), *(str(path.with_name(part)) for part in source.parts)]
-            yield "_".join(path.parent.relative_to(location).parts), lambda f=files: f
+            yield "_".join(path.parent.relative_to(location).parts), partial(list, files)
         else:
-            yield "_".join(path.relative_to(location).with_suffix("").parts), lambda p=path: str(p)
+            yield "_".join(path.relative_to(location).with_suffix("").parts), partial(str, path)
+
+
+def _zip_member(archive: Path, member: str) -> io.BytesIO:
+    with zipfile.ZipFile(archive) as zf:
+        return io.BytesIO(zf.read(member))
 
 
 def decode_stereo(opened: io.BytesIO | str | list[str]) -> np.ndarray:

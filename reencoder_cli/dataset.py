@@ -89,13 +89,15 @@ class DeviceCrops:
 
     def mono(self, batch: int) -> torch.Tensor:
         """Random mono crops: -> (B, crop) float32 on the device."""
-        opts = {"device": self.audio.device, "generator": self.generator}
+        device, generator = self.audio.device, self.generator
         n = 2 * batch  # each crop and its stand-in
-        position = torch.randint(0, self.positions, (n,), **opts)  # uniform over start positions
+        position = torch.randint(
+            0, self.positions, (n,), device=device, generator=generator
+        )  # uniform over start positions
         track = torch.searchsorted(self.ends, position, right=True)
         start = self.offsets[track] + position - self.before[track]  # (2B,)
         stereo = self.audio[start[:, None] + self.steps].float() / 32768.0  # (2B, crop, 2)
-        pick = torch.randint(0, 3, (n, 1), **opts)
+        pick = torch.randint(0, 3, (n, 1), device=device, generator=generator)
         mono = torch.where(pick == 2, stereo.mean(dim=-1), stereo[..., 0].where(pick == 0, stereo[..., 1]))
         quiet = mono[:batch].square().mean(dim=-1, keepdim=True).sqrt() < self.min_rms  # (B, 1)
         return torch.where(quiet, mono[batch:], mono[:batch])

@@ -56,6 +56,8 @@ class PeriodDiscriminator(nn.Module):
 class ResolutionDiscriminator(nn.Module):
     """One STFT resolution, split into frequency bands that share a Conv2d stack."""
 
+    window: Tensor  # a buffer, not stored
+
     def __init__(self, n_fft: int, bands: tuple[float, ...], channels: int) -> None:
         super().__init__()
         self.n_fft = n_fft

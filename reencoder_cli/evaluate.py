@@ -62,7 +62,9 @@ def with_visqol(metric: Metric) -> Metric:
     """``metric`` plus ``visqol`` (ViSQOL MOS-LQO, higher is better) for each clip."""
 
     def both(est: np.ndarray, ref: np.ndarray) -> dict[str, float]:
-        return {**metric(est, ref), "visqol": visqol(est, ref)}  # type: ignore[dict-item]
+        score = visqol(est, ref)
+        assert score is not None  # the command adds ViSQOL only where it is installed
+        return {**metric(est, ref), "visqol": score}
 
     return both
 
@@ -331,10 +333,16 @@ def opus_round_trip(wav: np.ndarray, kbps: int) -> np.ndarray | None:
     with tempfile.TemporaryDirectory() as tmp:
         enc, dec = Path(tmp) / "x.opus", Path(tmp) / "out.wav"
         audio.opus_encode(wav, SAMPLE_RATE, enc, kbps)
-        quiet = dict(check=True, capture_output=True)
-        subprocess.run(["opusdec", "--quiet", "--rate", str(SAMPLE_RATE), "--float", str(enc), str(dec)], **quiet)
+        command = ["opusdec", "--quiet", "--rate", str(SAMPLE_RATE), "--float", str(enc), str(dec)]
+        subprocess.run(command, check=True, capture_output=True)
         out, _ = audio.read_audio(dec)
     return fit_length(out, wav.shape[-1])
+
+
+def _opus(kbps: int, clip: Clip, wav: np.ndarray) -> np.ndarray:
+    out = opus_round_trip(wav, kbps)
+    assert out is not None  # Opus rows are made only where opus-tools are installed
+    return out
 
 
 def evaluate_reconstruct(
@@ -369,7 +377,7 @@ def evaluate_reconstruct(
     }
     if shutil.which("opusenc"):
         for kbps in bitrates:
-            systems[f"Opus {kbps} kbps"] = lambda c, x, k=kbps: opus_round_trip(x, k)
+            systems[f"Opus {kbps} kbps"] = functools.partial(_opus, kbps)
     return score(systems, mono, lambda c: c.wav, metric, keep_outputs)
 
 

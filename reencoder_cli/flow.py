@@ -36,6 +36,9 @@ class LatentFlow(nn.Module):
         config: sizes, rates, normalisation.
     """
 
+    mean: Tensor  # (1, D, 1) buffers, not stored
+    std: Tensor
+
     def __init__(self, config: FlowConfig = FlowConfig()) -> None:
         super().__init__()
         self.config = config

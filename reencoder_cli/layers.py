@@ -96,6 +96,11 @@ class ConvNeXtBlock(nn.Module):
         self.down = nn.Linear(hidden, dim)
         self.layer_scale = None if grn else nn.Parameter(torch.full((dim,), 1e-2))
 
+    @property
+    def receptive_field(self) -> int:
+        """Frames of context needed on each side (the depthwise conv and the GRN window)."""
+        return self.dwconv.kernel_size[0] // 2 + (self.grn.window // 2 if self.grn is not None else 0)
+
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """x: (B, F, C), cond: (B, K) or None -> (B, F, C)."""
         # The depthwise conv as a (B, C, 1, F) conv2d on the channels-last data as it lies:
@@ -104,7 +109,7 @@ class ConvNeXtBlock(nn.Module):
             x.transpose(1, 2).unsqueeze(2),
             self.dwconv.weight.unsqueeze(2),
             self.dwconv.bias,
-            padding=(0, self.dwconv.padding[0]),
+            padding=(0, self.dwconv.kernel_size[0] // 2),
             groups=self.dwconv.groups,
         )
         y = y.squeeze(2).transpose(1, 2)
@@ -158,11 +163,7 @@ class Backbone(nn.Module):
     @property
     def receptive_field(self) -> int:
         """Frames of context needed on each side for an exact result (convs and GRN windows)."""
-        block = self.blocks[0] if len(self.blocks) else None
-        if block is None:
-            return 0
-        per_block = block.dwconv.kernel_size[0] // 2 + (block.grn.window // 2 if block.grn is not None else 0)
-        return per_block * len(self.blocks)
+        return sum(block.receptive_field for block in self.blocks if isinstance(block, ConvNeXtBlock))
 
 
 LEVEL_FLOOR = 1e-6

@@ -26,6 +26,7 @@ Edge cases:
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 import torch
@@ -247,10 +248,10 @@ def stereo_metrics(est: Signal, ref: Signal) -> dict[str, float]:
 
 
 @functools.lru_cache(maxsize=1)
-def _visqol_api() -> object | None:
+def _visqol_api() -> Any:
     """The ViSQOL audio-mode scorer of ``visqol-python`` (``pip install -e ".[visqol]"``), or None."""
     try:
-        from visqol import VisqolApi  # type: ignore[import-not-found]
+        from visqol import VisqolApi
     except ImportError:
         return None
     api = VisqolApi()
@@ -281,5 +282,5 @@ def visqol(est: Signal, ref: Signal) -> float | None:
     if api is None:
         return None
     e, r = (resample_poly(x.double().numpy(), 160, 147, axis=-1) for x in _pair(est, ref))
-    scores = [api.measure_from_arrays(r[c], e[c], 48000).moslqo for c in range(e.shape[0])]  # type: ignore[attr-defined]
+    scores = [api.measure_from_arrays(r[c], e[c], 48000).moslqo for c in range(e.shape[0])]
     return float(sum(scores) / len(scores))

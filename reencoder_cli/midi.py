@@ -12,10 +12,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from reencoder_cli.errors import DataError
+
+if TYPE_CHECKING:
+    from mido import MidiFile
 
 PACKAGES = ("fluidsynth", "musescore-general-soundfont-lossless", "fluid-soundfont-gm")
 SOUNDFONTS = (
@@ -158,7 +162,7 @@ def randomize_midi(source: Path, dest: Path, rng: np.random.Generator) -> None:
     truncate(mid, MAX_SECONDS + 2.0).save(str(dest))
 
 
-def truncate(mid: object, seconds: float) -> object:
+def truncate(mid: MidiFile, seconds: float) -> MidiFile:
     """A type-0 copy of a MIDI file cut at ``seconds``, at a fixed tempo, ending with all notes off.
 
     Bounding the length here bounds what fluidsynth renders: some scores' timing makes it

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from reencoder_cli import arith
+from reencoder_cli.bwe import LatentBWE, rate_index
 from reencoder_cli.defaults import (
     UPMIX_MIN_SIDE_DB,
     UPMIX_MIN_SIDE_HELP,
@@ -29,7 +30,9 @@ from reencoder_cli.defaults import (
     upsample_model,
 )
 from reencoder_cli.errors import UsageError
+from reencoder_cli.flow import LatentFlow
 from reencoder_cli.latentfile import Latent
+from reencoder_cli.stereo import LatentUpmix
 
 
 class Runner(Protocol):
@@ -94,7 +97,7 @@ def _rate_is_auto(spec: OpSpec) -> bool:
 class Param:
     """One ``k=v`` parameter of an op."""
 
-    kind: type
+    kind: Callable[[str], Any]  # converts the text given: int, float, str or rate_or_auto
     default: Any
     help: str
     low: float | None = None
@@ -207,17 +210,16 @@ def _upsample(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -
     p = {**p, "rate": rate}  # the history names the rate it ran from
     if p["model"] == UPSAMPLE_MODEL:
         p = {**p, "model": upsample_model(rate)}  # and the file that ran
-    model, arch = runner.module(p["model"], OPS["upsample"].archs)
+    model, _ = runner.module(p["model"], OPS["upsample"].archs)
     z = latent.z.to(runner.device)
-    try:
-        rates = model.rate_tensor(rate, z.shape[0], runner.device) if arch == "bwe" else None
-    except ValueError as exc:
-        raise UsageError(f"upsample: {exc}") from None
-    if arch == "bwe":
+    if isinstance(model, LatentBWE):
+        try:
+            rates = model.rate_tensor(rate, z.shape[0], runner.device)
+        except ValueError as exc:
+            raise UsageError(f"upsample: {exc}") from None
         out = runner.map_frames(lambda x: model(x, rates), [z], model.context_frames)
     else:
-        from reencoder_cli.bwe import rate_index
-
+        assert isinstance(model, LatentFlow)  # the op's archs are these two
         try:
             index = torch.full((z.shape[0],), rate_index(model.config.rates, rate), device=runner.device)
         except ValueError as exc:
@@ -234,6 +236,7 @@ def _upmix(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -> L
     if latent.channels != 1:
         raise UsageError("upmix: the input must be mono (downmix it first)")
     model, _ = runner.module(p["model"], OPS["upmix"].archs)
+    assert isinstance(model, LatentUpmix)  # the op's one arch
     mix = p["style_mix"]
     if mix is None:
         mix = 1.0 if p["width_from"] else 0.0

@@ -211,8 +211,8 @@ class Pipeline:
                     if reader.channels != 2:
                         raise UsageError(f"upmix: width_from {path} is mono; it must be a stereo file")
                     blocks = resampled(reader.blocks(), reader.sample_rate, rate, 2)
-                    powers = sum(post.band_powers(block, rate) for block in blocks if block.shape[1])
-            self._widths[path] = post.band_widths(powers)  # type: ignore[arg-type]
+                    powers = sum((post.band_powers(block, rate) for block in blocks if block.shape[1]), np.zeros(()))
+            self._widths[path] = post.band_widths(powers)
         return self._widths[path]
 
     def apply(self, latent: Latent, ops: Sequence[OpSpec | str], seed: int = 0) -> Latent:

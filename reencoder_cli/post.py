@@ -239,8 +239,8 @@ def parametric_stereo(
     bands = third_octaves(IMAGE_FFT, sample_rate)
 
     def stft(x: np.ndarray) -> torch.Tensor:  # (C, T) -> (C, bins, frames)
-        x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-        return torch.stft(x, IMAGE_FFT, IMAGE_HOP, window=window, pad_mode="constant", return_complex=True)
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        return torch.stft(t, IMAGE_FFT, IMAGE_HOP, window=window, pad_mode="constant", return_complex=True)
 
     mid, side = stft(np.concatenate(mid_side(output)))  # (bins, frames) each
     power = (bands @ mid.abs().square()).add(1e-12)  # (bands, frames)

@@ -53,6 +53,8 @@ class RawBWE(nn.Module):
         config: sizes.
     """
 
+    window: Tensor  # a buffer, not stored
+
     def __init__(self, config: RawBWEConfig = RawBWEConfig()) -> None:
         super().__init__()
         self.config = config
@@ -66,8 +68,8 @@ class RawBWE(nn.Module):
         self.up = nn.ModuleList(nn.ConvTranspose2d(b, a, (4, 1), stride=(4, 1)) for a, b in zip(c[:-1], c[1:]))
         self.dec = nn.ModuleList(nn.Sequential(*(ResBlock(ch) for _ in range(config.blocks))) for ch in c[:-1])
         self.head = nn.Conv2d(c[0], 2, 3, padding=1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        for param in self.head.parameters():  # weight and bias: the residual starts at zero
+            nn.init.zeros_(param)
 
     def forward(self, wav: Tensor, rate: Tensor) -> Tensor:
         """wav: (B, T), rate: (B,) indices -> (B, T)."""

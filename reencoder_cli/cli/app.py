@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import signal
+from typing import Any
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -18,7 +18,7 @@ NORM_DB = -0.1  # ``--norm`` given without a level, as ``--norm=-0.1``
 class Group(TyperGroup):
     """The command group: ``--norm`` alone means ``--norm=-0.1``, as sox's ``--norm[=dB]`` (Typer cannot say it)."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # Any: click's Context, or Typer's copy of it
         end = args.index("--") if "--" in args else len(args)
         args = [f"--norm={NORM_DB}" if a == "--norm" else a for a in args[:end]] + args[end:]
         return super().parse_args(ctx, args)
@@ -53,14 +53,13 @@ class errors_handled:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> None:
         if isinstance(exc, ReencoderError):
             raise fail(str(exc), exc.exit_code)
         if isinstance(exc, KeyboardInterrupt):
             raise fail("interrupted", 130)
         if isinstance(exc, Terminated):
             raise fail(f"stopped by {signal.Signals(exc.signum).name}", 128 + exc.signum)
-        return False
 
 
 def stop_on_signals() -> None:

@@ -54,6 +54,7 @@ def evaluate(
 
     from reencoder_cli import audio, baselines, report
     from reencoder_cli import evaluate as ev
+    from reencoder_cli.metrics import band_metrics, stereo_metrics
     from reencoder_cli.pipeline import Pipeline
     from reencoder_cli.weights import weights_dir
 
@@ -92,19 +93,19 @@ def evaluate(
             chosen = models if models is not None else by_arch["bwe"] + by_arch["flow"]
             raw = raw_model or (by_arch["rawbwe"][0] if by_arch["rawbwe"] else None)
             rows = ev.evaluate_upsample(
-                clips, rate, pipeline, chosen, raw, keep_outputs=bool(plot), metric=scored(ev.band_metrics)
+                clips, rate, pipeline, chosen, raw, keep_outputs=bool(plot), metric=scored(band_metrics)
             )
             inputs = {c.name: baselines.sinc_upsample(audio.resample(c.wav, 44100, rate), rate) for c in clips}
             learned = [*chosen, *([raw] if raw else [])]
         elif task == "upmix":
             model = (models or [UPMIX_MODEL])[0]
             learned = [model]
-            rows = ev.evaluate_upmix(clips, pipeline, model, keep_outputs=bool(plot), metric=scored(ev.stereo_metrics))
+            rows = ev.evaluate_upmix(clips, pipeline, model, keep_outputs=bool(plot), metric=scored(stereo_metrics))
             inputs = {c.name: audio.to_mono(c.wav) for c in clips}
             if style_mix:
                 extra = ev.style_mix_correlation(clips, pipeline, model)
         elif task == "reconstruct":
-            rows = ev.evaluate_reconstruct(clips, pipeline, keep_outputs=bool(plot), metric=scored(ev.band_metrics))
+            rows = ev.evaluate_reconstruct(clips, pipeline, keep_outputs=bool(plot), metric=scored(band_metrics))
             inputs = {c.name: audio.to_mono(c.wav) for c in clips}
         else:
             rows, inputs = ev.evaluate_linearity(clips, pipeline), {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
@@ -80,7 +80,7 @@ def models(
     out.print(table if files else f"no weights in {weights_dir()} yet")
 
 
-def _steps(train: dict) -> str:
+def _steps(train: dict[str, Any]) -> str:
     """Training steps, those of the weights a run started from first (``15705+6000``)."""
     steps = str(train.get("steps", "?"))
     init = train.get("init") or {}

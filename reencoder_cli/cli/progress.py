@@ -60,10 +60,9 @@ class BatchProgress:
             self._progress.remove_task(self._file)  # a new stage gets a new task: its own time estimate
             self._file = None
         if self._file is None:
-            self._file = self._progress.add_task(description, total=total, completed=done, amount=amount)
+            self._file = self._progress.add_task(description, total=total, amount=amount)
             self._description = description
-        else:
-            self._progress.update(self._file, total=total, completed=done, amount=amount)
+        self._progress.update(self._file, total=total, completed=done, amount=amount)
 
     def finished(self, count: int) -> None:
         """``count`` more files are done, skipped or failed; the current file's stage goes."""

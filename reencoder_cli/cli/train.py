@@ -149,22 +149,22 @@ def train_autoencoder(
     ] = None,
 ) -> None:
     """Train (or resume) the autoencoder; exports RUN/autoencoder.safetensors at every checkpoint."""
+    from dataclasses import replace
     from pathlib import Path
 
     from reencoder_cli.train.autoencoder import AETrainConfig, train
 
+    config = AETrainConfig(gan_start=gan_start, batch=batch, decoder_only=decoder_only)
+    if lr is not None:
+        config = replace(config, lr=lr)
+    if latent_noise is not None:
+        config = replace(config, noise_max=latent_noise, noise_prob=0.5)
     _train(
         train,
         Path(data),
         Path(run),
         device=device,
-        config=AETrainConfig(
-            gan_start=gan_start,
-            batch=batch,
-            decoder_only=decoder_only,
-            **({} if lr is None else {"lr": lr}),
-            **({} if latent_noise is None else {"noise_max": latent_noise, "noise_prob": 0.5}),
-        ),
+        config=config,
         init=init,
         threads=threads,
         steps=steps,
@@ -236,8 +236,9 @@ def train_module(
     if kind not in ("bwe", "flow", "stereo") or size not in BWE_SIZES:
         raise fail(f"unknown module {kind!r} size {size!r}; kinds: bwe, flow, stereo; sizes: S, M", 2)
     sized = BWE_SIZES[size]
-    shape = dict(dim=sized.dim, blocks=sized.blocks, hidden=sized.hidden)
-    model_config = {"bwe": sized, "flow": FlowConfig(**shape), "stereo": StereoConfig(**shape)}[kind]
+    flow = FlowConfig(dim=sized.dim, blocks=sized.blocks, hidden=sized.hidden)
+    stereo = StereoConfig(dim=sized.dim, blocks=sized.blocks, hidden=sized.hidden)
+    model_config = {"bwe": sized, "flow": flow, "stereo": stereo}[kind]
     config = LatentTrainConfig(disc_channels=disc_channels, disc_start=disc_start, warmup=warmup)
     if l1_only:
         config = replace(config, adv_weight=0.0, fm_weight=0.0)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -21,9 +22,10 @@ from torch import Tensor, nn
 from reencoder_cli.bwe import BWEConfig, LatentBWE
 from reencoder_cli.discriminators import LatentDiscriminator, LatentDiscriminatorConfig
 from reencoder_cli.flow import FlowConfig, LatentFlow
+from reencoder_cli.latentcache import LatentCrops
 from reencoder_cli.layers import frame_level
 from reencoder_cli.stereo import LatentUpmix, StereoConfig
-from reencoder_cli.train.loop import Runtime, optimizer_step, unwrap, warmup_lr
+from reencoder_cli.train.loop import Runtime, Schedule, optimizer_step, unwrap, warmup_lr
 from reencoder_cli.train.losses import discriminator_loss, feature_matching_loss, generator_loss, kl_divergence
 
 
@@ -59,10 +61,10 @@ class LatentTrainer:
     model: nn.Module
     disc: nn.Module | None = None
 
-    def __init__(self, config: LatentTrainConfig, runtime: Runtime, train: object, valid: object) -> None:
+    def __init__(self, config: LatentTrainConfig, runtime: Runtime, train: LatentCrops, valid: LatentCrops) -> None:
         torch.manual_seed(config.seed)
         self.config, self.runtime, self.train_crops = config, runtime, train
-        self.valid = [self.collate(valid.sample(config.batch)) for _ in range(config.valid_batches)]  # type: ignore[attr-defined]
+        self.valid = [self.collate(valid.sample(config.batch)) for _ in range(config.valid_batches)]
         self.generator = torch.Generator(runtime.device).manual_seed(config.seed + runtime.rank)
 
     def setup(self) -> None:
@@ -98,7 +100,7 @@ class LatentTrainer:
             start = c.disc_start if name == "disc" else 0
             for group in opt.param_groups:
                 group["lr"] = base * warmup_lr(max(0, step - start), c.warmup)
-        batch = self.collate(self.train_crops.sample(c.batch))  # type: ignore[attr-defined]
+        batch = self.collate(self.train_crops.sample(c.batch))
         with self.runtime.autocast():
             losses = self.loss(batch, step)
         self._update("model", losses["loss"])
@@ -123,7 +125,12 @@ class BWETrainer(LatentTrainer):
     """Regression bandwidth extension, with the latent discriminator unless ``adv_weight`` is 0."""
 
     def __init__(
-        self, model_config: BWEConfig, config: LatentTrainConfig, runtime: Runtime, train: object, valid: object
+        self,
+        model_config: BWEConfig,
+        config: LatentTrainConfig,
+        runtime: Runtime,
+        train: LatentCrops,
+        valid: LatentCrops,
     ) -> None:
         self.model_config = model_config
         self.keys = ("full", *(f"r{r}" for r in model_config.rates))
@@ -179,7 +186,12 @@ class FlowTrainer(LatentTrainer):
     """Conditional flow matching: x_t = (1 - t) noise + t target, regress the velocity target - noise."""
 
     def __init__(
-        self, model_config: FlowConfig, config: LatentTrainConfig, runtime: Runtime, train: object, valid: object
+        self,
+        model_config: FlowConfig,
+        config: LatentTrainConfig,
+        runtime: Runtime,
+        train: LatentCrops,
+        valid: LatentCrops,
     ) -> None:
         self.model_config = model_config
         self.rng = torch.Generator().manual_seed(config.seed)
@@ -192,6 +204,7 @@ class FlowTrainer(LatentTrainer):
 
     def loss(self, batch: dict[str, Tensor], step: int | None) -> dict[str, Tensor]:
         model = unwrap(self.model)
+        assert isinstance(model, LatentFlow)
         level = frame_level(batch["low"])
         x1, low = model.normalize(batch["full"], level), model.normalize(batch["low"], level)
         gen = self.generator if step is not None else torch.Generator(x1.device).manual_seed(0)
@@ -224,7 +237,12 @@ class StereoTrainer(LatentTrainer):
     """Upmix with a variational style encoder: L1 on stacked L/R latents + KL on the style."""
 
     def __init__(
-        self, model_config: StereoConfig, config: LatentTrainConfig, runtime: Runtime, train: object, valid: object
+        self,
+        model_config: StereoConfig,
+        config: LatentTrainConfig,
+        runtime: Runtime,
+        train: LatentCrops,
+        valid: LatentCrops,
     ) -> None:
         self.model_config = model_config
         self.keys = ("full", "mid")
@@ -232,9 +250,11 @@ class StereoTrainer(LatentTrainer):
         self.model = StereoObjective(LatentUpmix(model_config))
         self.setup()
 
-    def exported(self) -> nn.Module:
+    def exported(self) -> LatentUpmix:
         """The upmix model (with its style encoder) without the training wrapper."""
-        return unwrap(self.model).model
+        objective = unwrap(self.model)
+        assert isinstance(objective, StereoObjective)
+        return objective.model
 
     def collate(self, crops: list[dict[str, Tensor]]) -> dict[str, Tensor]:
         """-> mid (B, D, F), lr (B, 2D, F) stacked left then right."""
@@ -272,17 +292,17 @@ def train(
     run_dir: Path,
     autoencoder: str,
     *,
-    model_config: object,
+    model_config: BWEConfig | StereoConfig,
     config: LatentTrainConfig = LatentTrainConfig(),
     device: str = "auto",
-    schedule: object | None = None,
+    schedule: Schedule | None = None,
     command: str = "",
-    log: object = print,
+    log: Callable[[str], None] = print,
 ) -> Path:
     """Train (or resume) a latent module on the latent cache; export ``run_dir/<kind>.safetensors``.
 
     Args:
-        kind: "bwe", "flow" or "stereo".
+        kind: "bwe", "flow" or "stereo" (its ``model_config``: ``BWEConfig``, ``FlowConfig``, ``StereoConfig``).
         latents: latent cache folder (``reencoder train latents``).
         run_dir: checkpoint, logs and exported weights.
         autoencoder: the autoencoder weights the cache was made with (recorded in the export).
@@ -293,19 +313,21 @@ def train(
         command: the command line, for provenance.
         log: progress lines.
     """
-    from reencoder_cli.latentcache import LatentCrops, sources
+    from reencoder_cli.latentcache import sources
     from reencoder_cli.pipeline import Pipeline
-    from reencoder_cli.train.loop import Schedule, fit, setup_runtime
+    from reencoder_cli.train.loop import fit, setup_runtime
     from reencoder_cli.weights import save_model
 
     runtime = setup_runtime(device)
     trainer_cls, _ = TRAINERS[kind]
-    keys = ("full", "mid") if kind == "stereo" else ("full", *(f"r{r}" for r in model_config.rates))  # type: ignore[attr-defined]
+    keys = (
+        ("full", "mid") if isinstance(model_config, StereoConfig) else ("full", *(f"r{r}" for r in model_config.rates))
+    )
     crops = LatentCrops(latents, "train", keys, config.frames, seed=config.seed + 1000 * runtime.rank)
     valid = LatentCrops(latents, "valid", keys, config.frames, seed=12345)
-    if kind == "flow" and not model_config.latent_mean:  # type: ignore[attr-defined]
+    if isinstance(model_config, FlowConfig) and not model_config.latent_mean:
         mean, std = crops.statistics()
-        model_config = replace(model_config, latent_mean=tuple(mean), latent_std=tuple(std))  # type: ignore[type-var]
+        model_config = replace(model_config, latent_mean=tuple(mean), latent_std=tuple(std))
     trainer = trainer_cls(model_config, config, runtime, crops, valid)
     ae = Pipeline(autoencoder=autoencoder).ae_id
     out = run_dir / f"{kind}.safetensors"
@@ -320,5 +342,5 @@ def train(
         }
         save_model(out, trainer.exported(), kind, model_config, autoencoder=ae, train=info, dtype=torch.float16)
 
-    fit(trainer, run_dir, runtime, schedule or Schedule(), on_checkpoint=export, log=log)  # type: ignore[arg-type]
+    fit(trainer, run_dir, runtime, schedule or Schedule(), on_checkpoint=export, log=log)
     return out

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -113,7 +113,7 @@ def save_checkpoint(path: Path, trainer: Trainer, state: dict[str, object]) -> N
     from safetensors.torch import save_file
 
     tensors: dict[str, torch.Tensor] = {}
-    meta: dict[str, object] = {"state": state, "optimizers": {}}
+    optimizers: dict[str, Any] = {}
     for name, module in trainer.modules.items():
         for key, value in unwrap(module).state_dict().items():
             tensors[f"model.{name}.{key}"] = value.detach().contiguous().clone()
@@ -122,13 +122,14 @@ def save_checkpoint(path: Path, trainer: Trainer, state: dict[str, object]) -> N
         for index, slots in sd["state"].items():
             for key, value in slots.items():
                 tensors[f"optim.{name}.{index}.{key}"] = torch.as_tensor(value).contiguous().clone()
-        meta["optimizers"][name] = sd["param_groups"]  # type: ignore[index]
+        optimizers[name] = sd["param_groups"]
     tmp = path.with_name(f".{path.name}.tmp")
-    save_file({k: v.cpu() for k, v in tensors.items()}, str(tmp), metadata={"json": json.dumps(meta)})
+    meta = json.dumps({"state": state, "optimizers": optimizers})
+    save_file({k: v.cpu() for k, v in tensors.items()}, str(tmp), metadata={"json": meta})
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, trainer: Trainer, device: torch.device) -> dict[str, object]:
+def load_checkpoint(path: Path, trainer: Trainer, device: torch.device) -> dict[str, Any]:
     """Restore modules and optimizers from ``path``; return the saved loop state."""
     from safetensors import safe_open
     from safetensors.torch import load_file
@@ -245,7 +246,7 @@ def fit(
     step, elapsed = 0, 0.0
     if ckpt.exists():
         state = load_checkpoint(ckpt, trainer, runtime.device)
-        step, elapsed = int(state["step"]), float(state["seconds"])  # type: ignore[arg-type]
+        step, elapsed = int(state["step"]), float(state["seconds"])
         log(f"resumed from {ckpt} at step {step}")
     metrics = MetricLog(run_dir / "log.csv") if runtime.is_main else None
     stop = {"now": False}

@@ -7,6 +7,7 @@ multi-resolution STFT distance of DESIGN.md (auraloss), on the waveform.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -14,8 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from reencoder_cli.dataset import CropSampler
 from reencoder_cli.rawbwe import ARCH, RawBWE, RawBWEConfig
-from reencoder_cli.train.loop import Runtime, optimizer_step, warmup_lr
+from reencoder_cli.train.loop import Runtime, Schedule, optimizer_step, unwrap, warmup_lr
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,12 @@ class RawTrainer:
     """Implements ``loop.Trainer`` for the raw baseline."""
 
     def __init__(
-        self, model_config: RawBWEConfig, config: RawTrainConfig, runtime: Runtime, sampler: object, valid: np.ndarray
+        self,
+        model_config: RawBWEConfig,
+        config: RawTrainConfig,
+        runtime: Runtime,
+        sampler: CropSampler,
+        valid: np.ndarray,
     ) -> None:
         import auraloss
 
@@ -51,7 +58,9 @@ class RawTrainer:
         self.model = runtime.wrap(RawBWE(model_config))
         self.loss_fn = auraloss.freq.MultiResolutionSTFTLoss().to(runtime.device)
         self.modules: dict[str, nn.Module] = {"model": self.model}
-        self.optimizers = {"model": torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=1e-4)}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {
+            "model": torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=1e-4)
+        }
         self.rng = np.random.default_rng(config.seed + runtime.rank)
         rates = model_config.rates
         self.valid = [(valid[i], i % len(rates)) for i in range(len(valid))]
@@ -71,7 +80,7 @@ class RawTrainer:
         c = self.config
         for group in self.optimizers["model"].param_groups:
             group["lr"] = c.lr * warmup_lr(step, c.warmup)
-        clean = self.sampler.mono(c.batch)  # type: ignore[attr-defined]
+        clean = self.sampler.mono(c.batch)
         low, target, rate = self.batch(clean, list(self.rng.integers(0, len(self.model_config.rates), c.batch)))
         with self.runtime.autocast():
             est = self.model(low, rate)
@@ -98,14 +107,14 @@ def train(
     model_config: RawBWEConfig = RawBWEConfig(),
     config: RawTrainConfig = RawTrainConfig(),
     device: str = "auto",
-    schedule: object | None = None,
+    schedule: Schedule | None = None,
     command: str = "",
-    log: object = print,
+    log: Callable[[str], None] = print,
 ) -> Path:
     """Train (or resume) the raw baseline on the music cache; export ``run_dir/rawbwe.safetensors``."""
     from reencoder_cli.data import load_manifest
-    from reencoder_cli.dataset import CropSampler, validation_clips
-    from reencoder_cli.train.loop import Schedule, fit, setup_runtime
+    from reencoder_cli.dataset import validation_clips
+    from reencoder_cli.train.loop import fit, setup_runtime
     from reencoder_cli.weights import save_model
 
     runtime = setup_runtime(device)
@@ -123,12 +132,12 @@ def train(
         }
         save_model(
             out,
-            trainer.model.module if runtime.world > 1 else trainer.model,
+            unwrap(trainer.model),
             ARCH,
             model_config,
             train=info,
             dtype=torch.float16,
         )
 
-    fit(trainer, run_dir, runtime, schedule or Schedule(), on_checkpoint=export, log=log)  # type: ignore[arg-type]
+    fit(trainer, run_dir, runtime, schedule or Schedule(), on_checkpoint=export, log=log)
     return out
