@@ -27,7 +27,7 @@ from reencoder_cli.constants import VERSION
 from reencoder_cli.errors import AudioError, OutputError, UsageError
 from reencoder_cli.tempfiles import hidden_temporary, publish
 
-Source = str | os.PathLike[str] | BinaryIO
+PathOrStream = str | os.PathLike[str] | BinaryIO
 
 STDIO = "-"
 BLOCK_FRAMES = 65536
@@ -70,12 +70,12 @@ class WriteReport:
     subtype: str
 
 
-def _path(target: Source) -> str | None:
+def _path(target: PathOrStream) -> str | None:
     """The path as a string, or None for a stream."""
     return os.fspath(target) if isinstance(target, (str, os.PathLike)) else None
 
 
-def _name(target: Source, stdio: str) -> str:
+def _name(target: PathOrStream, stdio: str) -> str:
     """The name used in messages: the path as given, ``stdio`` for ``"-"``, or a stream's name."""
     path = _path(target)
     if path is None:
@@ -83,7 +83,7 @@ def _name(target: Source, stdio: str) -> str:
     return stdio if path == STDIO else path
 
 
-def _seekable(source: Source) -> str | BinaryIO:
+def _seekable(source: PathOrStream) -> str | BinaryIO:
     """A path as a string; stdin or a non-seekable stream read fully into memory; else as is."""
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
@@ -191,7 +191,7 @@ class AudioReader:
             ``blocks``).
     """
 
-    def __init__(self, source: Source, downmix: str | None = None, check: bool = True) -> None:
+    def __init__(self, source: PathOrStream, downmix: str | None = None, check: bool = True) -> None:
         self.name = _name(source, "stdin")
         self._file = _open(_seekable(source), self.name)
         self.file_channels = int(self._file.channels)
@@ -244,7 +244,7 @@ class AudioReader:
         self._file.close()
 
 
-def read_audio(source: Source) -> tuple[np.ndarray, int]:
+def read_audio(source: PathOrStream) -> tuple[np.ndarray, int]:
     """Read an audio file (anything libsndfile reads) into a checked waveform.
 
     Args:
@@ -260,7 +260,7 @@ def read_audio(source: Source) -> tuple[np.ndarray, int]:
         return reader.read(), reader.sample_rate
 
 
-def audio_info(source: Source) -> AudioInfo:
+def audio_info(source: PathOrStream) -> AudioInfo:
     """Read an audio file's header without decoding its samples.
 
     A stream is left at the position it had. ``"-"`` is refused: stdin can be read only once.
@@ -353,7 +353,7 @@ def check_subtype(subtype: str) -> None:
         raise UsageError(f"--subtype {subtype}: unknown sample type; use {', '.join(SUBTYPES)}")
 
 
-def _format(dest: Source, format: str | None) -> str:
+def _format(dest: PathOrStream, format: str | None) -> str:
     """libsndfile format name: the argument, else the path's extension, else WAV for streams."""
     path = _path(dest)
     if format is None and path is not None and path != STDIO:
@@ -418,7 +418,7 @@ def _stdout() -> BinaryIO:
     return sys.stdout.buffer
 
 
-def _stream_of(dest: Source) -> BinaryIO:
+def _stream_of(dest: PathOrStream) -> BinaryIO:
     """The binary stream a non-path destination writes to: stdout for ``"-"``."""
     return _stdout() if isinstance(dest, (str, os.PathLike)) else dest
 
@@ -458,7 +458,7 @@ class AudioWriter:
 
     def __init__(
         self,
-        dest: Source,
+        dest: PathOrStream,
         sample_rate: int,
         channels: int,
         subtype: str | None = None,
@@ -587,7 +587,7 @@ class AudioWriter:
 
 
 def write_audio(
-    dest: Source,
+    dest: PathOrStream,
     wav: np.ndarray,
     sample_rate: int,
     subtype: str | None = None,

@@ -23,10 +23,10 @@ import scipy.fft
 from scipy.ndimage import convolve1d
 from scipy.signal import butter, get_window, sosfilt
 
-from .audio import resample
-from .post import crossover, from_mid_side
+from reencoder_cli.audio import resample
+from reencoder_cli.constants import SAMPLE_RATE
+from reencoder_cli.post import crossover, from_mid_side
 
-SAMPLE_RATE = 44100
 N_FFT = 2048
 HOP = 512
 BIN_HZ = SAMPLE_RATE / N_FFT

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from reencoder_cli import audio
+from reencoder_cli.audio import STDIO
 from reencoder_cli.errors import OutputExists, ReencoderError, about
 from reencoder_cli.jobs import (
-    STDIO,
     Job,
     JobResult,
     JobSpec,

@@ -19,13 +19,12 @@ from torch import nn
 
 from reencoder_cli.autoencoder import Autoencoder
 from reencoder_cli.bwe import LatentBWE
+from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.flow import LatentFlow
 from reencoder_cli.rawbwe import RawBWE
 from reencoder_cli.registry import model_factories
 from reencoder_cli.stereo import LatentUpmix
 from reencoder_cli.weights import load_model
-
-SAMPLE_RATE = 44100
 
 
 @dataclass(frozen=True)

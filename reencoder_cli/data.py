@@ -27,14 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from reencoder_cli import midi
+from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.errors import DataError
 
-SAMPLE_RATE = 44100
 VALIDATION_EVERY = 10
 
 
 @dataclass(frozen=True)
-class Source:
+class MusicPackage:
     """A Debian package of music and where its files are."""
 
     name: str
@@ -44,18 +44,18 @@ class Source:
     parts: tuple[str, ...] = ()  # files beside each match that are summed with it (a song's stems)
 
 
-SOURCES: tuple[Source, ...] = (
-    Source("wesnoth", "wesnoth-1.16-music", "/usr/share/games/wesnoth/1.16/data/core/music", "*.ogg"),
-    Source("drascula", "drascula-music", "/usr/share/scummvm/drascula/audio", "*.ogg"),
-    Source("warzone2100", "warzone2100-music", "/usr/share/games/warzone2100/music", "**/*.opus"),
-    Source("nexuiz", "nexuiz-music", "/usr/share/games/nexuiz/data/music.pk3", "sound/cdtracks/*.ogg"),
-    Source("planetblupi", "planetblupi-music-ogg", "/usr/share/planetblupi/music", "*.ogg"),
-    Source("colobot", "colobot-common-sounds", "/usr/share/games/colobot/music", "*.ogg"),
-    Source("supertux", "supertux-data", "/usr/share/games/supertux2/music", "**/*.ogg"),
-    Source("freedroidrpg", "freedroidrpg-data", "/usr/share/freedroidrpg/data/sound/music", "*.ogg"),
+SOURCES: tuple[MusicPackage, ...] = (
+    MusicPackage("wesnoth", "wesnoth-1.16-music", "/usr/share/games/wesnoth/1.16/data/core/music", "*.ogg"),
+    MusicPackage("drascula", "drascula-music", "/usr/share/scummvm/drascula/audio", "*.ogg"),
+    MusicPackage("warzone2100", "warzone2100-music", "/usr/share/games/warzone2100/music", "**/*.opus"),
+    MusicPackage("nexuiz", "nexuiz-music", "/usr/share/games/nexuiz/data/music.pk3", "sound/cdtracks/*.ogg"),
+    MusicPackage("planetblupi", "planetblupi-music-ogg", "/usr/share/planetblupi/music", "*.ogg"),
+    MusicPackage("colobot", "colobot-common-sounds", "/usr/share/games/colobot/music", "*.ogg"),
+    MusicPackage("supertux", "supertux-data", "/usr/share/games/supertux2/music", "**/*.ogg"),
+    MusicPackage("freedroidrpg", "freedroidrpg-data", "/usr/share/freedroidrpg/data/sound/music", "*.ogg"),
     # band recordings: each song is the rest of the band plus its guitar stem, summed here
     *(
-        Source(
+        MusicPackage(
             f"fretsonfire-{band}",
             f"fretsonfire-songs-{band}",
             f"/usr/share/games/fretsonfire/data/songs/{band}",
@@ -101,7 +101,7 @@ def split_of_name(name: str) -> str:
     return "valid" if zlib.crc32(name.encode()) % VALIDATION_EVERY == 0 else "train"
 
 
-def source_files(source: Source) -> Iterator[tuple[str, Callable[[], io.BytesIO | str | list[str]]]]:
+def source_files(source: MusicPackage) -> Iterator[tuple[str, Callable[[], io.BytesIO | str | list[str]]]]:
     """Yield ``(name, open)`` for each file of ``source``, sorted; sub-folders join the name.
 
     A source with ``parts`` yields one track per match, named by its folder, whose ``open``

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reencoder_cli.data import SAMPLE_RATE, Track
+from reencoder_cli.constants import SAMPLE_RATE
+from reencoder_cli.data import Track
 
 
 class CropSampler:

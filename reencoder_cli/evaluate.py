@@ -26,13 +26,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from reencoder_cli import audio, baselines, post
+from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.defaults import UPMIX_SIDES
 from reencoder_cli.metrics import band_metrics, stereo_metrics, visqol
 
 if TYPE_CHECKING:
     from reencoder_cli.pipeline import Pipeline
-
-SAMPLE_RATE = 44100
 
 
 @dataclass(frozen=True)

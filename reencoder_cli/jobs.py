@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, TextIO
 import numpy as np
 
 from reencoder_cli import audio
+from reencoder_cli.audio import STDIO
 from reencoder_cli.errors import OutputError, OutputExists, ReencoderError, UsageError, about
 from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
 from reencoder_cli.latentfile import load_latent, save_latent
@@ -37,14 +38,13 @@ AUDIO_SUFFIXES = frozenset(
 )
 LOSSY_SUFFIXES = frozenset({".ogg", ".oga", ".opus", ".mp3"})  # in a batch their outputs are FLAC (``output_name``)
 LOSSLESS_NOTE = "lossy input written as FLAC (--format chooses)"
-STDIO = "-"
 
 Progress = Callable[[str, str, float, float], None]
 """Progress of a file being streamed: (input, stage "encode" or "decode", seconds of audio done, seconds in all)."""
 
 
 @dataclass(frozen=True)
-class Source:
+class InputFile:
     """An input and its path relative to the folder it was found in (for mirroring)."""
 
     path: str
@@ -138,7 +138,7 @@ def is_audio(path: Path) -> bool:
 
 def expand_inputs(
     inputs: Sequence[str], recursive: bool = False, files_from: str | None = None, stdin: TextIO | None = None
-) -> list[Source]:
+) -> list[InputFile]:
     """Files, folders, globs and list files -> sources, in order, without duplicates.
 
     A path that does not exist is kept, and so is a pattern that matches nothing (as the
@@ -153,22 +153,24 @@ def expand_inputs(
         items += _read_list(files_from, stdin)
     if STDIO in items and len(items) > 1:
         raise UsageError("'-' (stdin) can only be the single input")
-    found: list[Source] = []
+    found: list[InputFile] = []
     for item in items:
         path = Path(item)
         if item == STDIO:
-            found.append(Source(STDIO, Path("stdin")))
+            found.append(InputFile(STDIO, Path("stdin")))
         elif path.is_dir():
             pattern = "**/*" if recursive else "*"
             inside = [
-                Source(str(p), p.relative_to(path)) for p in sorted(path.glob(pattern)) if p.is_file() and is_audio(p)
+                InputFile(str(p), p.relative_to(path))
+                for p in sorted(path.glob(pattern))
+                if p.is_file() and is_audio(p)
             ]
-            found += inside or [Source(item, Path(path.name))]  # kept: processing says it holds no audio
+            found += inside or [InputFile(item, Path(path.name))]  # kept: processing says it holds no audio
         elif not path.exists() and glob.has_magic(item) and (matches := sorted(glob.glob(item, recursive=True))):
-            found += [Source(p, Path(Path(p).name)) for p in matches if is_audio(Path(p))]
+            found += [InputFile(p, Path(Path(p).name)) for p in matches if is_audio(Path(p))]
         else:
-            found.append(Source(item, Path(path.name)))
-    unique: dict[str, Source] = {}
+            found.append(InputFile(item, Path(path.name)))
+    unique: dict[str, InputFile] = {}
     for source in found:
         unique.setdefault(os.path.abspath(source.path) if source.path != STDIO else STDIO, source)
     return list(unique.values())
@@ -187,7 +189,7 @@ def _read_list(files_from: str, stdin: TextIO | None) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
-def output_name(source: Source, template: str, fmt: str | None, op: str, seed: int) -> str:
+def output_name(source: InputFile, template: str, fmt: str | None, op: str, seed: int) -> str:
     """The output file name for ``source`` from a template (keys: stem, ext, parent, op, seed).
 
     ``ext`` is ``--format`` when given, else the input's extension (``wav`` for stdin and
@@ -204,13 +206,13 @@ def output_name(source: Source, template: str, fmt: str | None, op: str, seed: i
         raise UsageError(f"--name {template!r}: {exc}; keys are stem, ext, parent, op, seed") from None
 
 
-def lossless(source: Source, name: str, fmt: str | None) -> bool:
+def lossless(source: InputFile, name: str, fmt: str | None) -> bool:
     """Whether ``output_name`` made a lossy input's output FLAC."""
     return fmt is None and source.rel.suffix.lower() in LOSSY_SUFFIXES and name.lower().endswith(".flac")
 
 
 def plan_jobs(
-    sources: Sequence[Source],
+    sources: Sequence[InputFile],
     output: str | None,
     output_dir: str | None,
     template: str,

@@ -27,7 +27,8 @@ import torch
 from torch import Tensor
 
 from reencoder_cli.bwe import RATES
-from reencoder_cli.data import SAMPLE_RATE, Track, load_manifest
+from reencoder_cli.constants import SAMPLE_RATE
+from reencoder_cli.data import Track, load_manifest
 from reencoder_cli.errors import DataError
 from reencoder_cli.layers import frame_level
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reencoder_cli.audio import SourceMeta
+from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.errors import LatentFileError
 from reencoder_cli.tempfiles import hidden_temporary, publish
 
@@ -48,7 +49,7 @@ class Latent:
     length: int
     source_rate: int
     autoencoder: AEId
-    sample_rate: int = 44100
+    sample_rate: int = SAMPLE_RATE
     ops: tuple[str, ...] = ()
     meta: SourceMeta = SourceMeta()
     hop: int = LEGACY_HOP

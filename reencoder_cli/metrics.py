@@ -33,7 +33,8 @@ import torch
 from auraloss.freq import MelSTFTLoss, MultiResolutionSTFTLoss, SpectralConvergenceLoss
 from scipy.signal import butter, resample_poly, sosfiltfilt
 
-SAMPLE_RATE = 44100
+from reencoder_cli.constants import SAMPLE_RATE
+
 BAND_CUTOFF = 11025.0
 MIN_LENGTH = 2048
 LSD_N_FFT = 2048
@@ -216,7 +217,7 @@ def band_metrics(est: Signal, ref: Signal) -> dict[str, float]:
     return out
 
 
-def mid_side(wav: Signal) -> tuple[torch.Tensor, torch.Tensor]:
+def mid_side_tensors(wav: Signal) -> tuple[torch.Tensor, torch.Tensor]:
     """Mid and side of a stereo signal.
 
     Args:
@@ -242,7 +243,7 @@ def stereo_metrics(est: Signal, ref: Signal) -> dict[str, float]:
         ``lr_*``, ``mid_*`` and ``side_*`` versions of every ``band_metrics`` key.
     """
     e, r = _pair(est, ref)
-    (e_mid, e_side), (r_mid, r_side) = mid_side(e), mid_side(r)
+    (e_mid, e_side), (r_mid, r_side) = mid_side_tensors(e), mid_side_tensors(r)
     views = {"lr_": (e, r), "mid_": (e_mid, r_mid), "side_": (e_side, r_side)}
     return {f"{v}{k}": x for v, (a, b) in views.items() for k, x in band_metrics(a, b).items()}
 

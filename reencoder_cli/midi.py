@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.errors import DataError
 
 if TYPE_CHECKING:
@@ -197,7 +198,7 @@ def score_to_midi(score: Path, dest: Path, timeout: float = 120.0) -> None:
     )
 
 
-def render(midi_path: Path, soundfont: str, sample_rate: int = 44100) -> np.ndarray:
+def render(midi_path: Path, soundfont: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Render a MIDI file with fluidsynth. Returns ``(T, 2)`` float32."""
     import soundfile as sf
 

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from reencoder_cli import arith
 from reencoder_cli.bwe import LatentBWE, rate_index
+from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.defaults import (
     UPMIX_MIN_SIDE_DB,
     UPMIX_MIN_SIDE_HELP,
@@ -68,7 +69,7 @@ def with_detected_rate(specs: Sequence[OpSpec], detected: int, source_rate: int)
     Raises:
         UsageError: nothing detected in a file already at 44.1 kHz or more: no band to extend.
     """
-    if detected >= source_rate and source_rate >= 44100:
+    if detected >= source_rate and source_rate >= SAMPLE_RATE:
         raise UsageError(
             f"upsample: no band limit found in the spectrum below {source_rate // 2} Hz, so there is no band "
             "to extend (pass --from-rate RATE to name one)"

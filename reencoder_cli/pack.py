@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from reencoder_cli.audio import opus_encode
-from reencoder_cli.data import SAMPLE_RATE, Track, decode_stereo, load_manifest, save_npy_atomic, write_manifest
+from reencoder_cli.constants import SAMPLE_RATE
+from reencoder_cli.data import Track, decode_stereo, load_manifest, save_npy_atomic, write_manifest
 from reencoder_cli.errors import DataError
 
 

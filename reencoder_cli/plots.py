@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from reencoder_cli import audio, post
+from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.stream import resampled
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-RATE = 44100  # every spectrogram is of the file resampled to the models' rate: one frequency axis
 N_FFT = 2048
 HOP = 512
 COLUMNS = 1000  # a spectrogram keeps between COLUMNS and 2 * COLUMNS time columns (fewer for short files)
@@ -130,11 +130,12 @@ def spectrogram(path: str, downmix: str | None = None) -> Spectrogram:
         channels = reader.channels
         stft = PooledSTFT(channels)
         samples = 0
-        for block in resampled(reader.blocks(), reader.sample_rate, RATE, channels):
+        # every file at the models' rate: one frequency axis
+        for block in resampled(reader.blocks(), reader.sample_rate, SAMPLE_RATE, channels):
             stft.push(np.concatenate(post.mid_side(block)) if channels == 2 else block)
             samples += block.shape[1]
     power = stft.finish()
-    return Spectrogram(power[0], power[1] if channels == 2 else None, samples / RATE)
+    return Spectrogram(power[0], power[1] if channels == 2 else None, samples / SAMPLE_RATE)
 
 
 def band_width_db(spec: Spectrogram) -> tuple[np.ndarray, np.ndarray]:
@@ -145,8 +146,8 @@ def band_width_db(spec: Spectrogram) -> tuple[np.ndarray, np.ndarray]:
         ``RANGE_DB`` below its loudest band (no content: the ratio would be of noise floors).
     """
     assert spec.side is not None
-    bands = post.third_octaves(N_FFT, RATE).numpy()  # (bands, bins)
-    centres = (bands @ np.fft.rfftfreq(N_FFT, 1 / RATE)) / bands.sum(axis=1)
+    bands = post.third_octaves(N_FFT, SAMPLE_RATE).numpy()  # (bands, bins)
+    centres = (bands @ np.fft.rfftfreq(N_FFT, 1 / SAMPLE_RATE)) / bands.sum(axis=1)
     mid, side = bands @ spec.mid.sum(axis=1), bands @ spec.side.sum(axis=1)
     width = 10 * np.log10((side + 1e-30) / (mid + 1e-30))
     return centres, np.where(mid > mid.max() * 10 ** (-RANGE_DB / 10), width, np.nan)
@@ -211,7 +212,7 @@ def plot_file(
             cmap="magma",
             vmin=top - RANGE_DB,
             vmax=top,
-            extent=(0, seconds, 0, RATE / 2000),
+            extent=(0, seconds, 0, SAMPLE_RATE / 2000),
             interpolation="nearest",
         )
         ax.set_title(name, fontsize=9, loc="left")
@@ -246,7 +247,7 @@ def _width_panel(ax: Axes, before: Spectrogram, after: Spectrogram, marks: Marks
         drawn = width[np.isfinite(width)]
         low, high = min(low, drawn.min(initial=0.0) - 2), max(high, drawn.max(initial=0.0) + 2)
     ax.set_ylim(low, high)
-    ax.set_xlim(50, RATE / 2)
+    ax.set_xlim(50, SAMPLE_RATE / 2)
     ax.set_title("width per third-octave band: side / mid", fontsize=9, loc="left")
     ax.set_ylabel("dB", fontsize=8)
     ax.set_xlabel("Hz", fontsize=8)

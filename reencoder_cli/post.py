@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.defaults import UPMIX_MIN_SIDE_DB
 
 if TYPE_CHECKING:
@@ -102,7 +103,9 @@ def crossover(
     return out
 
 
-def keep_lowband(reference: np.ndarray, output: np.ndarray, source_rate: int, sample_rate: int = 44100) -> np.ndarray:
+def keep_lowband(
+    reference: np.ndarray, output: np.ndarray, source_rate: int, sample_rate: int = SAMPLE_RATE
+) -> np.ndarray:
     """The model's output with its band below the input's Nyquist replaced by the input.
 
     Args:
@@ -118,7 +121,7 @@ def keep_lowband(reference: np.ndarray, output: np.ndarray, source_rate: int, sa
     return crossover(reference, output, CROSSOVER_AT * nyquist, CROSSOVER_WIDTH * nyquist, sample_rate)
 
 
-def margin_for(source_rate: int, sample_rate: int = 44100) -> int:
+def margin_for(source_rate: int, sample_rate: int = SAMPLE_RATE) -> int:
     """Samples of context each side that ``keep_lowband`` needs for an exact result."""
     nyquist = min(source_rate, sample_rate) / 2
     return len(lowpass_fir(CROSSOVER_AT * nyquist, CROSSOVER_WIDTH * nyquist, sample_rate)) // 2
@@ -161,7 +164,7 @@ def third_octaves(n_fft: int, sample_rate: int) -> torch.Tensor:
     return matrix
 
 
-def band_powers(wav: np.ndarray, sample_rate: int = 44100) -> np.ndarray:
+def band_powers(wav: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """The mid's and the side's power per third-octave band, summed over time: (2, T) -> (2, bands).
 
     Sums of blocks add up to the whole file's (up to the blocks' edges), so a long
@@ -192,7 +195,7 @@ def band_widths(powers: np.ndarray) -> np.ndarray:
 def parametric_stereo(
     mono: np.ndarray,
     output: np.ndarray,
-    sample_rate: int = 44100,
+    sample_rate: int = SAMPLE_RATE,
     min_side_db: float = UPMIX_MIN_SIDE_DB,
     reference: np.ndarray | None = None,
     style_mix: float = 1.0,

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from reencoder_cli import post
+from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.ops import OpSpec, input_rate
 
 
@@ -26,7 +27,7 @@ def post_process(
     source_rate: int,
     keep_lowband: bool = True,
     keep_mid: bool = True,
-    sample_rate: int = 44100,
+    sample_rate: int = SAMPLE_RATE,
     reference_width: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """The waveform post-steps after the single decode.
@@ -85,7 +86,7 @@ def lowband_rate(specs: Sequence[OpSpec], source_rate: int, keep_lowband: bool, 
 
 
 def post_margin(
-    specs: Sequence[OpSpec], source_rate: int, keep_lowband: bool, keep_mid: bool, sample_rate: int = 44100
+    specs: Sequence[OpSpec], source_rate: int, keep_lowband: bool, keep_mid: bool, sample_rate: int = SAMPLE_RATE
 ) -> int:
     """Samples of decoded context each side that ``post_process`` needs for an exact result."""
     rate = lowband_rate(specs, source_rate, keep_lowband, keep_mid)

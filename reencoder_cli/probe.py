@@ -151,7 +151,7 @@ def probe_latent(path: str) -> LatentProbe:
     )
 
 
-def probe(source: audio.Source) -> Probe:
+def probe(source: audio.PathOrStream) -> Probe:
     """Read ``source`` once (blocks; memory: one block) and describe it.
 
     Any readable file is described, whatever its channel count and even with NaN/Inf

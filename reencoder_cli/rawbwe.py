@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from reencoder_cli.bwe import RATES, rate_index
+from reencoder_cli.constants import SAMPLE_RATE
 
 ARCH = "rawbwe"
 
@@ -101,7 +102,7 @@ class RawBWE(nn.Module):
 
 @torch.inference_mode()
 def apply_raw(
-    model: RawBWE, wav44: np.ndarray, source_rate: int, chunk: int = 30 * 44100, context: int = 8192
+    model: RawBWE, wav44: np.ndarray, source_rate: int, chunk: int = 30 * SAMPLE_RATE, context: int = 8192
 ) -> np.ndarray:
     """Run the raw baseline on a sinc-upsampled signal: (C, T) -> (C, T), in chunks with context."""
     x = torch.from_numpy(np.ascontiguousarray(wav44, dtype=np.float32))

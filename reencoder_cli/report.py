@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.evaluate import Clip, Row
 
 UPSAMPLE_COLUMNS = ("stft", "mel", "lsd", "stft_low", "mel_low", "lsd_low", "stft_high", "mel_high", "lsd_high")
@@ -75,7 +76,7 @@ def write_listening_page(
     inputs: dict[str, np.ndarray],
     rows: list[Row],
     title: str,
-    sample_rate: int = 44100,
+    sample_rate: int = SAMPLE_RATE,
 ) -> Path:
     """Per clip: one PNG of spectrograms (reference, input, every system; one colour scale) and WAVs;
     plus ``index.html`` with audio players side by side. Returns the HTML path.

@@ -18,7 +18,7 @@ from reencoder_cli.baselines import (
     sinc_upsample,
     spectral_band_replication,
 )
-from reencoder_cli.metrics import band_metrics, mid_side
+from reencoder_cli.metrics import band_metrics, mid_side_tensors
 
 SR = 44100
 RATES = (16000, 22050)
@@ -183,17 +183,17 @@ def test_sbr_copies_a_tone_coherently_along_the_envelope_line() -> None:
 def test_pseudo_stereo_is_mono_compatible_with_a_side() -> None:
     mono = band_limited(music(2.0, top_hz=20000), 22050)
     stereo = pseudo_stereo(mono)
-    mid, side = mid_side(stereo)
+    mid, side = mid_side_tensors(stereo)
     np.testing.assert_allclose(mid.numpy(), mono[0], atol=1e-6)
     assert float(side.square().mean()) > 1e-3 * float(mid.square().mean())
-    assert float(mid_side(dual_mono(mono))[1].abs().max()) == 0.0
+    assert float(mid_side_tensors(dual_mono(mono))[1].abs().max()) == 0.0
 
 
 def test_pseudo_stereo_keeps_bass_centred() -> None:
     t = np.arange(SR) / SR
 
     def side_to_mid_db(freq: float) -> float:
-        mid, side = mid_side(pseudo_stereo(np.sin(2 * np.pi * freq * t)[None].astype(np.float32)))
+        mid, side = mid_side_tensors(pseudo_stereo(np.sin(2 * np.pi * freq * t)[None].astype(np.float32)))
         return db(float(side[SR // 2 :].square().mean() / mid[SR // 2 :].square().mean()))
 
     assert side_to_mid_db(50.0) < -25 < side_to_mid_db(2000.0) < -3

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from reencoder_cli.audio import resampled_length
 from reencoder_cli.cli import app
-from reencoder_cli.jobs import Source, expand_inputs, output_name, plan_jobs, shard
+from reencoder_cli.jobs import InputFile, expand_inputs, output_name, plan_jobs, shard
 from reencoder_cli.latentfile import Latent, save_latent
 from reencoder_cli.weights import AEId
 
@@ -177,9 +177,9 @@ def test_inputs_folders_globs_and_files_from(tmp_path: Path) -> None:
 
 
 def test_output_names_mirror_folders_and_templates(tmp_path: Path) -> None:
-    source = Source(str(tmp_path / "in" / "sub" / "song.mp3"), Path("sub/song.mp3"))
+    source = InputFile(str(tmp_path / "in" / "sub" / "song.mp3"), Path("sub/song.mp3"))
     assert output_name(source, "{stem}_44k.{ext}", None, "upsample", 3) == "song_44k.flac"  # lossy in: FLAC
-    wav = Source(str(tmp_path / "in" / "take.wav"), Path("take.wav"))
+    wav = InputFile(str(tmp_path / "in" / "take.wav"), Path("take.wav"))
     assert output_name(wav, "{stem}_44k.{ext}", None, "upsample", 3) == "take_44k.wav"
     assert output_name(source, "{stem}.{ext}", "flac", "upsample", 3) == "song.flac"
     assert output_name(source, "{parent}-{stem}-{op}-{seed}.wav", None, "upmix", 7) == "sub-song-upmix-7.wav"
@@ -188,7 +188,9 @@ def test_output_names_mirror_folders_and_templates(tmp_path: Path) -> None:
 
 
 def test_shards_partition_the_list() -> None:
-    jobs = plan_jobs([Source(f"{i}.wav", Path(f"{i}.wav")) for i in range(10)], None, "o", "{stem}.{ext}", None, "x", 0)
+    jobs = plan_jobs(
+        [InputFile(f"{i}.wav", Path(f"{i}.wav")) for i in range(10)], None, "o", "{stem}.{ext}", None, "x", 0
+    )
     parts = [shard(jobs, i, 3) for i in range(3)]
     assert sorted(j.input for p in parts for j in p) == sorted(j.input for j in jobs)
     assert parts[0] == shard(jobs, 0, 3)  # deterministic

@@ -41,14 +41,14 @@ def test_manifest_records_the_renderer(tmp_path: Path, monkeypatch: pytest.Monke
 def test_a_song_of_stems_is_one_track_summed_from_its_parts(tmp_path: Path) -> None:
     import soundfile as sf
 
-    from reencoder_cli.data import Source, decode_stereo, source_files
+    from reencoder_cli.data import MusicPackage, decode_stereo, source_files
 
     t = np.arange(44100) / 44100
     for song, freq in (("b_song", 220.0), ("a_song", 330.0)):
         (tmp_path / song).mkdir()
         sf.write(tmp_path / song / "song.ogg", np.stack([0.3 * np.sin(2 * np.pi * freq * t)] * 2, 1), 44100)
         sf.write(tmp_path / song / "guitar.ogg", 0.2 * np.sin(2 * np.pi * 2 * freq * t[:22050]), 44100)  # mono, shorter
-    source = Source("band", "pkg", str(tmp_path), "*/song.ogg", parts=("guitar.ogg",))
+    source = MusicPackage("band", "pkg", str(tmp_path), "*/song.ogg", parts=("guitar.ogg",))
     tracks = list(source_files(source))
     assert [name for name, _ in tracks] == ["a_song", "b_song"]  # one per song, sorted: stems stay together
     wav = decode_stereo(tracks[0][1]()).astype(np.float32) / 32768

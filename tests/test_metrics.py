@@ -144,7 +144,7 @@ def test_dual_mono_loses_the_side(stereo: np.ndarray) -> None:
 
 def test_mid_side_definition(stereo: np.ndarray) -> None:
     # the distances are nearly gain- and sign-invariant, so check the helper itself
-    mid, side = metrics.mid_side(stereo)
+    mid, side = metrics.mid_side_tensors(stereo)
     np.testing.assert_allclose(mid.numpy(), (stereo[0] + stereo[1]) / 2, rtol=0, atol=1e-7)
     np.testing.assert_allclose(side.numpy(), (stereo[0] - stereo[1]) / 2, rtol=0, atol=1e-7)
     est = add_noise(stereo, -30, np.random.default_rng(10))

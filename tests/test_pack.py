@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from reencoder_cli import pack
 from reencoder_cli.cli import app
-from reencoder_cli.data import SAMPLE_RATE, Track, load_manifest, save_npy_atomic, to_int16, write_manifest
+from reencoder_cli.constants import SAMPLE_RATE
+from reencoder_cli.data import Track, load_manifest, save_npy_atomic, to_int16, write_manifest
 from reencoder_cli.errors import AudioError
 from reencoder_cli.pack import pack_cache, share_out, unpack
 

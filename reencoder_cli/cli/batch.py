@@ -37,6 +37,7 @@ def run_batch(
 ) -> None:
     """Plan and run every job of a command, report each (with ``--plot``, draw it), print the summary, exit."""
     from reencoder_cli import jobs
+    from reencoder_cli.audio import STDIO
 
     paths = list(paths or [])
     output = None
@@ -44,7 +45,7 @@ def run_batch(
         output = paths.pop() if len(paths) >= 2 else None
         if output is None:
             raise UsageError("missing OUTPUT: give INPUT OUTPUT, or -o/--output-dir for a batch")
-    if opts.json and output == jobs.STDIO:
+    if opts.json and output == STDIO:
         raise UsageError("--json writes to stdout, so the output cannot be '-' too")
     check_options(opts, specs)
     template = opts.name or "{stem}." + (default_ext or "{ext}")

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from reencoder_cli.cli.app import app, console, errors_handled, out
+from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.defaults import UPMIX_MODEL
 from reencoder_cli.errors import UsageError
 
@@ -95,7 +96,7 @@ def evaluate(
             rows = ev.evaluate_upsample(
                 clips, rate, pipeline, chosen, raw, keep_outputs=bool(plot), metric=scored(band_metrics)
             )
-            inputs = {c.name: baselines.sinc_upsample(audio.resample(c.wav, 44100, rate), rate) for c in clips}
+            inputs = {c.name: baselines.sinc_upsample(audio.resample(c.wav, SAMPLE_RATE, rate), rate) for c in clips}
             learned = [*chosen, *([raw] if raw else [])]
         elif task == "upmix":
             model = (models or [UPMIX_MODEL])[0]
@@ -115,7 +116,7 @@ def evaluate(
             gflops = {name: module_gflops(name) for name in learned}
             for row in rows:
                 row.gflops = gflops.get(row.system.split(" ")[0], row.gflops)
-        seconds_total = sum(c.wav.shape[-1] for c in clips) / 44100
+        seconds_total = sum(c.wav.shape[-1] for c in clips) / SAMPLE_RATE
         title = (
             f"{task}"
             + (f" from {rate} Hz" if task == "upsample" else "")

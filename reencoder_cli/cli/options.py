@@ -12,6 +12,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from reencoder_cli.cli.app import NORM_DB, errors_handled
+from reencoder_cli.constants import SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ COMMON = (
         Optional[str],
         None,
         "--out-rate",
-        help="Output sample rate in Hz, or 'input' for the input's (default 44100, the models' rate; soxr VHQ).",
+        help=f"Output sample rate in Hz, or 'input' for the input's (default {SAMPLE_RATE}, the models' rate; "
+        "soxr VHQ).",
     ),
     _option("dither", bool, True, "--dither/--no-dither", help="TPDF dither on 16-bit output, as sox does."),
     _option(

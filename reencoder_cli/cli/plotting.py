@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 
 from reencoder_cli.cli.app import console
+from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.errors import ReencoderError, UsageError
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def marks(result: JobResult) -> Marks:
     upsample = next((parse_op(op) for op in result.ops if op.partition(":")[0] == "upsample"), None)
     if upsample is None or result.in_rate is None:
         return plots.Marks()
-    content = min(input_rate(upsample, result.in_rate), plots.RATE) / 2
+    content = min(input_rate(upsample, result.in_rate), SAMPLE_RATE) / 2
     return plots.Marks(content, post.CROSSOVER_AT * content if "keep_lowband" in result.post_steps else None)
 
 
@@ -77,7 +78,7 @@ def plotter_for(target: str, planned: list[Job], output_dir: str | None, downmix
             jobs, or two outputs that would share a figure.
     """
     from reencoder_cli import plots
-    from reencoder_cli.jobs import STDIO
+    from reencoder_cli.audio import STDIO
     from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
 
     if not plots.available():

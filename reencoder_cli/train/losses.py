@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from reencoder_cli.constants import SAMPLE_RATE
+
 
 class ReconstructionLoss(nn.Module):
     """Mel, multi-resolution STFT and complex-spectrum losses, from one STFT per resolution.
@@ -35,7 +37,7 @@ class ReconstructionLoss(nn.Module):
 
     def __init__(
         self,
-        sample_rate: int = 44100,
+        sample_rate: int = SAMPLE_RATE,
         mel_windows: tuple[int, ...] = (32, 64, 128, 256, 512, 1024, 2048),
         mels: tuple[int, ...] | None = None,
         stft_ffts: tuple[int, ...] = (512, 1024, 2048),

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.dataset import CropSampler
 from reencoder_cli.rawbwe import ARCH, RawBWE, RawBWEConfig
 from reencoder_cli.train.loop import Runtime, Schedule, optimizer_step, unwrap, warmup_lr
@@ -36,7 +37,7 @@ def degrade(wav: np.ndarray, rate: int) -> np.ndarray:
     """Sinc round trip through ``rate``: (T,) at 44.1 kHz -> (T,) band-limited to rate / 2."""
     from reencoder_cli.audio import resample
 
-    out = resample(resample(wav[None], 44100, rate), rate, 44100)[0, : wav.shape[-1]]
+    out = resample(resample(wav[None], SAMPLE_RATE, rate), rate, SAMPLE_RATE)[0, : wav.shape[-1]]
     return np.pad(out, (0, wav.shape[-1] - out.shape[-1]))  # the round trip can lose a sample
 
 
