@@ -1,0 +1,1 @@
+"""Waveform signal processing without models: the post-steps, content-band detection, classical baselines."""

@@ -1,0 +1,1 @@
+"""Measuring: metrics, the evaluation tables, model costs, listening reports, figures, file probes."""
