@@ -123,7 +123,7 @@ ship:
 	$(MAKE) manifest
 
 manifest: install
-	$(BIN)/python -c "from reencoder_cli.weights import update_manifest; update_manifest()"
+	$(BIN)/python -c "from reencoder_cli.io.weights import update_manifest; update_manifest()"
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

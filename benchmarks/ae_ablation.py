@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from train_step import NoiseSampler
 
-from reencoder_cli.autoencoder import Autoencoder, AutoencoderConfig
+from reencoder_cli.models.autoencoder import Autoencoder, AutoencoderConfig
 from reencoder_cli.train.autoencoder import AETrainConfig, AutoencoderTrainer, train
 from reencoder_cli.train.loop import Runtime, Schedule
 

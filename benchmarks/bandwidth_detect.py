@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from reencoder_cli.audio import opus_encode, read_audio
-from reencoder_cli.bandwidth import Spectrum
-from reencoder_cli.data import load_manifest
-from reencoder_cli.dataset import validation_clips
+from reencoder_cli.data.crops import validation_clips
+from reencoder_cli.data.music import load_manifest
+from reencoder_cli.dsp.bandwidth import Spectrum
+from reencoder_cli.io.audio import opus_encode, read_audio
 
 RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000)
 FULL_BAND_RATES = (16000, 22050, 24000, 32000)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 def full_size_weights(folder: Path) -> Path:
     """Random full-size autoencoder and S modules, tied together, with a manifest; returns ``folder``."""
-    from reencoder_cli.autoencoder import Autoencoder, AutoencoderConfig
-    from reencoder_cli.bwe import BWEConfig, LatentBWE
-    from reencoder_cli.stereo import LatentUpmix, StereoConfig
-    from reencoder_cli.weights import AEId, save_model, update_manifest
+    from reencoder_cli.io.weights import AEId, save_model, update_manifest
+    from reencoder_cli.models.autoencoder import Autoencoder, AutoencoderConfig
+    from reencoder_cli.models.bwe import BWEConfig, LatentBWE
+    from reencoder_cli.models.stereo import LatentUpmix, StereoConfig
 
     folder.mkdir(parents=True, exist_ok=True)
     sha = save_model(folder / "autoencoder.safetensors", Autoencoder(), "autoencoder", AutoencoderConfig())
@@ -38,9 +38,9 @@ def clip_parser(doc: str) -> argparse.ArgumentParser:
 
 def autoencoder_and_clips(args: argparse.Namespace) -> tuple[object, list[object]]:
     """The autoencoder of ``args.weights`` (float32, eval mode) and the first ``args.clips`` validation clips."""
-    from reencoder_cli.evaluate import cache_clips
-    from reencoder_cli.registry import model_factories
-    from reencoder_cli.weights import load_model
+    from reencoder_cli.eval.evaluate import cache_clips
+    from reencoder_cli.io.weights import load_model
+    from reencoder_cli.models.registry import model_factories
 
     ae = load_model(args.weights, model_factories(), expect_arch="autoencoder")[0].float().eval()
     return ae, cache_clips(Path(args.cache), args.seconds, 1)[: args.clips]

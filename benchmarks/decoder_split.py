@@ -43,8 +43,8 @@ def rows(ae: torch.nn.Module, wav: torch.Tensor, iterations: int) -> dict[str, t
 
 
 def main() -> None:
-    from reencoder_cli import audio
-    from reencoder_cli.metrics import lsd, mel_distance, stft_distance
+    from reencoder_cli.eval.metrics import lsd, mel_distance, stft_distance
+    from reencoder_cli.io import audio
 
     parser = clip_parser(__doc__)
     parser.add_argument("--griffin-lim", type=int, default=1, help="iterations (0: no such row)")

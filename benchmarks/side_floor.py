@@ -20,12 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reencoder_cli import audio, post
-from reencoder_cli.data import load_manifest
-from reencoder_cli.dataset import validation_clips
-from reencoder_cli.evaluate import fit_length
-from reencoder_cli.metrics import stft_distance
-from reencoder_cli.pipeline import Pipeline
+from reencoder_cli.data.crops import validation_clips
+from reencoder_cli.data.music import load_manifest
+from reencoder_cli.dsp import post
+from reencoder_cli.engine.pipeline import Pipeline
+from reencoder_cli.eval.evaluate import fit_length
+from reencoder_cli.eval.metrics import stft_distance
+from reencoder_cli.io import audio
 
 FLOORS_DB = (-np.inf, -20.0, -15.0, -12.0, -10.0, -8.0, -6.0)
 SOURCES = ("AE of L and R", "stereo-s random style", "stereo-s oracle style")

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from reencoder_cli.autoencoder import AutoencoderConfig
+from reencoder_cli.models.autoencoder import AutoencoderConfig
 from reencoder_cli.train.autoencoder import AETrainConfig, AutoencoderTrainer
 from reencoder_cli.train.loop import Runtime
 

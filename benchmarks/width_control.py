@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 from side_floor import clips
 
-from reencoder_cli import audio, post
-from reencoder_cli.pipeline import Pipeline
+from reencoder_cli.dsp import post
+from reencoder_cli.engine.pipeline import Pipeline
+from reencoder_cli.io import audio
 
 WIDTHS_DB = (-20.0, -12.0, -4.0)
 MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)

@@ -30,11 +30,11 @@ from typing import Any, TextIO
 
 import ray
 
+from reencoder_cli.batch.jobs import Job, JobResult, JobSpec, check_output, expand_inputs, plan_jobs, process
 from reencoder_cli.cli.batch import preload
+from reencoder_cli.engine.ops import parse_op
+from reencoder_cli.engine.pipeline import Pipeline
 from reencoder_cli.errors import ReencoderError, about
-from reencoder_cli.jobs import Job, JobResult, JobSpec, check_output, expand_inputs, plan_jobs, process
-from reencoder_cli.ops import parse_op
-from reencoder_cli.pipeline import Pipeline
 
 PASSED_ON = ("REENCODER_WEIGHTS_DIR", "REENCODER_TMPDIR", "HF_HUB_OFFLINE", "HF_HOME")
 """Environment variables the workers get from the driver (on a cluster they do not inherit them)."""

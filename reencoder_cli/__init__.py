@@ -24,7 +24,7 @@ __all__ = ["Pipeline", "upsample", "upmix", "tune_allocator", "__version__"]
 
 def __getattr__(name: str) -> Any:
     if name == "Pipeline":
-        from reencoder_cli.pipeline import Pipeline
+        from reencoder_cli.engine.pipeline import Pipeline
 
         return Pipeline
     if name == "tune_allocator":

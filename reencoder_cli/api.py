@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from reencoder_cli.defaults import UPMIX_MIN_SIDE_DB, UPMIX_MODEL, UPMIX_SIDE, UPSAMPLE_MODEL
-from reencoder_cli.pipeline import Pipeline
+from reencoder_cli.engine.pipeline import Pipeline
 
 Audio = TypeVar("Audio", np.ndarray, torch.Tensor)
 
@@ -52,7 +52,7 @@ def upsample(
         wav: (T,) or (C, T), C = 1 or 2, numpy or torch.
         sample_rate: its rate.
         from_rate: the rate its content was band-limited to, when it differs from ``sample_rate``,
-            or ``"auto"`` to detect it from the spectrum (``reencoder_cli.bandwidth``).
+            or ``"auto"`` to detect it from the spectrum (``reencoder_cli.dsp.bandwidth``).
         model: a ``bwe`` or ``flow`` weights name, or ``"auto"`` (``defaults.upsample_model``).
         steps: Euler steps for flow models.
         seed: noise seed for flow models.

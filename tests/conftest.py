@@ -10,11 +10,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from reencoder_cli.autoencoder import Autoencoder, AutoencoderConfig
-from reencoder_cli.bwe import BWEConfig, LatentBWE
-from reencoder_cli.flow import FlowConfig, LatentFlow
-from reencoder_cli.stereo import LatentUpmix, StereoConfig
-from reencoder_cli.weights import AEId, save_model, update_manifest
+from reencoder_cli.io.weights import AEId, save_model, update_manifest
+from reencoder_cli.models.autoencoder import Autoencoder, AutoencoderConfig
+from reencoder_cli.models.bwe import BWEConfig, LatentBWE
+from reencoder_cli.models.flow import FlowConfig, LatentFlow
+from reencoder_cli.models.stereo import LatentUpmix, StereoConfig
 
 D = 16
 TINY_AE = AutoencoderConfig(

@@ -1,4 +1,4 @@
-"""Contracts of ``reencoder_cli.audio``: round trips, refusals, resampling quality, safe writes."""
+"""Contracts of ``reencoder_cli.io.audio``: round trips, refusals, resampling quality, safe writes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from reencoder_cli.audio import (
+from reencoder_cli.errors import AudioError, OutputError, UsageError
+from reencoder_cli.io.audio import (
     AudioInfo,
     AudioReader,
     AudioWriter,
@@ -27,7 +28,6 @@ from reencoder_cli.audio import (
     to_mono,
     write_audio,
 )
-from reencoder_cli.errors import AudioError, OutputError, UsageError
 
 SR = 44100
 ROOT = Path(__file__).resolve().parents[1]
@@ -362,7 +362,7 @@ def test_to_mono_averages_channels() -> None:
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The first block reaches the temporary file, the second fails: nothing is left behind."""
-    from reencoder_cli.audio import BLOCK_FRAMES
+    from reencoder_cli.io.audio import BLOCK_FRAMES
 
     original = sf.SoundFile.write
     calls = []
@@ -406,7 +406,7 @@ def test_written_file_is_not_private(tmp_path: Path) -> None:
 def test_stdout_through_non_seekable_pipe() -> None:
     snippet = (
         "import numpy as np\n"
-        "from reencoder_cli.audio import write_audio\n"
+        "from reencoder_cli.io.audio import write_audio\n"
         "wav = np.linspace(-0.5, 0.5, 2 * 3001, dtype=np.float32).reshape(2, 3001)\n"
         "write_audio('-', wav, 22050, subtype='FLOAT')\n"
     )

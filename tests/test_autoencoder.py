@@ -8,9 +8,9 @@ import pytest
 import torch
 from conftest import TINY_AE, randomize
 
-from reencoder_cli.autoencoder import ENCODER_PARTS, Autoencoder
-from reencoder_cli.registry import model_factories
-from reencoder_cli.weights import load_model, save_model
+from reencoder_cli.io.weights import load_model, save_model
+from reencoder_cli.models.autoencoder import ENCODER_PARTS, Autoencoder
+from reencoder_cli.models.registry import model_factories
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_a_file_older_than_a_field_loads_with_the_value_it_meant(tmp_path: Path)
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from reencoder_cli.autoencoder import AutoencoderConfig
+    from reencoder_cli.models.autoencoder import AutoencoderConfig
 
     v1 = replace(TINY_AE, **AutoencoderConfig.BEFORE)  # type: ignore[arg-type]
     torch.manual_seed(0)

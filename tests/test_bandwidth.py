@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soxr
 
-from reencoder_cli.bandwidth import Spectrum, content_rate, cutoff_hz
+from reencoder_cli.dsp.bandwidth import Spectrum, content_rate, cutoff_hz
 
 SR = 44100
 

@@ -9,8 +9,7 @@ import pytest
 from conftest import music
 from scipy.signal import welch
 
-from reencoder_cli.audio import resample, resampled_length
-from reencoder_cli.baselines import (
+from reencoder_cli.dsp.baselines import (
     dual_mono,
     noise_fill,
     noise_fill_levels,
@@ -18,7 +17,8 @@ from reencoder_cli.baselines import (
     sinc_upsample,
     spectral_band_replication,
 )
-from reencoder_cli.metrics import band_metrics, mid_side_tensors
+from reencoder_cli.eval.metrics import band_metrics, mid_side_tensors
+from reencoder_cli.io.audio import resample, resampled_length
 
 SR = 44100
 RATES = (16000, 22050)

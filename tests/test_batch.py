@@ -20,11 +20,11 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
-from reencoder_cli.audio import resampled_length
+from reencoder_cli.batch.jobs import InputFile, expand_inputs, output_name, plan_jobs, shard
 from reencoder_cli.cli import app
-from reencoder_cli.jobs import InputFile, expand_inputs, output_name, plan_jobs, shard
-from reencoder_cli.latentfile import Latent, save_latent
-from reencoder_cli.weights import AEId
+from reencoder_cli.io.audio import resampled_length
+from reencoder_cli.io.latentfile import Latent, save_latent
+from reencoder_cli.io.weights import AEId
 
 runner = CliRunner()
 
@@ -232,7 +232,7 @@ def test_skip_existing_and_fail_fast(weights_env: Path, tmp_path: Path) -> None:
     op=st.sampled_from(["gain:db=-1", "upmix:seed=1"]),
 )
 def test_output_length_and_channel_promises(weights_env: Path, length: int, rate: int, channels: int, op: str) -> None:
-    from reencoder_cli.pipeline import Pipeline
+    from reencoder_cli.engine.pipeline import Pipeline
 
     wav = (0.1 * np.random.default_rng(length).standard_normal((channels, length))).astype(np.float32)
     out = Pipeline(device="cpu", chunk_seconds=0.5).run(wav, rate, [op]).wav
@@ -262,9 +262,9 @@ def test_batch_size_gives_the_same_outputs(weights_env: Path, tmp_path: Path, op
 
 
 def test_progress_follows_each_stage_to_the_end(weights_env: Path, tmp_path: Path) -> None:
-    from reencoder_cli.jobs import Job, JobSpec, process
-    from reencoder_cli.ops import parse_op
-    from reencoder_cli.pipeline import Pipeline
+    from reencoder_cli.batch.jobs import Job, JobSpec, process
+    from reencoder_cli.engine.ops import parse_op
+    from reencoder_cli.engine.pipeline import Pipeline
 
     sf.write(tmp_path / "in.wav", music(4.0, 22050).T, 22050)
     calls: list[tuple[str, str, float, float]] = []

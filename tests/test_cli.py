@@ -126,14 +126,14 @@ def test_from_rate_auto_detects_the_content_band(files: Path) -> None:
         assert "no band limit found in the spectrum below 22050 Hz" in records["full.wav"]["error"]
         assert sf.info(out / "phone.wav").frames == 88200 and not (out / "full.wav").exists()
     assert cli("upsample", files / "phone.wav", files / "x.wav", "--from-rate", "fast").exit_code == 2
-    from reencoder_cli.pipeline import Pipeline
+    from reencoder_cli.engine.pipeline import Pipeline
 
     result = Pipeline(device="cpu").run(phone[None], 44100, ["upsample:rate=auto"])  # the Python API's path
     assert result.ops == ("upsample:model=flow-s,rate=8000",) and result.post_steps == ("keep_lowband",)
 
 
 def test_16_bit_output_is_rounded_and_dithered_unless_asked_not_to(files: Path) -> None:
-    from reencoder_cli.pipeline import Pipeline
+    from reencoder_cli.engine.pipeline import Pipeline
 
     wav, rate = sf.read(files / "in22.wav", always_2d=True, dtype="float32")
     exact = Pipeline(device="cpu").run(wav.T, rate, ["upsample"]).wav
@@ -147,7 +147,7 @@ def test_16_bit_output_is_rounded_and_dithered_unless_asked_not_to(files: Path) 
 
 
 def test_encode_and_decode_in_separate_processes_match_one_process(files: Path) -> None:
-    from reencoder_cli.pipeline import Pipeline
+    from reencoder_cli.engine.pipeline import Pipeline
 
     env = dict(os.environ)
     exe = [sys.executable, "-m", "reencoder_cli"]
@@ -288,7 +288,7 @@ def test_probe_describes_latent_files(files: Path) -> None:
     record = json.loads(cli("probe", latent, "--json").stdout)
     assert (record["channels"], record["frames"], record["seconds"], record["source_rate"]) == (2, 87, 2.0, 22050)
     assert record["ops"] == ["gain:db=-6.0"] and record["autoencoder"]["id"] == "autoencoder"
-    from reencoder_cli.pipeline import Pipeline
+    from reencoder_cli.engine.pipeline import Pipeline
 
     assert record["autoencoder"]["latent_space"] == Pipeline(device="cpu").ae_id.latent_space
     text = cli("probe", latent).stdout

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reencoder_cli import data, midi
+from reencoder_cli.data import midi, music
 
 
 def test_render_corpus_keeps_one_track_per_piece(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -21,13 +21,13 @@ def test_render_corpus_keeps_one_track_per_piece(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(midi, "score_to_midi", lambda score, dest: rendered.append(score.suffix))
     monkeypatch.setattr(midi, "randomize_midi", lambda source, dest, rng: None)
     monkeypatch.setattr(midi, "render", lambda path, font: np.full((4410, 2), 0.1, np.float32))
-    done = data.render_corpus(tmp_path, 3, None, print)
+    done = music.render_corpus(tmp_path, 3, None, print)
     assert [name for name, _ in done] == ["bach_bwv66.6", "monteverdi_madrigal.4.10"]
     assert rendered == [".mxl", ".mxl"] and all(path.exists() for _, path in done)
 
 
 def test_manifest_records_the_renderer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from reencoder_cli.data import Track, load_manifest, write_manifest
+    from reencoder_cli.data.music import Track, load_manifest, write_manifest
 
     monkeypatch.setattr(midi.shutil, "which", lambda program: None)  # no fluidsynth on this machine
     renderer = midi.tools("/no/such/font.sf2")
@@ -41,7 +41,7 @@ def test_manifest_records_the_renderer(tmp_path: Path, monkeypatch: pytest.Monke
 def test_a_song_of_stems_is_one_track_summed_from_its_parts(tmp_path: Path) -> None:
     import soundfile as sf
 
-    from reencoder_cli.data import MusicPackage, decode_stereo, source_files
+    from reencoder_cli.data.music import MusicPackage, decode_stereo, source_files
 
     t = np.arange(44100) / 44100
     for song, freq in (("b_song", 220.0), ("a_song", 330.0)):
@@ -62,8 +62,8 @@ def test_a_song_of_stems_is_one_track_summed_from_its_parts(tmp_path: Path) -> N
 def test_device_crops_come_from_the_tracks_weighted_by_length_and_skip_silence(tmp_path: Path) -> None:
     import torch
 
-    from reencoder_cli.data import Track, save_npy_atomic
-    from reencoder_cli.dataset import DeviceCrops
+    from reencoder_cli.data.crops import DeviceCrops
+    from reencoder_cli.data.music import Track, save_npy_atomic
 
     # each track holds its own constant level in L and another in R; one track is near-silent
     levels = {"a": (0.1, 0.2), "b": (0.3, 0.4), "quiet": (1e-4, 1e-4)}

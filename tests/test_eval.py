@@ -11,14 +11,14 @@ from conftest import TINY_AE, music
 from tools import need_program
 from typer.testing import CliRunner
 
-from reencoder_cli import evaluate as ev
-from reencoder_cli import metrics
-from reencoder_cli.autoencoder import Autoencoder
-from reencoder_cli.bench import count_flops, module_gflops
-from reencoder_cli.bwe import BWEConfig, LatentBWE
 from reencoder_cli.cli import app
-from reencoder_cli.pipeline import Pipeline
-from reencoder_cli.weights import save_model
+from reencoder_cli.engine.pipeline import Pipeline
+from reencoder_cli.eval import evaluate as ev
+from reencoder_cli.eval import metrics
+from reencoder_cli.eval.bench import count_flops, module_gflops
+from reencoder_cli.io.weights import save_model
+from reencoder_cli.models.autoencoder import Autoencoder
+from reencoder_cli.models.bwe import BWEConfig, LatentBWE
 
 runner = CliRunner()
 
@@ -132,7 +132,7 @@ def test_eval_visqol_column(weights_env: Path, tmp_path: Path, monkeypatch: pyte
     sf.write(ref, music(1.5, 44100, channels=2).T, 44100)
     args = ["eval", str(ref), "--task", "reconstruct", "--visqol", "--json"]
     with monkeypatch.context() as patched:
-        patched.setattr("reencoder_cli.metrics.visqol_available", lambda: False)
+        patched.setattr("reencoder_cli.eval.metrics.visqol_available", lambda: False)
         missing = runner.invoke(app, args)
     assert missing.exit_code == 2 and "pip install -e '.[visqol]'" in missing.stderr  # brackets survive rich markup
     if not metrics.visqol_available():

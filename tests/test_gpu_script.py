@@ -12,10 +12,10 @@ from pathlib import Path
 import soundfile as sf
 from conftest import music
 
-from reencoder_cli.data import Track, write_manifest
-from reencoder_cli.registry import model_factories
+from reencoder_cli.data.music import Track, write_manifest
+from reencoder_cli.io.weights import load_model
+from reencoder_cli.models.registry import model_factories
 from reencoder_cli.train.loop import MetricLog
-from reencoder_cli.weights import load_model
 
 SCRIPT = Path(__file__).parents[1] / "scripts" / "gpu_train_ae.sh"
 

@@ -265,7 +265,7 @@ def test_env_says_where_the_scratch_files_go(scratch: Path) -> None:
 def test_a_full_disk_is_one_line_naming_the_output_and_the_batch_goes_on(
     scratch: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reencoder_cli import stream
+    from reencoder_cli.engine import stream
 
     append = stream.ReferenceStore.append
 
@@ -343,7 +343,7 @@ def test_a_slurm_task_outside_its_array_names_the_variables(tmp_path: Path, monk
 
 
 def test_downmix_follows_itu_for_5_1_and_reports_it(scratch: Path, tmp_path: Path) -> None:
-    from reencoder_cli.audio import downmix_matrix
+    from reencoder_cli.io.audio import downmix_matrix
 
     # 5.1 in WAV order: L R C LFE Ls Rs; each channel its own tone, so the mix can be read back
     m = downmix_matrix(6, "stereo")

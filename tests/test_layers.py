@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from reencoder_cli.layers import GRN, AdaLN, Backbone, sinusoidal_embedding
+from reencoder_cli.models.layers import GRN, AdaLN, Backbone, sinusoidal_embedding
 
 
 @pytest.mark.parametrize("grn", [True, False])

@@ -12,8 +12,8 @@ import torch
 from conftest import music
 from scipy.signal import butter, sosfiltfilt
 
-from reencoder_cli import metrics
-from reencoder_cli.metrics import (
+from reencoder_cli.eval import metrics
+from reencoder_cli.eval.metrics import (
     ALL_METRICS,
     band_metrics,
     lsd,

@@ -10,12 +10,12 @@ import pytest
 from conftest import music
 from typer.testing import CliRunner
 
-from reencoder_cli import pack
 from reencoder_cli.cli import app
 from reencoder_cli.constants import SAMPLE_RATE
-from reencoder_cli.data import Track, load_manifest, save_npy_atomic, to_int16, write_manifest
+from reencoder_cli.data import pack
+from reencoder_cli.data.music import Track, load_manifest, save_npy_atomic, to_int16, write_manifest
+from reencoder_cli.data.pack import pack_cache, share_out, unpack
 from reencoder_cli.errors import AudioError
-from reencoder_cli.pack import pack_cache, share_out, unpack
 
 needs_opusenc = pytest.mark.skipif(shutil.which("opusenc") is None, reason="opus-tools not installed")
 

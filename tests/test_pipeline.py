@@ -8,12 +8,12 @@ import pytest
 import torch
 from conftest import music, retuned_autoencoders
 
-from reencoder_cli.audio import SourceMeta
+from reencoder_cli.engine.ops import parse_op
+from reencoder_cli.engine.pipeline import Pipeline
 from reencoder_cli.errors import LatentFileError, UsageError, WeightsError
-from reencoder_cli.latentfile import Latent, load_latent, save_latent
-from reencoder_cli.ops import parse_op
-from reencoder_cli.pipeline import Pipeline
-from reencoder_cli.weights import AEId
+from reencoder_cli.io.audio import SourceMeta
+from reencoder_cli.io.latentfile import Latent, load_latent, save_latent
+from reencoder_cli.io.weights import AEId
 
 CHUNK_TOLERANCE = 1e-5  # max |chunked - unchunked| on a signal of peak 0.3 (float32 rounding)
 
@@ -89,7 +89,7 @@ def test_keep_lowband_keeps_the_input_below_nyquist(weights_env: Path) -> None:
     x = music(3.0, 22050, channels=2)
     out = pipe.run(x, 22050, ["upsample"]).wav
     raw = pipe.run(x, 22050, ["upsample"], keep_lowband=False).wav
-    from reencoder_cli.audio import resample
+    from reencoder_cli.io.audio import resample
 
     ref = resample(x, 22050, 44100)
     spec = lambda s: np.abs(np.fft.rfft(s[:, 4096:-4096], axis=-1))  # noqa: E731
@@ -238,7 +238,8 @@ def test_reference_width_is_measured_on_the_file_at_any_rate(weights_env: Path, 
     through the resampler, a short last block included); a mono one is refused."""
     import soundfile as sf
 
-    from reencoder_cli import audio, post
+    from reencoder_cli.dsp import post
+    from reencoder_cli.io import audio
 
     mid, side = music(2.3, 22050, seed=3, top_hz=11000), music(2.3, 22050, seed=4, top_hz=11000)
     stereo = post.from_mid_side(mid, 10 ** (-12 / 20) * side)

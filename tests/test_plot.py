@@ -10,8 +10,8 @@ from conftest import music
 from matplotlib.image import imread
 from typer.testing import CliRunner
 
-from reencoder_cli import plots
 from reencoder_cli.cli import app
+from reencoder_cli.eval import plots
 
 runner = CliRunner()
 
@@ -82,8 +82,8 @@ def test_run_plot_in_a_folder_marks_the_content_band(weights_env: Path, tmp_path
 
 
 def test_marks_come_from_the_record() -> None:
+    from reencoder_cli.batch.jobs import JobResult
     from reencoder_cli.cli.plotting import marks
-    from reencoder_cli.jobs import JobResult
 
     done = JobResult(
         "in.wav", "out.wav", "done", in_rate=22050, ops=["upsample:rate=16000"], post_steps=["keep_lowband"]

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy.signal import firwin, kaiserord, welch
 
-from reencoder_cli import post
-from reencoder_cli.ops import parse_op
-from reencoder_cli.poststeps import post_margin
+from reencoder_cli.dsp import post
+from reencoder_cli.engine.ops import parse_op
+from reencoder_cli.engine.poststeps import post_margin
 
 
 @pytest.mark.parametrize("rate", [8000, 11025, 16000, 22050, 44100])

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reencoder_cli import audio
-from reencoder_cli.metrics import band_metrics, mel_distance, stereo_metrics
+from reencoder_cli.eval.metrics import band_metrics, mel_distance, stereo_metrics
+from reencoder_cli.io import audio
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "weights" / "MANIFEST.json"
@@ -26,7 +26,7 @@ def shipped(*names: str) -> pytest.MarkDecorator:
 
 @pytest.fixture(scope="module")
 def pipeline() -> object:
-    from reencoder_cli.pipeline import Pipeline
+    from reencoder_cli.engine.pipeline import Pipeline
 
     return Pipeline(device="cpu")
 

@@ -9,12 +9,12 @@ import pytest
 import torch
 from conftest import TINY_AE, TINY_BWE, TINY_FLOW, TINY_STEREO, music, retuned_autoencoders
 
-from reencoder_cli.autoencoder import Autoencoder
 from reencoder_cli.errors import WeightsError
+from reencoder_cli.io.weights import save_model
+from reencoder_cli.models.autoencoder import Autoencoder
 from reencoder_cli.train.autoencoder import AETrainConfig, AutoencoderTrainer, augment
 from reencoder_cli.train.latent import BWETrainer, FlowTrainer, LatentTrainConfig, StereoTrainer
 from reencoder_cli.train.loop import Runtime
-from reencoder_cli.weights import save_model
 
 CPU = Runtime(torch.device("cpu"))
 
@@ -224,9 +224,9 @@ def test_kl_term_reaches_the_style_encoder_gradient() -> None:
 
 @pytest.mark.parametrize("frames", [1, 7, 33])
 def test_latent_module_shapes_for_odd_frames_and_batch_one(frames: int) -> None:
-    from reencoder_cli.bwe import LatentBWE
-    from reencoder_cli.flow import LatentFlow
-    from reencoder_cli.stereo import LatentUpmix
+    from reencoder_cli.models.bwe import LatentBWE
+    from reencoder_cli.models.flow import LatentFlow
+    from reencoder_cli.models.stereo import LatentUpmix
 
     z = torch.randn(1, 16, frames)
     bwe = LatentBWE(TINY_BWE)
@@ -240,9 +240,9 @@ def test_latent_module_shapes_for_odd_frames_and_batch_one(frames: int) -> None:
 
 def test_latent_modules_follow_the_input_level_frame_by_frame() -> None:
     """module(g z) = g module(z) for any positive per-frame gain g: a quiet passage gets a quiet output."""
-    from reencoder_cli.bwe import LatentBWE
-    from reencoder_cli.flow import LatentFlow
-    from reencoder_cli.stereo import LatentUpmix
+    from reencoder_cli.models.bwe import LatentBWE
+    from reencoder_cli.models.flow import LatentFlow
+    from reencoder_cli.models.stereo import LatentUpmix
 
     torch.manual_seed(0)
     z, noise = torch.randn(2, 16, 40), torch.randn(2, 16, 40)
@@ -267,8 +267,8 @@ def test_latent_modules_follow_the_input_level_frame_by_frame() -> None:
 
 
 def test_latent_cache_subset_is_capped_per_split_and_nested() -> None:
-    from reencoder_cli.data import Track
-    from reencoder_cli.latentcache import select
+    from reencoder_cli.data.latents import select
+    from reencoder_cli.data.music import Track
 
     tracks = [
         Track(src, f"t{i}", f"{src}/t{i}.npy", 600.0, split) for src in "ab" for i in range(10) for split in ["train"]
@@ -282,8 +282,8 @@ def test_latent_cache_subset_is_capped_per_split_and_nested() -> None:
 
 
 def test_latent_cache_resumes_per_latent_space(weights_env: Path, tmp_path: Path) -> None:
-    from reencoder_cli.data import Track, write_manifest
-    from reencoder_cli.latentcache import build
+    from reencoder_cli.data.latents import build
+    from reencoder_cli.data.music import Track, write_manifest
 
     data, root = tmp_path / "music", tmp_path / "latents"
     (data / "a").mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""Contracts of ``reencoder_cli.weights``: round trips, resolution, manifest, refusals."""
+"""Contracts of ``reencoder_cli.io.weights``: round trips, resolution, manifest, refusals."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from reencoder_cli import weights as W
+import reencoder_cli
 from reencoder_cli.errors import WeightsError
+from reencoder_cli.io import weights as W
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ def test_aeid_json_round_trip() -> None:
 def test_weights_dir_follows_env(wdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert W.weights_dir() == wdir
     monkeypatch.delenv("REENCODER_WEIGHTS_DIR")
-    assert W.weights_dir() == Path(W.__file__).resolve().parent.parent / "weights"
+    assert W.weights_dir() == Path(__file__).resolve().parents[1] / "weights"  # the repository's
 
 
 def test_resolve_local_path_beats_weights_dir(tmp_path: Path, wdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -394,7 +395,7 @@ def test_plain_safetensors_without_metadata_refused(tmp_path: Path) -> None:
 
 def test_nothing_in_the_package_unpickles() -> None:
     """Weights, checkpoints and latents are safetensors: no call anywhere may run a pickle."""
-    package = Path(W.__file__).parent
+    package = Path(reencoder_cli.__file__).parent
     sources = sorted(package.rglob("*.py"))
     assert len(sources) > 30
     unsafe = re.compile(r"torch\.load\(|pickle\.loads?\(|import pickle|np\.load\(.*allow_pickle=True")

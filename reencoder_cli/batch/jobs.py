@@ -21,17 +21,17 @@ from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
-from reencoder_cli import audio
-from reencoder_cli.audio import STDIO
 from reencoder_cli.errors import OutputError, OutputExists, ReencoderError, UsageError, about
-from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
-from reencoder_cli.latentfile import load_latent, save_latent
-from reencoder_cli.tempfiles import remove_stale_temporaries, scratch_dir
+from reencoder_cli.io import audio
+from reencoder_cli.io.audio import STDIO
+from reencoder_cli.io.latentfile import SUFFIX as LATENT_SUFFIX
+from reencoder_cli.io.latentfile import load_latent, save_latent
+from reencoder_cli.io.tempfiles import remove_stale_temporaries, scratch_dir
 
 if TYPE_CHECKING:
-    from reencoder_cli.latentfile import Latent
-    from reencoder_cli.ops import OpSpec
-    from reencoder_cli.pipeline import Pipeline
+    from reencoder_cli.engine.ops import OpSpec
+    from reencoder_cli.engine.pipeline import Pipeline
+    from reencoder_cli.io.latentfile import Latent
 
 AUDIO_SUFFIXES = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".w64", ".caf", ".au", ".rf64"}
@@ -328,8 +328,8 @@ def process(job: Job, spec: JobSpec, pipeline: Pipeline, progress: Progress | No
     propagate, also leaving nothing behind. ``progress`` is called as the input is encoded
     (its total is the header's length) and as the output is decoded.
     """
-    from reencoder_cli.background import prefetched, write_behind
-    from reencoder_cli.stream import Normalizer, StreamJob, resampled
+    from reencoder_cli.engine.stream import Normalizer, StreamJob, resampled
+    from reencoder_cli.io.background import prefetched, write_behind
 
     result = JobResult(job.input, job.output, seed=spec.seed, ops=[str(s) for s in spec.ops])
     start = time.perf_counter()

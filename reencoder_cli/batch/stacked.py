@@ -19,10 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from reencoder_cli import audio
-from reencoder_cli.audio import STDIO
-from reencoder_cli.errors import OutputExists, ReencoderError, about
-from reencoder_cli.jobs import (
+from reencoder_cli.batch.jobs import (
     Job,
     JobResult,
     JobSpec,
@@ -34,12 +31,15 @@ from reencoder_cli.jobs import (
     output_rate,
     process,
 )
-from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
-from reencoder_cli.latentfile import Latent
-from reencoder_cli.ops import OpSpec
+from reencoder_cli.engine.ops import OpSpec
+from reencoder_cli.errors import OutputExists, ReencoderError, about
+from reencoder_cli.io import audio
+from reencoder_cli.io.audio import STDIO
+from reencoder_cli.io.latentfile import SUFFIX as LATENT_SUFFIX
+from reencoder_cli.io.latentfile import Latent
 
 if TYPE_CHECKING:
-    from reencoder_cli.pipeline import Pipeline
+    from reencoder_cli.engine.pipeline import Pipeline
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ def process_batch(
 
     ``progress`` follows the files that are streamed on their own (``jobs.process``).
     """
-    from reencoder_cli.bandwidth import Spectrum
-    from reencoder_cli.ops import OPS, wants_detection, with_detected_rate
+    from reencoder_cli.dsp.bandwidth import Spectrum
+    from reencoder_cli.engine.ops import OPS, wants_detection, with_detected_rate
 
     if any(s.name == "mix" for s in spec.ops):
         return [process(job, spec, pipeline, progress) for job in jobs]
@@ -119,9 +119,9 @@ def _run_group(
     jobs: Sequence[Job], group: list[_Short], spec: JobSpec, pipeline: Pipeline
 ) -> list[tuple[int, JobResult]]:
     """One stacked encode and one stacked decode for files with the same frame count."""
-    from reencoder_cli.poststeps import post_process
-    from reencoder_cli.stream import Normalizer, decode_stream, encode_stream, resampled
-    from reencoder_cli.tempfiles import scratch_dir
+    from reencoder_cli.engine.poststeps import post_process
+    from reencoder_cli.engine.stream import Normalizer, decode_stream, encode_stream, resampled
+    from reencoder_cli.io.tempfiles import scratch_dir
 
     ae_rate, hop = pipeline.ae.sample_rate, pipeline.ae.hop
     width = max(item.ref.shape[1] for item in group)

@@ -36,8 +36,8 @@ def run_batch(
     plot: str | None = None,
 ) -> None:
     """Plan and run every job of a command, report each (with ``--plot``, draw it), print the summary, exit."""
-    from reencoder_cli import jobs
-    from reencoder_cli.audio import STDIO
+    from reencoder_cli.batch import jobs
+    from reencoder_cli.io.audio import STDIO
 
     paths = list(paths or [])
     output = None
@@ -117,10 +117,10 @@ class Tally:
 
 def run_jobs(planned: list[Any], spec: Any, specs: list[Any], tally: Tally) -> None:
     """Load the models once, then process the jobs (in groups with --batch-size), counting each result."""
-    from reencoder_cli import jobs
-    from reencoder_cli.batching import process_batch
+    from reencoder_cli.batch import jobs
+    from reencoder_cli.batch.stacked import process_batch
     from reencoder_cli.cli.progress import BatchProgress
-    from reencoder_cli.pipeline import Pipeline
+    from reencoder_cli.engine.pipeline import Pipeline
 
     opts = tally.opts
     pipeline = Pipeline(opts.autoencoder, opts.device, opts.chunk_seconds, opts.offline or None)
@@ -148,8 +148,8 @@ def check_options(opts: JobOptions, specs: list[Any]) -> None:
         UsageError: a value out of range, an unknown device, format or sample type, or a
             file an op reads (``--width-from``, ``mix:with=``) that does not exist.
     """
-    from reencoder_cli import audio
-    from reencoder_cli.pipeline import resolve_device
+    from reencoder_cli.engine.pipeline import resolve_device
+    from reencoder_cli.io import audio
 
     if not (math.isfinite(opts.chunk_seconds) and CHUNK_SECONDS[0] <= opts.chunk_seconds <= CHUNK_SECONDS[1]):
         raise UsageError(
@@ -198,9 +198,9 @@ def shard_of(text: str | None) -> tuple[int, int]:
 
 def preload(pipeline: Any, specs: list[Any]) -> None:
     """Load the autoencoder and every model the ops name, so a missing file fails once, up front."""
+    from reencoder_cli.engine.ops import OPS
     from reencoder_cli.errors import WeightsError
-    from reencoder_cli.ops import OPS
-    from reencoder_cli.weights import weights_dir
+    from reencoder_cli.io.weights import weights_dir
 
     wanted = [(pipeline.autoencoder_name, ())] + [(name, OPS[s.name].archs) for s in specs for name in s.models()]
     for name, archs in wanted:
@@ -224,7 +224,7 @@ def report(result: Any, opts: JobOptions) -> None:
     if result.status == "failed":
         console.print(f"[bold red]failed[/] {escape(result.error)}", soft_wrap=True)
     elif not opts.quiet:
-        from reencoder_cli.ops import model_of
+        from reencoder_cli.engine.ops import model_of
 
         for note in result.notes:
             console.print(f"note: {note}", markup=False)

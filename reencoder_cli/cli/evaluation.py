@@ -53,17 +53,19 @@ def evaluate(
 
     import torch
 
-    from reencoder_cli import audio, baselines, report
-    from reencoder_cli import evaluate as ev
-    from reencoder_cli.metrics import band_metrics, stereo_metrics
-    from reencoder_cli.pipeline import Pipeline
-    from reencoder_cli.weights import weights_dir
+    from reencoder_cli.dsp import baselines
+    from reencoder_cli.engine.pipeline import Pipeline
+    from reencoder_cli.eval import evaluate as ev
+    from reencoder_cli.eval import report
+    from reencoder_cli.eval.metrics import band_metrics, stereo_metrics
+    from reencoder_cli.io import audio
+    from reencoder_cli.io.weights import weights_dir
 
     with errors_handled():
         if task not in ("upsample", "upmix", "reconstruct", "linearity"):
             raise UsageError(f"unknown task {task!r}; use upsample, upmix, reconstruct or linearity")
         if visqol:
-            from reencoder_cli.metrics import visqol_available
+            from reencoder_cli.eval.metrics import visqol_available
 
             if task == "linearity":
                 raise UsageError("--visqol applies to upsample, upmix and reconstruct")
@@ -111,7 +113,7 @@ def evaluate(
         else:
             rows, inputs = ev.evaluate_linearity(clips, pipeline), {}
         if learned:
-            from reencoder_cli.bench import module_gflops
+            from reencoder_cli.eval.bench import module_gflops
 
             gflops = {name: module_gflops(name) for name in learned}
             for row in rows:
@@ -165,9 +167,9 @@ def bench(
     import numpy as np
     import torch
 
-    from reencoder_cli import audio
-    from reencoder_cli import bench as b
-    from reencoder_cli.weights import weights_dir
+    from reencoder_cli.eval import bench as b
+    from reencoder_cli.io import audio
+    from reencoder_cli.io.weights import weights_dir
 
     with errors_handled():
         manifest = weights_dir() / "MANIFEST.json"

@@ -49,7 +49,7 @@ def upsample(
     opts: JobOptions,
 ) -> None:
     """Bandwidth extension to 44.1 kHz: upsample IN OUT."""
-    from reencoder_cli.ops import parse_op
+    from reencoder_cli.engine.ops import parse_op
 
     spec = parse_op(f"upsample:model={model},rate={from_rate or 'auto'},steps={steps}")
     run_batch(paths, opts, [spec], "upsample", None, keep_lowband=keep_lowband, plot=plot)
@@ -76,7 +76,7 @@ def upmix(
     opts: JobOptions,
 ) -> None:
     """Mono to stereo with a random (seeded) or borrowed stereo image: upmix IN OUT."""
-    from reencoder_cli.ops import parse_op
+    from reencoder_cli.engine.ops import parse_op
 
     text = f"upmix:model={model},side={side},min_side={min_side}" + (f",width_from={width_from}" if width_from else "")
     text += f",style_mix={style_mix}" if style_mix is not None else ""
@@ -96,7 +96,7 @@ def run_chain(
     opts: JobOptions,
 ) -> None:
     """A chain of ops, one encode and one decode: run IN OUT --op upsample --op upmix:seed=3."""
-    from reencoder_cli.ops import parse_op
+    from reencoder_cli.engine.ops import parse_op
 
     if not op:
         raise UsageError("give at least one --op (e.g. --op upsample); see `reencoder ops`")
@@ -108,7 +108,7 @@ def run_chain(
 @job_command
 def encode(paths: PathsArg = None, op: OpArg = None, *, opts: JobOptions) -> None:
     """Audio to a .latent file (optionally after ops): encode IN OUT.latent."""
-    from reencoder_cli.ops import parse_op
+    from reencoder_cli.engine.ops import parse_op
 
     run_batch(paths, opts, [parse_op(t) for t in op or []], "encode", "latent")
 
@@ -117,7 +117,7 @@ def encode(paths: PathsArg = None, op: OpArg = None, *, opts: JobOptions) -> Non
 @job_command
 def decode(paths: PathsArg = None, op: OpArg = None, *, opts: JobOptions) -> None:
     """A .latent file to audio (optionally after ops): decode IN.latent OUT.wav."""
-    from reencoder_cli.ops import parse_op
+    from reencoder_cli.engine.ops import parse_op
 
     run_batch(paths, opts, [parse_op(t) for t in op or []], "decode", None)
 
@@ -137,9 +137,11 @@ def mix(
 ) -> None:
     """Mix inputs as latent arithmetic (one decode): mix a.wav b.wav out.wav."""
     with errors_handled():
-        from reencoder_cli import arith, audio, jobs
-        from reencoder_cli.latentfile import Latent
-        from reencoder_cli.pipeline import Pipeline
+        from reencoder_cli.batch import jobs
+        from reencoder_cli.engine.pipeline import Pipeline
+        from reencoder_cli.io import audio
+        from reencoder_cli.io.latentfile import Latent
+        from reencoder_cli.models import arith
 
         if len(paths) < 3:
             raise UsageError("give at least two inputs and one output")
@@ -169,7 +171,7 @@ def mix(
 @app.command()
 def ops() -> None:
     """List the ops usable with --op and their parameters."""
-    from reencoder_cli.ops import OPS
+    from reencoder_cli.engine.ops import OPS
 
     for name, definition in OPS.items():
         out.print(f"[bold]{name}[/]: {definition.help}")

@@ -24,11 +24,11 @@ def probe(
     """What files hold: for audio, rate, channels, sample type, length, levels and the band the content
     fills; for .latent files, shape, length, source rate, autoencoder and ops."""
     with errors_handled():
+        from reencoder_cli.batch.jobs import expand_inputs
         from reencoder_cli.errors import ReencoderError, UsageError, about
-        from reencoder_cli.jobs import expand_inputs
-        from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
-        from reencoder_cli.probe import probe as probe_file
-        from reencoder_cli.probe import probe_latent
+        from reencoder_cli.eval.probe import probe as probe_file
+        from reencoder_cli.eval.probe import probe_latent
+        from reencoder_cli.io.latentfile import SUFFIX as LATENT_SUFFIX
 
         sources = expand_inputs(list(paths or []), recursive)
         if not sources:
@@ -56,7 +56,7 @@ def models(
     json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON on stdout.")] = False,
 ) -> None:
     """The shipped weights: size, sha256, what each was trained on."""
-    from reencoder_cli.weights import weights_dir
+    from reencoder_cli.io.weights import weights_dir
 
     manifest_path = weights_dir() / "MANIFEST.json"
     files = json.loads(manifest_path.read_text())["files"] if manifest_path.exists() else {}
@@ -98,8 +98,8 @@ def env() -> None:
     import torch
 
     from reencoder_cli import __version__
-    from reencoder_cli.tempfiles import SCRATCH_ENV, scratch_dir
-    from reencoder_cli.weights import weights_dir
+    from reencoder_cli.io.tempfiles import SCRATCH_ENV, scratch_dir
+    from reencoder_cli.io.weights import weights_dir
 
     cuda = (
         [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []

@@ -15,8 +15,8 @@ from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.errors import ReencoderError, UsageError
 
 if TYPE_CHECKING:
-    from reencoder_cli.jobs import Job, JobResult
-    from reencoder_cli.plots import Marks
+    from reencoder_cli.batch.jobs import Job, JobResult
+    from reencoder_cli.eval.plots import Marks
 
 PlotOption = Annotated[
     Optional[str],
@@ -40,7 +40,7 @@ class Plotter:
 
     def __call__(self, result: JobResult) -> None:
         """Draw ``result``'s figure (a file done), saying where it went or why it could not be drawn."""
-        from reencoder_cli import plots
+        from reencoder_cli.eval import plots
 
         png = self.pngs[result.output]
         title = f"{Path(result.input).name} -> {Path(result.output).name}: {' + '.join(result.ops)}"
@@ -57,8 +57,9 @@ class Plotter:
 
 def marks(result: JobResult) -> Marks:
     """The content band an ``upsample`` ran from and, when the input's band was kept, the crossover."""
-    from reencoder_cli import plots, post
-    from reencoder_cli.ops import input_rate, parse_op
+    from reencoder_cli.dsp import post
+    from reencoder_cli.engine.ops import input_rate, parse_op
+    from reencoder_cli.eval import plots
 
     upsample = next((parse_op(op) for op in result.ops if op.partition(":")[0] == "upsample"), None)
     if upsample is None or result.in_rate is None:
@@ -77,9 +78,9 @@ def plotter_for(target: str, planned: list[Job], output_dir: str | None, downmix
         UsageError: matplotlib missing, stdin or stdout, latent files, a ``.png`` for several
             jobs, or two outputs that would share a figure.
     """
-    from reencoder_cli import plots
-    from reencoder_cli.audio import STDIO
-    from reencoder_cli.latentfile import SUFFIX as LATENT_SUFFIX
+    from reencoder_cli.eval import plots
+    from reencoder_cli.io.audio import STDIO
+    from reencoder_cli.io.latentfile import SUFFIX as LATENT_SUFFIX
 
     if not plots.available():
         raise UsageError(f"--plot needs matplotlib: {plots.INSTALL}")

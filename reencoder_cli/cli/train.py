@@ -30,7 +30,7 @@ def data_build(
     """Install, decode and render the training music into a cache with a fixed split (resumable)."""
     from pathlib import Path
 
-    from reencoder_cli.data import build_cache
+    from reencoder_cli.data.music import build_cache
 
     tracks = build_cache(
         Path(root),
@@ -55,7 +55,7 @@ def data_pack(
     """Opus excerpts of the cache and its manifest: music small enough to carry to a GPU machine."""
     from pathlib import Path
 
-    from reencoder_cli.pack import pack_cache
+    from reencoder_cli.data.pack import pack_cache
 
     with errors_handled():
         pack_cache(
@@ -77,7 +77,7 @@ def data_unpack(
     """Decode a pack into a cache that training reads (resumable)."""
     from pathlib import Path
 
-    from reencoder_cli.pack import unpack
+    from reencoder_cli.data.pack import unpack
 
     with errors_handled():
         unpack(Path(pack), Path(root), log_line)
@@ -188,10 +188,10 @@ def train_latents(
     """Encode the music cache once, for every input condition, into latent shards (resumable)."""
     from pathlib import Path
 
-    from reencoder_cli import latentcache
+    from reencoder_cli.data import latents
 
     with errors_handled():
-        summary = latentcache.build(
+        summary = latents.build(
             Path(data),
             Path(out),
             autoencoder,
@@ -228,9 +228,9 @@ def train_module(
     from dataclasses import replace
     from pathlib import Path
 
-    from reencoder_cli.bwe import BWE_SIZES
-    from reencoder_cli.flow import FlowConfig
-    from reencoder_cli.stereo import StereoConfig
+    from reencoder_cli.models.bwe import BWE_SIZES
+    from reencoder_cli.models.flow import FlowConfig
+    from reencoder_cli.models.stereo import StereoConfig
     from reencoder_cli.train.latent import LatentTrainConfig, train
 
     if kind not in ("bwe", "flow", "stereo") or size not in BWE_SIZES:

@@ -1,1 +1,1 @@
-"""Training data: the music cache (Debian packages, rendered MIDI), crops from it, packs for other machines, the latent cache."""
+"""Training data: the music cache (Debian packages, rendered MIDI), its crops, packs, the latent cache."""

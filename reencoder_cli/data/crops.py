@@ -1,4 +1,4 @@
-"""Random crops and fixed validation clips from the decoded music cache (see ``data``)."""
+"""Random crops and fixed validation clips from the decoded music cache (see ``music``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from reencoder_cli.constants import SAMPLE_RATE
-from reencoder_cli.data import Track
+from reencoder_cli.data.music import Track
 
 
 class CropSampler:

@@ -26,14 +26,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from reencoder_cli.bwe import RATES
 from reencoder_cli.constants import SAMPLE_RATE
-from reencoder_cli.data import Track, load_manifest
+from reencoder_cli.data.music import Track, load_manifest
 from reencoder_cli.errors import DataError
-from reencoder_cli.layers import frame_level
+from reencoder_cli.models.bwe import RATES
+from reencoder_cli.models.layers import frame_level
 
 if TYPE_CHECKING:
-    from reencoder_cli.pipeline import Pipeline
+    from reencoder_cli.engine.pipeline import Pipeline
 
 
 def shard_path(root: Path, track: Track) -> Path:
@@ -73,7 +73,7 @@ def encode_track(pipeline: Pipeline, wav: np.ndarray, rates: tuple[int, ...]) ->
     Returns:
         name -> (C, D, F) fp16 tensors, all with the same F.
     """
-    from reencoder_cli import audio
+    from reencoder_cli.io import audio
 
     out = {
         "full": pipeline.encode(wav, SAMPLE_RATE).z,
@@ -105,7 +105,7 @@ def build(
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from reencoder_cli.pipeline import Pipeline
+    from reencoder_cli.engine.pipeline import Pipeline
 
     pipeline = Pipeline(autoencoder=autoencoder, device=device, chunk_seconds=60.0)
     space = pipeline.ae_id.latent_space

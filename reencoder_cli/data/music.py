@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reencoder_cli import midi
 from reencoder_cli.constants import SAMPLE_RATE
+from reencoder_cli.data import midi
 from reencoder_cli.errors import DataError
 
 VALIDATION_EVERY = 10

@@ -1,7 +1,7 @@
 """A portable excerpt of the music cache: Opus files and a manifest, small enough to carry.
 
 A lent GPU machine takes at most 64 MiB of files and reaches no network, so the decoded
-cache (``data``, gigabytes of int16) cannot travel. ``pack_cache`` writes the middle of
+cache (``music``, gigabytes of int16) cannot travel. ``pack_cache`` writes the middle of
 every track as Opus (opus-tools' ``opusenc``, here), with the tracks' lengths shared out so
 that the training split totals a given number of minutes and every validation track keeps
 its middle ``valid_seconds`` (which hold the clips that training validates on and that
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from reencoder_cli.audio import opus_encode
 from reencoder_cli.constants import SAMPLE_RATE
-from reencoder_cli.data import Track, decode_stereo, load_manifest, save_npy_atomic, write_manifest
+from reencoder_cli.data.music import Track, decode_stereo, load_manifest, save_npy_atomic, write_manifest
 from reencoder_cli.errors import DataError
+from reencoder_cli.io.audio import opus_encode
 
 
 def share_out(seconds: list[float], total: float) -> list[float]:

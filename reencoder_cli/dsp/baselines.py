@@ -23,9 +23,9 @@ import scipy.fft
 from scipy.ndimage import convolve1d
 from scipy.signal import butter, get_window, sosfilt
 
-from reencoder_cli.audio import resample
 from reencoder_cli.constants import SAMPLE_RATE
-from reencoder_cli.post import crossover, from_mid_side
+from reencoder_cli.dsp.post import crossover, from_mid_side
+from reencoder_cli.io.audio import resample
 
 N_FFT = 2048
 HOP = 512

@@ -15,8 +15,6 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
-from reencoder_cli import arith
-from reencoder_cli.bwe import LatentBWE, rate_index
 from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.defaults import (
     UPMIX_MIN_SIDE_DB,
@@ -31,9 +29,11 @@ from reencoder_cli.defaults import (
     upsample_model,
 )
 from reencoder_cli.errors import UsageError
-from reencoder_cli.flow import LatentFlow
-from reencoder_cli.latentfile import Latent
-from reencoder_cli.stereo import LatentUpmix
+from reencoder_cli.io.latentfile import Latent
+from reencoder_cli.models import arith
+from reencoder_cli.models.bwe import LatentBWE, rate_index
+from reencoder_cli.models.flow import LatentFlow
+from reencoder_cli.models.stereo import LatentUpmix
 
 
 class Runner(Protocol):

@@ -18,15 +18,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from reencoder_cli import audio, post
-from reencoder_cli.autoencoder import Autoencoder
+from reencoder_cli.dsp import post
+from reencoder_cli.engine.ops import OPS, OpSpec, model_of, parse_op
+from reencoder_cli.engine.poststeps import upmix_op
+from reencoder_cli.engine.stream import StreamJob, decode_stream, encode_stream, resampled
 from reencoder_cli.errors import DeviceError, LatentFileError, UsageError
-from reencoder_cli.latentfile import SUFFIX, Latent, load_latent
-from reencoder_cli.ops import OPS, OpSpec, model_of, parse_op
-from reencoder_cli.poststeps import upmix_op
-from reencoder_cli.registry import model_factories
-from reencoder_cli.stream import StreamJob, decode_stream, encode_stream, resampled
-from reencoder_cli.weights import AEId, ModelMeta, load_model
+from reencoder_cli.io import audio
+from reencoder_cli.io.latentfile import SUFFIX, Latent, load_latent
+from reencoder_cli.io.weights import AEId, ModelMeta, load_model
+from reencoder_cli.models.autoencoder import Autoencoder
+from reencoder_cli.models.registry import model_factories
 
 
 def resolve_device(name: str) -> torch.device:

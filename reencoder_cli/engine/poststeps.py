@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from reencoder_cli import post
 from reencoder_cli.constants import SAMPLE_RATE
-from reencoder_cli.ops import OpSpec, input_rate
+from reencoder_cli.dsp import post
+from reencoder_cli.engine.ops import OpSpec, input_rate
 
 
 def post_steps_apply(specs: Sequence[OpSpec], keep_lowband: bool, keep_mid: bool) -> bool:

@@ -21,14 +21,14 @@ import numpy as np
 import soxr
 import torch
 
-from reencoder_cli.audio import SourceMeta, resampled_length
-from reencoder_cli.autoencoder import Autoencoder
-from reencoder_cli.bandwidth import Spectrum
-from reencoder_cli.latentfile import Latent
-from reencoder_cli.ops import OPS, OpSpec, wants_detection, with_detected_rate
-from reencoder_cli.poststeps import post_margin, post_process, post_steps_apply
-from reencoder_cli.tempfiles import hidden_temporary
-from reencoder_cli.weights import AEId
+from reencoder_cli.dsp.bandwidth import Spectrum
+from reencoder_cli.engine.ops import OPS, OpSpec, wants_detection, with_detected_rate
+from reencoder_cli.engine.poststeps import post_margin, post_process, post_steps_apply
+from reencoder_cli.io.audio import SourceMeta, resampled_length
+from reencoder_cli.io.latentfile import Latent
+from reencoder_cli.io.tempfiles import hidden_temporary
+from reencoder_cli.io.weights import AEId
+from reencoder_cli.models.autoencoder import Autoencoder
 
 
 class Codec(Protocol):

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from reencoder_cli.autoencoder import Autoencoder
-from reencoder_cli.bwe import LatentBWE
 from reencoder_cli.constants import SAMPLE_RATE
-from reencoder_cli.flow import LatentFlow
-from reencoder_cli.rawbwe import RawBWE
-from reencoder_cli.registry import model_factories
-from reencoder_cli.stereo import LatentUpmix
-from reencoder_cli.weights import load_model
+from reencoder_cli.io.weights import load_model
+from reencoder_cli.models.autoencoder import Autoencoder
+from reencoder_cli.models.bwe import LatentBWE
+from reencoder_cli.models.flow import LatentFlow
+from reencoder_cli.models.rawbwe import RawBWE
+from reencoder_cli.models.registry import model_factories
+from reencoder_cli.models.stereo import LatentUpmix
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from reencoder_cli import audio, baselines, post
 from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.defaults import UPMIX_SIDES
-from reencoder_cli.metrics import band_metrics, stereo_metrics, visqol
+from reencoder_cli.dsp import baselines, post
+from reencoder_cli.eval.metrics import band_metrics, stereo_metrics, visqol
+from reencoder_cli.io import audio
 
 if TYPE_CHECKING:
-    from reencoder_cli.pipeline import Pipeline
+    from reencoder_cli.engine.pipeline import Pipeline
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def load_clips(paths: list[str], seconds: float | None = None, per_file: int = 1
 
     Files are resampled to 44.1 kHz; ``seconds`` None takes each file whole.
     """
-    from reencoder_cli.jobs import expand_inputs
+    from reencoder_cli.batch.jobs import expand_inputs
 
     clips = []
     for source in expand_inputs(paths, recursive=True):
@@ -88,8 +89,8 @@ def load_clips(paths: list[str], seconds: float | None = None, per_file: int = 1
 
 def cache_clips(cache: Path, seconds: float, per_track: int) -> list[Clip]:
     """Stereo clips from the validation split of the music cache (``reencoder data build``)."""
-    from reencoder_cli.data import load_manifest
-    from reencoder_cli.dataset import validation_clips
+    from reencoder_cli.data.crops import validation_clips
+    from reencoder_cli.data.music import load_manifest
 
     tracks = load_manifest(cache, "valid")
     clips = validation_clips(cache, tracks, seconds, per_track)
@@ -130,7 +131,7 @@ def score(
 
 def upsample_systems(pipeline: Pipeline, rate: int, models: list[str], raw_model: str | None) -> dict[str, System]:
     """Every bandwidth-extension row: ceilings, classical baselines, latent modules, raw baselines."""
-    from reencoder_cli.baselines import sinc_upsample
+    from reencoder_cli.dsp.baselines import sinc_upsample
 
     def ae(x: np.ndarray) -> np.ndarray:
         return pipeline.decode(pipeline.encode(x, SAMPLE_RATE))
@@ -155,9 +156,9 @@ def upsample_systems(pipeline: Pipeline, rate: int, models: list[str], raw_model
             systems[f"{label} (pure latent)"] = latent(op, False)
             systems[f"{label} + keep-lowband"] = latent(op, True)
     if raw_model:
-        from reencoder_cli.rawbwe import ARCH, RawBWE, apply_raw
-        from reencoder_cli.registry import model_factories
-        from reencoder_cli.weights import load_model
+        from reencoder_cli.io.weights import load_model
+        from reencoder_cli.models.rawbwe import ARCH, RawBWE, apply_raw
+        from reencoder_cli.models.registry import model_factories
 
         raw = load_model(raw_model, model_factories(), expect_arch=ARCH)[0]
         assert isinstance(raw, RawBWE)
@@ -170,7 +171,7 @@ def upsample_systems(pipeline: Pipeline, rate: int, models: list[str], raw_model
 
 def model_arch(name: str) -> str:
     """The arch of a weights name (read from its header only)."""
-    from reencoder_cli.weights import read_meta, resolve
+    from reencoder_cli.io.weights import read_meta, resolve
 
     return read_meta(resolve(name)).arch
 
@@ -181,8 +182,8 @@ def noise_fill_row(clips: list[Clip], rate: int, metric: Metric = band_metrics) 
     The search scores each level by high-band LSD alone (cheap); the chosen level then
     gets the full metrics like every other row.
     """
-    from reencoder_cli.baselines import sinc_upsample
-    from reencoder_cli.metrics import lsd, split_bands
+    from reencoder_cli.dsp.baselines import sinc_upsample
+    from reencoder_cli.eval.metrics import lsd, split_bands
 
     sincs = {c.name: sinc_upsample(audio.resample(c.wav, SAMPLE_RATE, rate), rate) for c in clips}
     refs_high = {c.name: split_bands(c.wav)[1] for c in clips}
@@ -361,7 +362,7 @@ def evaluate_reconstruct(
 
     def noisy(level: float) -> System:
         def run(clip: Clip, x: np.ndarray) -> np.ndarray:
-            from reencoder_cli.autoencoder import noisy_latent
+            from reencoder_cli.models.autoencoder import noisy_latent
 
             latent = pipeline.encode(x, SAMPLE_RATE)
             z = noisy_latent(latent.z, level, torch.Generator().manual_seed(0))

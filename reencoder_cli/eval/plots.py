@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from reencoder_cli import audio, post
 from reencoder_cli.constants import SAMPLE_RATE
-from reencoder_cli.stream import resampled
+from reencoder_cli.dsp import post
+from reencoder_cli.engine.stream import resampled
+from reencoder_cli.io import audio
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from reencoder_cli import audio
-from reencoder_cli.bandwidth import Spectrum
+from reencoder_cli.dsp.bandwidth import Spectrum
+from reencoder_cli.io import audio
 
 if TYPE_CHECKING:  # torch stays unimported for audio files
-    from reencoder_cli.weights import AEId
+    from reencoder_cli.io.weights import AEId
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ def probe_latent(path: str) -> LatentProbe:
     Raises:
         LatentFileError: not a readable latent file.
     """
-    from reencoder_cli.latentfile import FORMAT, load_latent
+    from reencoder_cli.io.latentfile import FORMAT, load_latent
 
     latent = load_latent(path)
     return LatentProbe(

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from reencoder_cli.constants import SAMPLE_RATE
-from reencoder_cli.evaluate import Clip, Row
+from reencoder_cli.eval.evaluate import Clip, Row
 
 UPSAMPLE_COLUMNS = ("stft", "mel", "lsd", "stft_low", "mel_low", "lsd_low", "stft_high", "mel_high", "lsd_high")
 STEREO_COLUMNS = ("lr_stft", "lr_mel", "lr_lsd", "mid_stft", "mid_mel", "side_stft", "side_mel", "side_lsd")
@@ -88,7 +88,7 @@ def write_listening_page(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from reencoder_cli.audio import write_audio
+    from reencoder_cli.io.audio import write_audio
 
     folder.mkdir(parents=True, exist_ok=True)
     sections = []

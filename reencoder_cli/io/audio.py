@@ -25,7 +25,7 @@ import soxr
 
 from reencoder_cli.constants import VERSION
 from reencoder_cli.errors import AudioError, OutputError, UsageError
-from reencoder_cli.tempfiles import hidden_temporary, publish
+from reencoder_cli.io.tempfiles import hidden_temporary, publish
 
 PathOrStream = str | os.PathLike[str] | BinaryIO
 

@@ -14,15 +14,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reencoder_cli.audio import SourceMeta
 from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.errors import LatentFileError
-from reencoder_cli.tempfiles import hidden_temporary, publish
+from reencoder_cli.io.audio import SourceMeta
+from reencoder_cli.io.tempfiles import hidden_temporary, publish
 
 if TYPE_CHECKING:  # torch stays unimported until a latent is really made or read (``reencoder probe``)
     from torch import Tensor
 
-    from reencoder_cli.weights import AEId
+    from reencoder_cli.io.weights import AEId
 
 FORMAT = "reencoder-latent/1"
 SUFFIX = ".latent"
@@ -106,7 +106,7 @@ def load_latent(path: str | Path) -> Latent:
     """
     from safetensors import SafetensorError, safe_open
 
-    from reencoder_cli.weights import AEId
+    from reencoder_cli.io.weights import AEId
 
     name = str(path)
     try:

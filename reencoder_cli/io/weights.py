@@ -38,7 +38,7 @@ Factories = Mapping[str, tuple[type, Callable[[Any], torch.nn.Module]]]
 def weights_dir() -> Path:
     """The weights folder: ``$REENCODER_WEIGHTS_DIR`` if set, else the repository's ``weights/``."""
     env = os.environ.get("REENCODER_WEIGHTS_DIR")
-    return Path(env).expanduser() if env else Path(__file__).resolve().parent.parent / "weights"
+    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "weights"
 
 
 @dataclass(frozen=True)

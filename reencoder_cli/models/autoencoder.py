@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reencoder_cli.layers import Backbone, ConvNeXtBlock
+from reencoder_cli.models.layers import Backbone, ConvNeXtBlock
 
 ARCH = "autoencoder"
 DECODER_FIELDS = frozenset({"dec_dim", "dec_blocks", "dec_hidden", "fine_dim", "fine_blocks", "fine_hidden"})

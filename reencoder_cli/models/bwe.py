@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from reencoder_cli.layers import Backbone, frame_level
+from reencoder_cli.models.layers import Backbone, frame_level
 
 ARCH = "bwe"
 RATES: tuple[int, ...] = (8000, 11025, 12000, 16000, 22050, 24000)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from reencoder_cli.bwe import BWEConfig
-from reencoder_cli.layers import Backbone, frame_level, sinusoidal_embedding
+from reencoder_cli.models.bwe import BWEConfig
+from reencoder_cli.models.layers import Backbone, frame_level, sinusoidal_embedding
 
 ARCH = "flow"
 

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reencoder_cli.bwe import RATES, rate_index
 from reencoder_cli.constants import SAMPLE_RATE
+from reencoder_cli.models.bwe import RATES, rate_index
 
 ARCH = "rawbwe"
 

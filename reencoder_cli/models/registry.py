@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from reencoder_cli import autoencoder, bwe, flow, rawbwe, stereo
-from reencoder_cli.weights import Factories
+from reencoder_cli.io.weights import Factories
+from reencoder_cli.models import autoencoder, bwe, flow, rawbwe, stereo
 
 
 def model_factories() -> Factories:

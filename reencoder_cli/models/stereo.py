@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from reencoder_cli.layers import Backbone, frame_level
+from reencoder_cli.models.layers import Backbone, frame_level
 
 ARCH = "stereo"
 

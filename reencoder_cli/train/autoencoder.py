@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from reencoder_cli.autoencoder import ARCH, ENCODER_PARTS, Autoencoder, AutoencoderConfig, noisy_latent
-from reencoder_cli.discriminators import WaveDiscriminator, WaveDiscriminatorConfig
+from reencoder_cli.models.autoencoder import ARCH, ENCODER_PARTS, Autoencoder, AutoencoderConfig, noisy_latent
+from reencoder_cli.models.discriminators import WaveDiscriminator, WaveDiscriminatorConfig
 from reencoder_cli.train.loop import Runtime, optimizer_step, warmup_lr
 from reencoder_cli.train.losses import (
     ReconstructionLoss,
@@ -223,7 +223,7 @@ class AutoencoderTrainer:
         ``mel_const`` decodes each latent's time average: if it nears ``mel``, the decoder
         is ignoring how the latent moves (a collapse to an average sound).
         """
-        from reencoder_cli.metrics import mel_distance, stft_distance
+        from reencoder_cli.eval.metrics import mel_distance, stft_distance
 
         model = self.ema.eval()
         n = len(self.valid)
@@ -253,8 +253,8 @@ class AutoencoderTrainer:
             WeightsError: the weights hold another architecture or other sizes.
         """
         from reencoder_cli.errors import WeightsError
-        from reencoder_cli.registry import model_factories
-        from reencoder_cli.weights import load_model
+        from reencoder_cli.io.weights import load_model
+        from reencoder_cli.models.registry import model_factories
 
         model, meta = load_model(weights, model_factories(), expect_arch=ARCH)
         changed = {k for k, v in asdict(model.config).items() if getattr(self.model_config, k) != v}  # type: ignore[attr-defined]
@@ -270,7 +270,7 @@ class AutoencoderTrainer:
 
     def export(self, path: Path, train_info: dict[str, object]) -> str:
         """Save the EMA autoencoder as shippable weights (fp16); returns its sha256."""
-        from reencoder_cli.weights import save_model
+        from reencoder_cli.io.weights import save_model
 
         info = {"config": asdict(self.config), **train_info}
         return save_model(path, self.ema, ARCH, self.model_config, train=info, dtype=torch.float16)
@@ -318,8 +318,8 @@ def train(
     Returns:
         The path of the exported weights.
     """
-    from reencoder_cli.data import load_manifest
-    from reencoder_cli.dataset import CropSampler, DeviceCrops, validation_clips
+    from reencoder_cli.data.crops import CropSampler, DeviceCrops, validation_clips
+    from reencoder_cli.data.music import load_manifest
     from reencoder_cli.train.loop import Schedule, fit, setup_runtime
 
     runtime = setup_runtime(device)

@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reencoder_cli.bwe import BWEConfig, LatentBWE
-from reencoder_cli.discriminators import LatentDiscriminator, LatentDiscriminatorConfig
-from reencoder_cli.flow import FlowConfig, LatentFlow
-from reencoder_cli.latentcache import LatentCrops
-from reencoder_cli.layers import frame_level
-from reencoder_cli.stereo import LatentUpmix, StereoConfig
+from reencoder_cli.data.latents import LatentCrops
+from reencoder_cli.models.bwe import BWEConfig, LatentBWE
+from reencoder_cli.models.discriminators import LatentDiscriminator, LatentDiscriminatorConfig
+from reencoder_cli.models.flow import FlowConfig, LatentFlow
+from reencoder_cli.models.layers import frame_level
+from reencoder_cli.models.stereo import LatentUpmix, StereoConfig
 from reencoder_cli.train.loop import Runtime, Schedule, optimizer_step, unwrap, warmup_lr
 from reencoder_cli.train.losses import discriminator_loss, feature_matching_loss, generator_loss, kl_divergence
 
@@ -313,10 +313,10 @@ def train(
         command: the command line, for provenance.
         log: progress lines.
     """
-    from reencoder_cli.latentcache import sources
-    from reencoder_cli.pipeline import Pipeline
+    from reencoder_cli.data.latents import sources
+    from reencoder_cli.engine.pipeline import Pipeline
+    from reencoder_cli.io.weights import save_model
     from reencoder_cli.train.loop import fit, setup_runtime
-    from reencoder_cli.weights import save_model
 
     runtime = setup_runtime(device)
     trainer_cls, _ = TRAINERS[kind]

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from reencoder_cli.constants import SAMPLE_RATE
-from reencoder_cli.dataset import CropSampler
-from reencoder_cli.rawbwe import ARCH, RawBWE, RawBWEConfig
+from reencoder_cli.data.crops import CropSampler
+from reencoder_cli.models.rawbwe import ARCH, RawBWE, RawBWEConfig
 from reencoder_cli.train.loop import Runtime, Schedule, optimizer_step, unwrap, warmup_lr
 
 
@@ -35,7 +35,7 @@ class RawTrainConfig:
 
 def degrade(wav: np.ndarray, rate: int) -> np.ndarray:
     """Sinc round trip through ``rate``: (T,) at 44.1 kHz -> (T,) band-limited to rate / 2."""
-    from reencoder_cli.audio import resample
+    from reencoder_cli.io.audio import resample
 
     out = resample(resample(wav[None], SAMPLE_RATE, rate), rate, SAMPLE_RATE)[0, : wav.shape[-1]]
     return np.pad(out, (0, wav.shape[-1] - out.shape[-1]))  # the round trip can lose a sample
@@ -113,10 +113,10 @@ def train(
     log: Callable[[str], None] = print,
 ) -> Path:
     """Train (or resume) the raw baseline on the music cache; export ``run_dir/rawbwe.safetensors``."""
-    from reencoder_cli.data import load_manifest
-    from reencoder_cli.dataset import validation_clips
+    from reencoder_cli.data.crops import validation_clips
+    from reencoder_cli.data.music import load_manifest
+    from reencoder_cli.io.weights import save_model
     from reencoder_cli.train.loop import fit, setup_runtime
-    from reencoder_cli.weights import save_model
 
     runtime = setup_runtime(device)
     sampler = CropSampler(data, load_manifest(data, "train"), config.crop, seed=config.seed + 1000 * runtime.rank)
