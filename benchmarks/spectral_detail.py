@@ -56,7 +56,7 @@ def harmonic_detail(out: np.ndarray, ref: np.ndarray) -> tuple[float, float, flo
 
 
 def main() -> None:
-    from reencoder_cli.eval.evaluate import opus_round_trip
+    from reencoder_cli.eval.reconstruct import opus_round_trip
 
     ae, clips = autoencoder_and_clips(clip_parser(__doc__).parse_args())
     rows: dict[str, tuple[list, list]] = {"autoencoder": ([], []), "Opus 32 kbps": ([], [])}

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from reencoder_cli.cli import app
 from reencoder_cli.engine.pipeline import Pipeline
 from reencoder_cli.eval import evaluate as ev
-from reencoder_cli.eval import metrics
+from reencoder_cli.eval import metrics, reconstruct
 from reencoder_cli.eval.bench import count_flops, module_gflops
 from reencoder_cli.io.weights import save_model
 from reencoder_cli.models.autoencoder import Autoencoder
@@ -78,7 +78,7 @@ def test_upmix_rows_dual_mono_has_the_worst_side(weights_env: Path) -> None:
 
 
 def test_linearity_rows(weights_env: Path) -> None:
-    rows = ev.evaluate_linearity(clips(), Pipeline(device="cpu"), gains=(0.5,))
+    rows = reconstruct.evaluate_linearity(clips(), Pipeline(device="cpu"), gains=(0.5,))
     assert [r.system for r in rows] == [
         "D(E(x)) vs x",
         "D(0.5 E(x)) vs 0.5 x",

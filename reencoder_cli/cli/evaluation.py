@@ -56,7 +56,7 @@ def evaluate(
     from reencoder_cli.dsp import baselines
     from reencoder_cli.engine.pipeline import Pipeline
     from reencoder_cli.eval import evaluate as ev
-    from reencoder_cli.eval import report
+    from reencoder_cli.eval import reconstruct, report
     from reencoder_cli.eval.metrics import band_metrics, stereo_metrics
     from reencoder_cli.io import audio
     from reencoder_cli.io.weights import weights_dir
@@ -108,10 +108,12 @@ def evaluate(
             if style_mix:
                 extra = ev.style_mix_correlation(clips, pipeline, model)
         elif task == "reconstruct":
-            rows = ev.evaluate_reconstruct(clips, pipeline, keep_outputs=bool(plot), metric=scored(band_metrics))
+            rows = reconstruct.evaluate_reconstruct(
+                clips, pipeline, keep_outputs=bool(plot), metric=scored(band_metrics)
+            )
             inputs = {c.name: audio.to_mono(c.wav) for c in clips}
         else:
-            rows, inputs = ev.evaluate_linearity(clips, pipeline), {}
+            rows, inputs = reconstruct.evaluate_linearity(clips, pipeline), {}
         if learned:
             from reencoder_cli.eval.bench import module_gflops
 
