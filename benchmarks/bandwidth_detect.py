@@ -30,7 +30,8 @@ import soxr
 from reencoder_cli.data.crops import validation_clips
 from reencoder_cli.data.music import load_manifest
 from reencoder_cli.dsp.bandwidth import Spectrum
-from reencoder_cli.io.audio import opus_encode, read_audio
+from reencoder_cli.io.audio import read_audio
+from reencoder_cli.io.audio_write import opus_encode
 
 RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000)
 FULL_BAND_RATES = (16000, 22050, 24000, 32000)

@@ -26,7 +26,7 @@ from reencoder_cli.dsp import post
 from reencoder_cli.engine.pipeline import Pipeline
 from reencoder_cli.eval.evaluate import fit_length
 from reencoder_cli.eval.metrics import stft_distance
-from reencoder_cli.io import audio
+from reencoder_cli.io import audio, audio_write
 
 FLOORS_DB = (-np.inf, -20.0, -15.0, -12.0, -10.0, -8.0, -6.0)
 SOURCES = ("AE of L and R", "stereo-s random style", "stereo-s oracle style")
@@ -44,7 +44,7 @@ def decodes(pipe: Pipeline, wav: np.ndarray) -> dict[str, np.ndarray]:
     mono, length = audio.to_mono(wav), wav.shape[-1]
     with tempfile.TemporaryDirectory() as tmp:
         ref = Path(tmp) / "ref.wav"
-        audio.write_audio(ref, wav, 44100, "FLOAT")
+        audio_write.write_audio(ref, wav, 44100, "FLOAT")
         out = {
             SOURCES[0]: pipe.decode(pipe.encode(wav, 44100)),
             SOURCES[1]: pipe.run(mono, 44100, ["upmix:seed=0"], keep_mid=False).wav,

@@ -20,7 +20,7 @@ from side_floor import clips
 
 from reencoder_cli.dsp import post
 from reencoder_cli.engine.pipeline import Pipeline
-from reencoder_cli.io import audio
+from reencoder_cli.io import audio, audio_write
 
 WIDTHS_DB = (-20.0, -12.0, -4.0)
 MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -56,7 +56,7 @@ def main() -> None:
             mono = audio.to_mono(source)
             for db in WIDTHS_DB:
                 path = Path(tmp) / f"ref{i}_{db:g}.wav"
-                audio.write_audio(path, with_width(reference, db), 44100, "FLOAT")
+                audio_write.write_audio(path, with_width(reference, db), 44100, "FLOAT")
                 for mix in MIXES:
                     out = pipe.run(mono, 44100, [f"upmix:seed=0,width_from={path},style_mix={mix}"]).wav
                     table[db, mix].append(side_to_mid_db(out))

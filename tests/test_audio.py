@@ -18,16 +18,14 @@ from reencoder_cli.errors import AudioError, OutputError, UsageError
 from reencoder_cli.io.audio import (
     AudioInfo,
     AudioReader,
-    AudioWriter,
     SourceMeta,
-    WriteReport,
     audio_info,
     read_audio,
     resample,
     resampled_length,
     to_mono,
-    write_audio,
 )
+from reencoder_cli.io.audio_write import AudioWriter, WriteReport, write_audio
 
 SR = 44100
 ROOT = Path(__file__).resolve().parents[1]
@@ -406,7 +404,7 @@ def test_written_file_is_not_private(tmp_path: Path) -> None:
 def test_stdout_through_non_seekable_pipe() -> None:
     snippet = (
         "import numpy as np\n"
-        "from reencoder_cli.io.audio import write_audio\n"
+        "from reencoder_cli.io.audio_write import write_audio\n"
         "wav = np.linspace(-0.5, 0.5, 2 * 3001, dtype=np.float32).reshape(2, 3001)\n"
         "write_audio('-', wav, 22050, subtype='FLOAT')\n"
     )

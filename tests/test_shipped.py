@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from reencoder_cli.eval.metrics import band_metrics, mel_distance, stereo_metrics
-from reencoder_cli.io import audio
+from reencoder_cli.io import audio, audio_write
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "weights" / "MANIFEST.json"
@@ -91,7 +91,9 @@ def test_the_image_follows_the_references_width_and_style_mix_moves_between(pipe
     levels = {}
     for db in (-20.0, -4.0):
         path = tmp_path / f"ref{db:g}.wav"
-        audio.write_audio(path, np.concatenate([mid + 10 ** (db / 20) * side, mid - 10 ** (db / 20) * side]), 44100)
+        audio_write.write_audio(
+            path, np.concatenate([mid + 10 ** (db / 20) * side, mid - 10 ** (db / 20) * side]), 44100
+        )
         for mix in (1.0, 0.5):
             out = pipeline.run(mono, rate, [f"upmix:seed=0,width_from={path},style_mix={mix}"]).wav  # type: ignore[attr-defined]
             levels[db, mix] = _side_to_mid_db(out)

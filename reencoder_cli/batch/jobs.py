@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TextIO
 import numpy as np
 
 from reencoder_cli.errors import OutputError, OutputExists, ReencoderError, UsageError, about
-from reencoder_cli.io import audio
+from reencoder_cli.io import audio, audio_write
 from reencoder_cli.io.audio import STDIO
 from reencoder_cli.io.latentfile import SUFFIX as LATENT_SUFFIX
 from reencoder_cli.io.latentfile import load_latent, save_latent
@@ -355,7 +355,7 @@ def process(job: Job, spec: JobSpec, pipeline: Pipeline, progress: Progress | No
                 save_latent(job.output, latent, spec.overwrite)
             else:
                 out_rate = output_rate(spec, latent)
-                with audio.AudioWriter(
+                with audio_write.AudioWriter(
                     job.output,
                     out_rate,
                     latent.channels,

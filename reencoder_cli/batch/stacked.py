@@ -33,7 +33,7 @@ from reencoder_cli.batch.jobs import (
 )
 from reencoder_cli.engine.ops import OpSpec
 from reencoder_cli.errors import OutputExists, ReencoderError, about
-from reencoder_cli.io import audio
+from reencoder_cli.io import audio, audio_write
 from reencoder_cli.io.audio import STDIO
 from reencoder_cli.io.latentfile import SUFFIX as LATENT_SUFFIX
 from reencoder_cli.io.latentfile import Latent
@@ -162,7 +162,7 @@ def _run_group(
                 norm = Normalizer(spec.norm, latent.channels, scratch_dir())
                 out = np.concatenate(list(norm([out])), axis=1)
                 result.notes.append(norm_note(spec.norm, norm.gain_db))
-            report = audio.write_audio(
+            report = audio_write.write_audio(
                 job.output, out, rate, spec.subtype, spec.format, latent.meta, spec.dither, spec.overwrite
             )
         except OutputExists as exc:  # it appeared meanwhile (another batch made it)

@@ -149,7 +149,7 @@ def check_options(opts: JobOptions, specs: list[Any]) -> None:
             file an op reads (``--width-from``, ``mix:with=``) that does not exist.
     """
     from reencoder_cli.engine.pipeline import resolve_device
-    from reencoder_cli.io import audio
+    from reencoder_cli.io import audio, audio_write
 
     if not (math.isfinite(opts.chunk_seconds) and CHUNK_SECONDS[0] <= opts.chunk_seconds <= CHUNK_SECONDS[1]):
         raise UsageError(
@@ -161,9 +161,9 @@ def check_options(opts: JobOptions, specs: list[Any]) -> None:
         raise UsageError(f"--seed {opts.seed}: give a seed from 0 to {MAX_SEED}")
     resolve_device(opts.device)
     if opts.format is not None and opts.format.lower() != "latent":
-        audio.check_format(opts.format)
+        audio_write.check_format(opts.format)
     if opts.subtype is not None:
-        audio.check_subtype(opts.subtype)
+        audio_write.check_subtype(opts.subtype)
     if opts.downmix is not None and opts.downmix not in audio.DOWNMIX_CHANNELS:
         raise UsageError(f"--downmix {opts.downmix}: give mono or stereo")
     if opts.norm is not None and not NORM_RANGE[0] <= opts.norm <= NORM_RANGE[1]:

@@ -170,7 +170,7 @@ def bench(
     import torch
 
     from reencoder_cli.eval import bench as b
-    from reencoder_cli.io import audio
+    from reencoder_cli.io import audio_write
     from reencoder_cli.io.weights import weights_dir
 
     with errors_handled():
@@ -187,7 +187,7 @@ def bench(
                 rate, n = 22050, int(minutes * 60 * 22050)
                 t = np.arange(n) / rate
                 wav = (0.2 * np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 0.5 * t)).astype(np.float32)[None]
-                audio.write_audio(Path(tmp) / "in.wav", np.repeat(wav, 2, 0), rate, "PCM_16")
+                audio_write.write_audio(Path(tmp) / "in.wav", np.repeat(wav, 2, 0), rate, "PCM_16")
                 for args in (
                     ["upsample", f"{tmp}/in.wav", f"{tmp}/up.wav"],
                     ["upmix", f"{tmp}/up.wav", f"{tmp}/st.wav"],

@@ -139,7 +139,7 @@ def mix(
     with errors_handled():
         from reencoder_cli.batch import jobs
         from reencoder_cli.engine.pipeline import Pipeline
-        from reencoder_cli.io import audio
+        from reencoder_cli.io import audio_write
         from reencoder_cli.io.latentfile import Latent
         from reencoder_cli.models import arith
 
@@ -160,7 +160,7 @@ def mix(
         wav = pipeline.decode(
             Latent(z, length, pipeline.ae.sample_rate, pipeline.ae_id, meta=meta, hop=pipeline.ae.hop)
         )
-        written = audio.write_audio(output, wav, pipeline.ae.sample_rate, subtype, meta=meta)
+        written = audio_write.write_audio(output, wav, pipeline.ae.sample_rate, subtype, meta=meta)
         console.print(
             f"mixed {len(inputs)} inputs -> {output}"
             + (f" ({written.clipped_samples} samples limited)" if written.clipped_samples else ""),

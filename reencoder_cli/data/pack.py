@@ -24,7 +24,7 @@ import numpy as np
 from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.data.music import Track, decode_stereo, load_manifest, save_npy_atomic, write_manifest
 from reencoder_cli.errors import DataError
-from reencoder_cli.io.audio import opus_encode
+from reencoder_cli.io.audio_write import opus_encode
 
 
 def share_out(seconds: list[float], total: float) -> list[float]:

@@ -27,7 +27,7 @@ from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.defaults import UPMIX_SIDES
 from reencoder_cli.dsp import baselines, post
 from reencoder_cli.eval.metrics import band_metrics, stereo_metrics, visqol
-from reencoder_cli.io import audio
+from reencoder_cli.io import audio, audio_write
 
 if TYPE_CHECKING:
     from reencoder_cli.engine.pipeline import Pipeline
@@ -245,7 +245,7 @@ def evaluate_upmix(
             op = f"upmix:model={model},seed={seed}" + (f",side={side}" if side else "")
             if oracle:
                 ref = Path(tmp) / "ref.wav"
-                audio.write_audio(ref, clip.wav, SAMPLE_RATE, "FLOAT")
+                audio_write.write_audio(ref, clip.wav, SAMPLE_RATE, "FLOAT")
                 op += f",width_from={ref}"
             return pipeline.run(mono, SAMPLE_RATE, [op], keep_mid=side is not None).wav
 
@@ -300,7 +300,7 @@ def style_mix_correlation(
         refs = []
         for i, clip in enumerate(stereo):
             path = Path(tmp) / f"ref{i}.wav"
-            audio.write_audio(path, clip.wav, SAMPLE_RATE, "FLOAT")
+            audio_write.write_audio(path, clip.wav, SAMPLE_RATE, "FLOAT")
             refs.append(path)
         for lam in lambdas:
             ref_r, out_r = [], []

@@ -15,7 +15,7 @@ import numpy as np
 from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.eval.evaluate import Clip, Metric, Row, System, fit_length, score
 from reencoder_cli.eval.metrics import band_metrics
-from reencoder_cli.io import audio
+from reencoder_cli.io import audio, audio_write
 
 if TYPE_CHECKING:
     from reencoder_cli.engine.pipeline import Pipeline
@@ -27,7 +27,7 @@ def opus_round_trip(wav: np.ndarray, kbps: int) -> np.ndarray | None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         enc, dec = Path(tmp) / "x.opus", Path(tmp) / "out.wav"
-        audio.opus_encode(wav, SAMPLE_RATE, enc, kbps)
+        audio_write.opus_encode(wav, SAMPLE_RATE, enc, kbps)
         command = ["opusdec", "--quiet", "--rate", str(SAMPLE_RATE), "--float", str(enc), str(dec)]
         subprocess.run(command, check=True, capture_output=True)
         out, _ = audio.read_audio(dec)

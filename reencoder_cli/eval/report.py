@@ -88,7 +88,7 @@ def write_listening_page(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from reencoder_cli.io.audio import write_audio
+    from reencoder_cli.io.audio_write import write_audio
 
     folder.mkdir(parents=True, exist_ok=True)
     sections = []

@@ -1,20 +1,17 @@
-"""Audio input and output: read, inspect, resample, downmix and write waveforms.
+"""Audio input: read, inspect, resample and downmix waveforms (``audio_write`` writes them).
 
 Waveforms are float32 numpy arrays shaped ``(C, T)`` with ``C`` = 1 or 2. Reading goes
 through libsndfile (``soundfile``) in blocks, so a header that lies about its length costs
-nothing; writing is atomic for paths and works with non-seekable pipes for ``"-"``.
+nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
 import math
 import os
-import struct
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -23,17 +20,12 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from reencoder_cli.constants import VERSION
-from reencoder_cli.errors import AudioError, OutputError, UsageError
-from reencoder_cli.io.tempfiles import hidden_temporary, publish
+from reencoder_cli.errors import AudioError, UsageError
 
 PathOrStream = str | os.PathLike[str] | BinaryIO
 
 STDIO = "-"
 BLOCK_FRAMES = 65536
-SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
-FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
-DITHER_SEED = 0  # the same noise for the same output: results stay reproducible
 
 
 @dataclass(frozen=True)
@@ -61,23 +53,14 @@ class SourceMeta:
     tags: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
-class WriteReport:
-    """Outcome of a write: samples limited to [-1, 1], the input's peak magnitude, the sample type written."""
-
-    clipped_samples: int
-    peak: float
-    subtype: str
-
-
-def _path(target: PathOrStream) -> str | None:
+def path_of(target: PathOrStream) -> str | None:
     """The path as a string, or None for a stream."""
     return os.fspath(target) if isinstance(target, (str, os.PathLike)) else None
 
 
-def _name(target: PathOrStream, stdio: str) -> str:
+def name_of(target: PathOrStream, stdio: str) -> str:
     """The name used in messages: the path as given, ``stdio`` for ``"-"``, or a stream's name."""
-    path = _path(target)
+    path = path_of(target)
     if path is None:
         return str(getattr(target, "name", "<stream>"))
     return stdio if path == STDIO else path
@@ -91,7 +74,7 @@ def _seekable(source: PathOrStream) -> str | BinaryIO:
     return source if source.seekable() else io.BytesIO(source.read())
 
 
-def _reason(err: Exception) -> str:
+def failure_reason(err: Exception) -> str:
     """The short reason libsndfile or the OS gives, without the file name."""
     if isinstance(err, sf.LibsndfileError):
         return err.error_string
@@ -110,7 +93,7 @@ def _open(source: str | BinaryIO, name: str) -> sf.SoundFile:
         with _quiet_stderr():
             return sf.SoundFile(source)
     except sf.LibsndfileError as err:
-        reason = _reason(err)
+        reason = failure_reason(err)
         if "possibly a pipe" in reason:  # what libsndfile says of a file no decoder took
             reason = "no decoder recognised its contents"
         raise AudioError(f"{name}: not a readable audio file ({reason})") from err
@@ -192,7 +175,7 @@ class AudioReader:
     """
 
     def __init__(self, source: PathOrStream, downmix: str | None = None, check: bool = True) -> None:
-        self.name = _name(source, "stdin")
+        self.name = name_of(source, "stdin")
         self._file = _open(_seekable(source), self.name)
         self.file_channels = int(self._file.channels)
         self._check = check
@@ -223,7 +206,7 @@ class AudioReader:
             try:
                 block = self._file.read(frames, dtype="float32", always_2d=True)
             except sf.LibsndfileError as err:
-                raise AudioError(f"{self.name}: not a readable audio file ({_reason(err)})") from err
+                raise AudioError(f"{self.name}: not a readable audio file ({failure_reason(err)})") from err
             if not len(block):
                 break
             if self._check and not np.isfinite(block).all():
@@ -275,7 +258,7 @@ def audio_info(source: PathOrStream) -> AudioInfo:
         AudioError: the file is missing or not readable audio.
         UsageError: ``source`` is ``"-"``.
     """
-    name = _name(source, "stdin")
+    name = name_of(source, "stdin")
     if not isinstance(source, (str, os.PathLike)):
         start = source.tell()
         try:
@@ -330,304 +313,3 @@ def resample(wav: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
 def to_mono(wav: np.ndarray) -> np.ndarray:
     """Downmix to mono by averaging channels: wav (C, T) -> (1, T) float32."""
     return wav.mean(axis=0, keepdims=True, dtype=np.float32)
-
-
-def check_format(format: str) -> None:
-    """Refuse a format name libsndfile does not write (before anything is read).
-
-    Raises:
-        UsageError: unknown format.
-    """
-    if format.upper() not in sf.available_formats():
-        known = ", ".join(sorted(f.lower() for f in sf.available_formats()))
-        raise UsageError(f"--format {format}: unknown audio format; use one of {known}")
-
-
-def check_subtype(subtype: str) -> None:
-    """Refuse a sample type other than ``SUBTYPES`` (before anything is read).
-
-    Raises:
-        UsageError: unknown sample type.
-    """
-    if subtype.upper() not in SUBTYPES:
-        raise UsageError(f"--subtype {subtype}: unknown sample type; use {', '.join(SUBTYPES)}")
-
-
-def _format(dest: PathOrStream, format: str | None) -> str:
-    """libsndfile format name: the argument, else the path's extension, else WAV for streams."""
-    path = _path(dest)
-    if format is None and path is not None and path != STDIO:
-        format = os.path.splitext(path)[1].lstrip(".")
-        if not format:
-            raise UsageError(f"{path}: no extension; name the output format")
-    format = (format or "WAV").upper()
-    if format not in sf.available_formats():
-        known = ", ".join(sorted(f.lower() for f in sf.available_formats()))
-        raise UsageError(f"{_name(dest, 'stdout')}: unknown audio format '{format.lower()}'; use one of {known}")
-    return format
-
-
-def _subtype(name: str, format: str, subtype: str | None, source: str | None) -> str:
-    """libsndfile subtype: the one asked for, else the input's precision where the format is PCM.
-
-    A PCM format (WAV, FLAC, AIFF...) keeps the input's precision as sox does: float stays
-    float (FLAC, which has none, gets 24 bits), 24- and 32-bit integers give 24 bits, and
-    16-bit, 8-bit, lossy or unknown inputs give 16 bits. A lossy format (OGG, MP3...) takes its
-    own default.
-    """
-    if subtype is None:
-        default = sf.default_subtype(format)
-        if not default.startswith("PCM_"):
-            return default
-        source = source or ""
-        wanted = ("FLOAT", "PCM_24") if source in FLOAT_SUBTYPES else ("PCM_24",) if source[-2:] in ("24", "32") else ()
-        return next((s for s in wanted if sf.check_format(format, s)), "PCM_16")
-    subtype = subtype.upper()
-    if subtype not in SUBTYPES:
-        raise UsageError(f"{name}: unknown sample type '{subtype}'; use {', '.join(SUBTYPES)}")
-    if not sf.check_format(format, subtype):
-        raise UsageError(f"{name}: {format} cannot hold {subtype} samples; use PCM_16 or PCM_24, or write WAV")
-    return subtype
-
-
-WAV_STREAM_BITS = {"PCM_16": 16, "PCM_24": 24, "FLOAT": 32}  # the subtypes a WAV stream is written in
-
-
-def wav_stream_header(sample_rate: int, channels: int, subtype: str) -> bytes:
-    """The 44-byte header of a WAV stream of unknown length (RIFF and data sizes at their maximum)."""
-    bits = WAV_STREAM_BITS[subtype]
-    align = channels * bits // 8
-    tag = 3 if subtype == "FLOAT" else 1  # IEEE float or PCM
-    fmt = struct.pack("<IHHIIHH", 16, tag, channels, sample_rate, sample_rate * align, align, bits)
-    return b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVEfmt " + fmt + b"data" + struct.pack("<I", 0xFFFFFFFF)
-
-
-def wav_stream_samples(block: np.ndarray, subtype: str) -> bytes:
-    """Interleaved little-endian samples of a block: (C, n) int16 (PCM_16) or float in [-1, 1] -> bytes."""
-    if subtype == "PCM_16":
-        return np.ascontiguousarray(block.T, dtype="<i2").tobytes()
-    if subtype == "FLOAT":
-        return np.ascontiguousarray(block.T, dtype="<f4").tobytes()
-    # as libsndfile: scaled to 32 bits in float32 arithmetic, rounded, the top three bytes kept
-    scaled = np.rint(block.T.astype(np.float32) * np.float32(2147483647.0)).astype(np.float64)
-    ints = np.ascontiguousarray(np.clip(scaled, -(2.0**31), 2.0**31 - 1), dtype="<i4")
-    return ints.view(np.uint8).reshape(*ints.shape, 4)[..., 1:].tobytes()
-
-
-def _stdout() -> BinaryIO:
-    return sys.stdout.buffer
-
-
-def _stream_of(dest: PathOrStream) -> BinaryIO:
-    """The binary stream a non-path destination writes to: stdout for ``"-"``."""
-    return _stdout() if isinstance(dest, (str, os.PathLike)) else dest
-
-
-class AudioWriter:
-    """Writes (C, n) blocks to a path atomically, or to stdout / a stream, never clipping silently.
-
-    A path is written to a hidden temporary file in the same folder and becomes the
-    destination at ``commit`` (``tempfiles.publish``: never replacing a file without
-    ``overwrite``, even one that appeared meanwhile); ``abort`` (or an exception inside the
-    ``with`` block) removes it, so a crash never leaves a half-written output. WAV to ``"-"``
-    (stdout) or a stream is written as it comes, with the length fields of its header at
-    their maximum as sox and ffmpeg write to pipes, so memory stays bounded and a reader that
-    closes the pipe stops the job; other formats need to seek, so they are sent whole at
-    ``commit``. Float subtypes keep
-    samples beyond +/-1; integer and lossy ones limit them to [-1, 1] and count them. 16-bit
-    output is quantised here, rounded to the nearest step of 1/32768 (libsndfile would floor
-    at a scale of 32767), with TPDF dither of one step peak, as sox adds below 24 bits, from
-    a fixed seed: quiet passages fade into noise instead of into quantisation distortion,
-    and the same input still gives the same file. The input's text tags are carried over
-    where the format holds text, and ``software`` names reencoder.
-
-    Args:
-        dest: a path, ``"-"`` for stdout, or a binary stream.
-        sample_rate: in Hz.
-        channels: 1 or 2.
-        subtype: "PCM_16", "PCM_24", "FLOAT" or None (the input's precision, see ``meta``).
-        format: a libsndfile format name; None takes it from the extension (WAV for streams).
-        meta: what the output inherits from its input (precision and tags).
-        dither: add TPDF dither to 16-bit output.
-        overwrite: replace an existing file at ``dest``.
-
-    Raises:
-        UsageError: unknown format or subtype, or a subtype the format cannot hold.
-        OutputError: the folder is missing or the file cannot be written.
-    """
-
-    def __init__(
-        self,
-        dest: PathOrStream,
-        sample_rate: int,
-        channels: int,
-        subtype: str | None = None,
-        format: str | None = None,
-        meta: SourceMeta = SourceMeta(),
-        dither: bool = True,
-        overwrite: bool = False,
-    ) -> None:
-        self.name = _name(dest, "stdout")
-        format = _format(dest, format)
-        self.subtype = _subtype(self.name, format, subtype, meta.subtype)
-        self._dither = np.random.default_rng(DITHER_SEED) if dither else None
-        self._overwrite = overwrite
-        path = _path(dest)
-        self._path = path if path is not None and path != STDIO else None
-        self._stream: BinaryIO | None = None if self._path is not None else _stream_of(dest)
-        self._tmp: str | None = None
-        self._file: sf.SoundFile | None = None
-        self.clipped, self.peak = 0, 0.0
-        if self._stream is not None and format == "WAV" and self.subtype in WAV_STREAM_BITS:
-            self._send(wav_stream_header(sample_rate, channels, self.subtype))
-            return
-        if self._path is not None:
-            folder = os.path.dirname(os.path.abspath(self._path))
-            if not os.path.isdir(folder):
-                raise OutputError(f"{self._path}: folder {folder} does not exist")
-            self._tmp = hidden_temporary(folder, os.path.basename(self._path))
-            target: str | BinaryIO = self._tmp
-        else:
-            self._buffer = io.BytesIO()
-            target = self._buffer
-        try:
-            self._file = sf.SoundFile(target, "w", sample_rate, channels, self.subtype, format=format)
-        except (OSError, sf.LibsndfileError) as err:
-            self.abort()
-            raise OutputError(f"{self.name}: cannot write ({_reason(err)})") from err
-        self._tag(meta.tags)
-
-    def _tag(self, tags: tuple[tuple[str, str], ...]) -> None:
-        """Write the text tags, and ``software``; formats without text (AU, W64) get none."""
-        try:
-            for key, value in (*tags, ("software", f"reencoder {VERSION}")):
-                setattr(self._file, key, value)
-        except sf.LibsndfileError:
-            pass  # "File type does not support string data"
-
-    def write(self, wav: np.ndarray) -> None:
-        """Append samples: wav (C, n) float32."""
-        for start in range(0, wav.shape[1], BLOCK_FRAMES):
-            block = wav[:, start : start + BLOCK_FRAMES]
-            self.peak = max(self.peak, float(np.abs(block).max(initial=0.0)))
-            if self.subtype not in FLOAT_SUBTYPES:
-                self.clipped += int(np.count_nonzero(np.abs(block) > 1.0))
-                block = self._pcm16(block) if self.subtype == "PCM_16" else np.clip(block, -1.0, 1.0)
-            if self._file is None:
-                self._send(wav_stream_samples(block, self.subtype))
-                continue
-            try:
-                self._file.write(np.ascontiguousarray(block.T))
-            except (OSError, sf.LibsndfileError) as err:
-                raise OutputError(f"{self.name}: cannot write ({_reason(err)})") from err
-
-    def _send(self, data: bytes | memoryview | None) -> None:
-        """Write bytes to the output stream (None: flush it); a closed pipe ends the job with a clear reason."""
-        assert self._stream is not None
-        try:
-            if data is None:
-                self._stream.flush()
-            else:
-                self._stream.write(data)
-        except BrokenPipeError:
-            if self._stream is _stdout():  # nothing more can reach it, not even the exit's flush
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise OutputError(f"{self.name}: the reader closed the pipe; stopped") from None
-        except OSError as err:
-            if err.errno == errno.EPIPE:
-                raise OutputError(f"{self.name}: the reader closed the pipe; stopped") from None
-            raise OutputError(f"{self.name}: cannot write ({_reason(err)})") from err
-
-    def _pcm16(self, block: np.ndarray) -> np.ndarray:
-        """(C, n) float -> (C, n) int16: scaled by 32768, dithered, rounded, limited."""
-        scaled = block.astype(np.float64) * 32768.0
-        if self._dither is not None:  # frame-major draws: the same noise however the blocks are cut
-            uniform = self._dither.random((block.shape[1], block.shape[0], 2))
-            scaled += (uniform[..., 0] - uniform[..., 1]).T
-        return np.clip(np.rint(scaled), -32768, 32767).astype(np.int16)
-
-    def commit(self) -> WriteReport:
-        """Finish: the temporary file becomes the destination, or the rest goes to the stream."""
-        try:
-            if self._file is not None:
-                self._file.close()
-            if self._tmp is not None and self._path is not None:  # a temporary is made only for a path
-                publish(self._tmp, self._path, self._overwrite)
-                self._tmp = None
-            else:
-                if self._file is not None:  # a format sent whole
-                    data = self._buffer.getbuffer()
-                    for start in range(0, len(data), 1 << 20):  # in pieces: a closed pipe is seen at once
-                        self._send(data[start : start + (1 << 20)])
-                self._send(None)
-        except (OSError, sf.LibsndfileError) as err:
-            self.abort()
-            raise OutputError(f"{self.name}: cannot write ({_reason(err)})") from err
-        except OutputError:
-            self.abort()
-            raise
-        return WriteReport(self.clipped, self.peak, self.subtype)
-
-    def abort(self) -> None:
-        """Discard everything written: the temporary file is removed."""
-        if self._file is not None:
-            with contextlib.suppress(Exception):
-                self._file.close()
-        if self._tmp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(self._tmp)
-            self._tmp = None
-
-    def __enter__(self) -> AudioWriter:
-        return self
-
-    def __exit__(self, kind: type | None, *exc: object) -> None:
-        if kind is not None:
-            self.abort()
-
-
-def write_audio(
-    dest: PathOrStream,
-    wav: np.ndarray,
-    sample_rate: int,
-    subtype: str | None = None,
-    format: str | None = None,
-    meta: SourceMeta = SourceMeta(),
-    dither: bool = True,
-    overwrite: bool = False,
-) -> WriteReport:
-    """Write a waveform without ever clipping silently (see ``AudioWriter``).
-
-    Args:
-        dest: a path, ``"-"`` for stdout, or a binary stream.
-        wav: (C, T) float32.
-        sample_rate: in Hz.
-        subtype: "PCM_16", "PCM_24", "FLOAT" or None (the input's precision).
-        format: a libsndfile format name, or None.
-        meta: what the output inherits from its input (precision and tags).
-        dither: add TPDF dither to 16-bit output.
-        overwrite: replace an existing file at ``dest``.
-
-    Returns:
-        The number of limited samples and the input's peak magnitude.
-    """
-    with AudioWriter(dest, sample_rate, wav.shape[0], subtype, format, meta, dither, overwrite) as writer:
-        writer.write(wav)
-        return writer.commit()
-
-
-def opus_encode(wav: np.ndarray, sample_rate: int, path: str | os.PathLike[str], kbps: int) -> None:
-    """Write ``wav`` (C, T) to ``path`` as Ogg Opus at ``kbps`` per channel, with opus-tools' ``opusenc``."""
-    import shutil
-    import subprocess
-
-    if shutil.which("opusenc") is None:
-        raise AudioError("opusenc not found: install opus-tools (apt-get install opus-tools)")
-    with tempfile.TemporaryDirectory() as tmp:
-        src = os.path.join(tmp, "in.wav")
-        write_audio(src, wav, sample_rate, "FLOAT")
-        bitrate = str(kbps * wav.shape[0])
-        done = subprocess.run(["opusenc", "--quiet", "--bitrate", bitrate, src, os.fspath(path)], capture_output=True)
-    if done.returncode:
-        reason = done.stderr.decode(errors="replace").strip().splitlines()
-        raise AudioError(f"opusenc failed on {os.fspath(path)}: {reason[-1] if reason else done.returncode}")

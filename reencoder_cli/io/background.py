@@ -12,7 +12,7 @@ from typing import TypeVar, cast
 
 import numpy as np
 
-from reencoder_cli.io.audio import AudioWriter
+from reencoder_cli.io.audio_write import AudioWriter
 
 T = TypeVar("T")
 _DONE = object()
