@@ -97,7 +97,7 @@ def env() -> None:
     import soxr
     import torch
 
-    from reencoder_cli import __version__
+    from reencoder_cli.constants import VERSION
     from reencoder_cli.io.tempfiles import SCRATCH_ENV, scratch_dir
     from reencoder_cli.io.weights import weights_dir
 
@@ -105,7 +105,7 @@ def env() -> None:
         [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
     )
     rows = {
-        "reencoder": __version__,
+        "reencoder": VERSION,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": numpy.__version__,
