@@ -10,6 +10,7 @@ import reencoder_cli
 
 PACKAGE = Path(reencoder_cli.__file__).parent
 LEVELS = {  # part -> level; parts of one level may not import each other
+    "chunks": 0,
     "constants": 0,
     "errors": 0,
     "defaults": 0,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from reencoder_cli.chunks import chunks
 from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.defaults import UPMIX_MIN_SIDE_DB
 
@@ -94,12 +95,10 @@ def crossover(
     half = len(h) // 2
     length = low_from.shape[-1]
     out = np.array(high_from, dtype=np.float32)
-    for a in range(0, length, block):
-        b = min(length, a + block)
-        a0, b0 = max(0, a - half), min(length, b + half)
-        diff = (low_from[:, a0:b0] - high_from[:, a0:b0]).astype(np.float32)
-        filtered = fft_convolve(diff, h)  # (C, b0 - a0 + 2 half)
-        out[:, a:b] += filtered[:, a - a0 + half : b - a0 + half]
+    for chunk in chunks(length, block, half):
+        diff = (low_from[:, chunk.lo : chunk.hi] - high_from[:, chunk.lo : chunk.hi]).astype(np.float32)
+        filtered = fft_convolve(diff, h)  # (C, hi - lo + 2 half): ``half`` samples more each side
+        out[:, chunk.start : chunk.stop] += filtered[:, half:][:, chunk.kept]
     return out
 
 

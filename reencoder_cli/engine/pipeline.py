@@ -8,7 +8,6 @@ whole latent is small: 64 x 43 numbers per second and channel).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from reencoder_cli.chunks import map_chunks
 from reencoder_cli.dsp import post
 from reencoder_cli.engine.ops import OPS, OpSpec, model_of, parse_op
 from reencoder_cli.engine.poststeps import upmix_op
@@ -141,33 +141,18 @@ class Pipeline:
         return max(1, round(self.chunk_seconds * self.ae.sample_rate / self.ae.hop))
 
     @torch.inference_mode()
-    def map_frames(
-        self, fn: Callable[..., Tensor], tensors: list[Tensor], context: int, scale_in: int = 1, scale_out: int = 1
-    ) -> Tensor:
-        """Apply ``fn`` chunk by chunk along the last axis, each chunk with ``context`` frames each side.
+    def map_frames(self, fn: Callable[..., Tensor], tensors: list[Tensor], context: int) -> Tensor:
+        """``fn`` over chunks of ``chunk_frames`` frames with ``context`` frames each side (``chunks.map_chunks``).
 
         Args:
-            fn: maps slices of ``tensors`` to an output whose last axis has ``scale_out``
-                entries per frame.
-            tensors: inputs (B, *, T) with T = F * scale_in, or less for a short last frame.
+            fn: maps slices of ``tensors`` to outputs with the same number of frames.
+            tensors: inputs (B, *, F).
             context: frames each side (the model's receptive field makes it exact).
-            scale_in: entries of the inputs' last axis per frame (hop for waveforms).
-            scale_out: entries of the output's last axis per frame.
 
         Returns:
-            (B, *, F * scale_out), equal to ``fn(*tensors)`` up to float rounding.
+            (B', *', F), equal to ``fn(*tensors)`` up to float rounding.
         """
-        frames = math.ceil(tensors[0].shape[-1] / scale_in)  # a short last frame is padded by ``fn``
-        out: Tensor | None = None
-        for a in range(0, frames, self.chunk_frames):
-            b = min(frames, a + self.chunk_frames)
-            a0, b0 = max(0, a - context), min(frames, b + context)
-            chunk = fn(*(t[..., a0 * scale_in : b0 * scale_in] for t in tensors))
-            if out is None:  # preallocated: the output is written once, never concatenated
-                out = chunk.new_empty((*chunk.shape[:-1], frames * scale_out))
-            out[..., a * scale_out : b * scale_out] = chunk[..., (a - a0) * scale_out : (b - a0) * scale_out]
-        assert out is not None
-        return out
+        return map_chunks(fn, tensors, self.chunk_frames, context)
 
     def encode(self, wav: np.ndarray, sample_rate: int, mono: bool = False) -> Latent:
         """Resample to 44.1 kHz and encode each channel: wav (C, T) -> Latent with z (C, D, F)."""

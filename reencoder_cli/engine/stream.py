@@ -21,6 +21,7 @@ import numpy as np
 import soxr
 import torch
 
+from reencoder_cli.chunks import Chunk, chunk_at, chunks
 from reencoder_cli.dsp.bandwidth import Spectrum
 from reencoder_cli.engine.ops import OPS, OpSpec, wants_detection, with_detected_rate
 from reencoder_cli.engine.poststeps import post_margin, post_process, post_steps_apply
@@ -206,25 +207,22 @@ def encode_stream(
     buffer, buffer_start, next_frame = np.zeros((out_channels, 0), np.float32), 0, 0
     latents: list[torch.Tensor] = []
 
-    def emit(a: int, b: int, frames: int | None) -> None:
-        nonlocal buffer, buffer_start
-        a0 = max(0, a - context)
-        b0 = b + context if frames is None else min(frames, b + context)
-        window = buffer[:, a0 * hop - buffer_start : b0 * hop - buffer_start]
+    def emit(span: Chunk) -> None:
+        nonlocal buffer, buffer_start, next_frame
+        window = buffer[:, span.lo * hop - buffer_start : span.hi * hop - buffer_start]
         with torch.inference_mode():
             z = ae.encode(torch.from_numpy(window).to(dev))
-        latents.append(z[..., a - a0 : b - a0].cpu())
-        drop = max(0, (b - context) * hop - buffer_start)
-        buffer, buffer_start = buffer[:, drop:], buffer_start + drop
+        latents.append(z[..., span.kept].cpu())
+        drop = max(0, (span.stop - context) * hop - buffer_start)
+        buffer, buffer_start, next_frame = buffer[:, drop:], buffer_start + drop, span.stop
 
     def feed(samples: np.ndarray) -> None:
-        nonlocal buffer, next_frame
+        nonlocal buffer
         if store is not None:
             store.append(samples)
         buffer = np.concatenate([buffer, samples], axis=1)
         while (next_frame + chunk + context) * hop <= buffer_start + buffer.shape[1]:
-            emit(next_frame, next_frame + chunk, None)
-            next_frame += chunk
+            emit(chunk_at(next_frame, chunk, context))  # the end lies beyond its context
 
     for block in blocks:
         feed(resampler.push(block.mean(axis=0, keepdims=True) if mono and block.shape[0] == 2 else block))
@@ -232,9 +230,7 @@ def encode_stream(
     total = buffer_start + buffer.shape[1]
     frames = max(1, math.ceil(total / hop))
     while next_frame < frames:
-        end = min(frames, next_frame + chunk)
-        emit(next_frame, end, frames)
-        next_frame = end
+        emit(chunk_at(next_frame, chunk, context, frames))
     z = torch.cat(latents, dim=-1)
     return Latent(z, total, source_rate, codec.ae_id, ae.sample_rate, meta=meta, hop=ae.hop)
 
@@ -256,17 +252,16 @@ def decode_stream(codec: Codec, latent: Latent, finish: Finish | None = None, ma
     hop, context, chunk = ae.hop, ae.context_frames, codec.chunk_frames
     frames, length = latent.z.shape[-1], latent.length
     extra = math.ceil(margin / hop) if finish is not None else 0
-    for a in range(0, frames, chunk):
-        b = min(frames, a + chunk)
-        lo, hi = max(0, a - extra), min(frames, b + extra)
-        a0, b0 = max(0, lo - context), min(frames, hi + context)
+    for part in chunks(frames, chunk, extra):  # the part kept, with ``extra`` frames each side for ``finish``
+        span = chunk_at(part.lo, part.hi - part.lo, context, frames)  # those, with the decoder's context
         with torch.inference_mode():
-            wav = ae.decode(latent.z[..., a0:b0].to(codec.device))
-        region = wav[..., (lo - a0) * hop : (hi - a0) * hop].float().cpu().numpy()
-        region = region[:, : max(0, min(hi * hop, length) - lo * hop)]
+            wav = ae.decode(latent.z[..., span.lo : span.hi].to(codec.device))
+        lo, hi = part.lo * hop, part.hi * hop
+        region = wav[..., (part.lo - span.lo) * hop : (part.hi - span.lo) * hop].float().cpu().numpy()
+        region = region[:, : max(0, min(hi, length) - lo)]
         if finish is not None:
-            region = finish(lo * hop, region)
-        start, stop = (a - lo) * hop, min(b * hop, length) - lo * hop
+            region = finish(lo, region)
+        start, stop = part.start * hop - lo, min(part.stop * hop, length) - lo
         if stop > start:
             yield region[:, start:stop]
 

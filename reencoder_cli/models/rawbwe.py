@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from reencoder_cli.chunks import map_chunks
 from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.models.bwe import RATES, rate_index
 
@@ -107,9 +108,4 @@ def apply_raw(
     """Run the raw baseline on a sinc-upsampled signal: (C, T) -> (C, T), in chunks with context."""
     x = torch.from_numpy(np.ascontiguousarray(wav44, dtype=np.float32))
     rate = model.rate_tensor(source_rate, x.shape[0])
-    out = torch.empty_like(x)
-    for a in range(0, x.shape[-1], chunk):
-        b = min(x.shape[-1], a + chunk)
-        a0, b0 = max(0, a - context), min(x.shape[-1], b + context)
-        out[:, a:b] = model(x[:, a0:b0], rate)[:, a - a0 : b - a0]
-    return out.numpy()
+    return map_chunks(lambda w: model(w, rate), [x], chunk, context).numpy()
