@@ -1,7 +1,7 @@
 """Process a folder tree with Ray Data: ``reencoder run IN -r -o OUT --op ...`` over many machines.
 
 Needs the ``[ray]`` extra (``pip install -e ".[ray]"``). Each Ray actor loads the models
-once and runs every file it is given through ``jobs.process``, the code of the CLI's own
+once and runs every file it is given through ``run.process``, the code of the CLI's own
 batches, so the semantics are the CLI's: outputs are written atomically and mirror the
 inputs' sub-folders, existing outputs are refused (or skipped with ``--skip-existing``, or
 replaced with ``--overwrite``) before any model loads, a bad file is reported on stderr and
@@ -30,7 +30,8 @@ from typing import Any, TextIO
 
 import ray
 
-from reencoder_cli.batch.jobs import Job, JobResult, JobSpec, check_output, expand_inputs, plan_jobs, process
+from reencoder_cli.batch.jobs import Job, JobResult, JobSpec, check_output, expand_inputs, plan_jobs
+from reencoder_cli.batch.run import process
 from reencoder_cli.cli.batch import preload
 from reencoder_cli.engine.ops import parse_op
 from reencoder_cli.engine.pipeline import Pipeline

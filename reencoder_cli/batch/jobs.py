@@ -1,36 +1,29 @@
-"""Batch jobs: which inputs, which outputs, and processing each file safely.
+"""Batch jobs: which inputs, which outputs, what to do to each, and what its record says.
 
 Inputs are files, folders (``-r`` for sub-folders), glob patterns, ``--files-from`` lists
 or ``-`` (stdin). Outputs are one explicit path, or a folder plus a name template that
 mirrors the inputs' sub-folders. Every output is written to a temporary file in its folder
 and renamed when complete, so an existing output is always a complete one. An input is
-never overwritten. A failing file is reported and the batch goes on.
-
-This module never prints: ``process`` returns a ``JobResult`` per file and the CLI reports.
+never overwritten. Running the jobs is ``run``'s (one file streamed) and ``stacked``'s
+(short files together).
 """
 
 from __future__ import annotations
 
 import glob
 import os
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-import numpy as np
-
-from reencoder_cli.errors import OutputError, OutputExists, ReencoderError, UsageError, about
-from reencoder_cli.io import audio, audio_write
+from reencoder_cli.errors import OutputError, OutputExists, UsageError
 from reencoder_cli.io.audio import STDIO
 from reencoder_cli.io.latentfile import SUFFIX as LATENT_SUFFIX
-from reencoder_cli.io.latentfile import load_latent, save_latent
-from reencoder_cli.io.tempfiles import remove_stale_temporaries, scratch_dir
+from reencoder_cli.io.tempfiles import remove_stale_temporaries
 
 if TYPE_CHECKING:
     from reencoder_cli.engine.ops import OpSpec
-    from reencoder_cli.engine.pipeline import Pipeline
     from reencoder_cli.io.latentfile import Latent
 
 AUDIO_SUFFIXES = frozenset(
@@ -38,9 +31,6 @@ AUDIO_SUFFIXES = frozenset(
 )
 LOSSY_SUFFIXES = frozenset({".ogg", ".oga", ".opus", ".mp3"})  # in a batch their outputs are FLAC (``output_name``)
 LOSSLESS_NOTE = "lossy input written as FLAC (--format chooses)"
-
-Progress = Callable[[str, str, float, float], None]
-"""Progress of a file being streamed: (input, stage "encode" or "decode", seconds of audio done, seconds in all)."""
 
 
 @dataclass(frozen=True)
@@ -280,121 +270,3 @@ def check_output(job: Job, overwrite: bool, skip_existing: bool) -> bool:
         raise OutputError(f"{job.output}: cannot create its folder ({exc.strerror or exc})") from None
     remove_stale_temporaries(out.parent)
     return False
-
-
-# -- processing -------------------------------------------------------------------------------------
-
-
-def downmix_note(reader: audio.AudioReader) -> list[str]:
-    """The note of a downmixed input (none when it was not)."""
-    if reader.channels == reader.file_channels:
-        return []
-    to = "mono" if reader.channels == 1 else "stereo"
-    return [
-        f"{reader.file_channels} channels downmixed to {to}" + (" (ITU-R BS.775)" if reader.file_channels > 2 else "")
-    ]
-
-
-def norm_note(level_db: float, gain_db: float) -> str:
-    """The note of ``--norm``."""
-    return f"normalised: gain {gain_db:+.2f} dB puts the peak at {level_db:g} dBFS"
-
-
-def file_system_error(exc: OSError, output: str) -> str:
-    """One line for a file-system failure while making ``output``: what failed, on which file."""
-    where = f" ({exc.filename})" if exc.filename and os.fspath(exc.filename) != output else ""
-    return f"{output}: cannot write: {exc.strerror or type(exc).__name__}{where}"
-
-
-def _counted(
-    blocks: Iterable[np.ndarray], job: Job, stage: str, rate: int, total: float, progress: Progress | None
-) -> Iterator[np.ndarray]:
-    """``blocks`` (C, n) as they are consumed, reporting the seconds of audio passed so far."""
-    done = 0
-    for block in blocks:
-        yield block
-        done += block.shape[-1]
-        if progress is not None:
-            progress(job.input, stage, done / rate, total)
-
-
-def process(job: Job, spec: JobSpec, pipeline: Pipeline, progress: Progress | None = None) -> JobResult:
-    """Run one job, streamed: read (or load a latent), encode once, ops, decode once, post-steps, write atomically.
-
-    Memory is bounded by the pipeline's chunk size whatever the input's length (the
-    44.1 kHz input the post-steps need goes to a temporary file in ``tempfiles.scratch_dir``).
-    Never raises for a bad file: the result says ``failed`` with a one-line reason, and
-    no output (not even a partial one) is left behind. KeyboardInterrupt and SystemExit
-    propagate, also leaving nothing behind. ``progress`` is called as the input is encoded
-    (its total is the header's length) and as the output is decoded.
-    """
-    from reencoder_cli.engine.stream import Normalizer, StreamJob, resampled
-    from reencoder_cli.io.background import prefetched, write_behind
-
-    result = JobResult(job.input, job.output, seed=spec.seed, ops=[str(s) for s in spec.ops])
-    start = time.perf_counter()
-    try:
-        if check_output(job, spec.overwrite, spec.skip_existing):
-            result.status = "skipped"
-            return result
-        with StreamJob(pipeline, list(spec.ops), spec.keep_lowband, spec.keep_mid, scratch_dir()) as stream:
-            if job.input.endswith(LATENT_SUFFIX):
-                latent = load_latent(job.input)
-                pipeline.check_latent(latent, job.input)
-            else:
-                with audio.AudioReader(job.input, spec.downmix) as reader:
-                    in_rate, claimed = reader.sample_rate, reader.frames / reader.sample_rate
-                    blocks = _counted(prefetched(reader.blocks()), job, "encode", in_rate, claimed, progress)
-                    latent = stream.encode(blocks, in_rate, reader.channels, reader.meta)
-                    result.notes += downmix_note(reader)
-            result.in_rate, result.duration = latent.source_rate, latent.length / latent.sample_rate
-            result.notes += list(stream.notes) + list(job.notes)
-            latent = pipeline.apply(latent, stream.specs, spec.seed)
-            result.ops, result.channels = list(latent.ops), latent.channels
-            if job.output.endswith(LATENT_SUFFIX):
-                save_latent(job.output, latent, spec.overwrite)
-            else:
-                out_rate = output_rate(spec, latent)
-                with audio_write.AudioWriter(
-                    job.output,
-                    out_rate,
-                    latent.channels,
-                    spec.subtype,
-                    spec.format,
-                    latent.meta,
-                    spec.dither,
-                    spec.overwrite,
-                ) as writer:
-                    blocks = resampled(stream.output(latent), latent.sample_rate, out_rate, latent.channels)
-                    seconds = latent.length / latent.sample_rate
-                    blocks = _counted(blocks, job, "decode", out_rate, seconds, progress)
-                    if spec.norm is not None:
-                        norm = Normalizer(spec.norm, latent.channels, scratch_dir())
-                        blocks = norm(blocks)
-                    write_behind(writer, blocks)
-                    report = writer.commit()
-                if spec.norm is not None:
-                    result.notes.append(norm_note(spec.norm, norm.gain_db))
-                result.out_rate, result.clipped_samples = out_rate, report.clipped_samples
-                result.subtype = report.subtype
-                result.post_steps = list(stream.post_steps)
-        result.status = "done"
-    except OutputExists as exc:  # it appeared while this job ran (another batch made it)
-        if spec.skip_existing:
-            result.status = "skipped"
-        else:
-            result.error = about(exc, job.input, job.output)
-    except ReencoderError as exc:
-        result.error = about(exc, job.input, job.output)
-    except MemoryError:
-        result.error = f"{job.input}: out of memory (try a smaller --chunk-seconds)"
-    except OSError as exc:  # the file system refused (read-only, full, gone): say what and where
-        result.error = file_system_error(exc, job.output)
-    except Exception as exc:  # a bug or a library failure on one file must not stop the batch
-        result.error = f"{job.input}: internal error: {type(exc).__name__}: {exc}"
-    finally:
-        result.seconds = time.perf_counter() - start
-        result.models = pipeline.model_shas(result.ops)
-        if result.status == "done" and result.seconds > 0:
-            result.realtime_factor = result.duration / result.seconds
-    return result

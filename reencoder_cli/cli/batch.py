@@ -117,7 +117,7 @@ class Tally:
 
 def run_jobs(planned: list[Any], spec: Any, specs: list[Any], tally: Tally) -> None:
     """Load the models once, then process the jobs (in groups with --batch-size), counting each result."""
-    from reencoder_cli.batch import jobs
+    from reencoder_cli.batch.run import process
     from reencoder_cli.batch.stacked import process_batch
     from reencoder_cli.cli.progress import BatchProgress
     from reencoder_cli.engine.pipeline import Pipeline
@@ -132,7 +132,7 @@ def run_jobs(planned: list[Any], spec: Any, specs: list[Any], tally: Tally) -> N
             results = (
                 process_batch(group, spec, pipeline, progress.stage)
                 if size > 1
-                else [jobs.process(group[0], spec, pipeline, progress.stage)]
+                else [process(group[0], spec, pipeline, progress.stage)]
             )
             progress.finished(len(results))
             for result in results:

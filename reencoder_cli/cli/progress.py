@@ -51,7 +51,7 @@ class BatchProgress:
             self._progress.stop()
 
     def stage(self, name: str, stage: str, done: float, total: float) -> None:
-        """A ``jobs.Progress`` callback: seconds of audio through ``stage`` of the file ``name``."""
+        """A ``run.Progress`` callback: seconds of audio through ``stage`` of the file ``name``."""
         if self._progress is None:
             return
         total = max(total, done, 1e-9)  # a header may understate the length

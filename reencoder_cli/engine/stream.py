@@ -275,6 +275,8 @@ class StreamJob:
         keep_lowband: post-step of ``upsample`` (see ``poststeps.post_process``).
         keep_mid: post-step of ``upmix``.
         workdir: folder for the temporary 44.1 kHz reference (None: memory).
+        reference: (C, T) the 44.1 kHz input when it was read whole (``stacked``), for the
+            post-steps; None: ``encode`` keeps it as it reads.
     """
 
     def __init__(
@@ -284,6 +286,7 @@ class StreamJob:
         keep_lowband: bool = True,
         keep_mid: bool = True,
         workdir: str | Path | None = None,
+        reference: np.ndarray | None = None,
     ) -> None:
         self.codec, self.specs = codec, list(specs)
         self.keep_lowband, self.keep_mid, self.workdir = keep_lowband, keep_mid, workdir
@@ -291,6 +294,9 @@ class StreamJob:
         self.store: ReferenceStore | None = None
         self.post_steps: tuple[str, ...] = ()
         self.notes: list[str] = []
+        if reference is not None and post_steps_apply(self.specs, keep_lowband, keep_mid):
+            self.store = ReferenceStore(reference.shape[0], workdir)
+            self.store.append(reference)
 
     def encode(
         self, blocks: Iterable[np.ndarray], source_rate: int, channels: int, meta: SourceMeta = SourceMeta()
@@ -314,11 +320,25 @@ class StreamJob:
             self.notes += [note] if note else []
         return latent
 
-    def output(self, latent: Latent) -> Iterator[np.ndarray]:
-        """Decoded blocks of the (processed) latent, with the post-steps when the input was audio."""
-        if self.store is None:
-            yield from decode_stream(self.codec, latent)
+    def output(self, latent: Latent, decoded: np.ndarray | None = None) -> Iterator[np.ndarray]:
+        """Decoded blocks (C, n) of the (processed) latent, with the post-steps when the input was audio.
+
+        Args:
+            latent: z (C, D, F).
+            decoded: (C, T) its decode when made already (with other files', ``stacked``);
+                None: decoded here, chunk by chunk.
+        """
+        finish = self._finish(latent)
+        if decoded is not None:
+            yield decoded if finish is None else finish(0, decoded)
             return
+        margin = post_margin(self.specs, latent.source_rate, self.keep_lowband, self.keep_mid, latent.sample_rate)
+        yield from decode_stream(self.codec, latent, finish, margin)
+
+    def _finish(self, latent: Latent) -> Finish | None:
+        """The post-steps on a decoded region of ``latent``; None without any, or when the input was a latent."""
+        if self.store is None:
+            return None
         store = self.store
         width = self.codec.reference_width(self.specs)
 
@@ -336,14 +356,7 @@ class StreamJob:
             )
             return out
 
-        margin = post_margin(
-            self.specs,
-            latent.source_rate,
-            self.keep_lowband,
-            self.keep_mid,
-            latent.sample_rate,
-        )
-        yield from decode_stream(self.codec, latent, finish, margin)
+        return finish
 
     def __enter__(self) -> StreamJob:
         return self
