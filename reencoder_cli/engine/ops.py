@@ -233,14 +233,17 @@ def _upsample(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -
     return latent.with_z(out.cpu(), str(OpSpec("upsample", p)))
 
 
+def style_mix(p: Mapping[str, Any]) -> float:
+    """An upmix op's share of the reference's style: as given, else 1 with ``width_from`` and 0 without."""
+    return float(p["style_mix"]) if p["style_mix"] is not None else (1.0 if p["width_from"] else 0.0)
+
+
 def _upmix(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -> Latent:
     if latent.channels != 1:
         raise UsageError("upmix: the input must be mono (downmix it first)")
     model, _ = runner.module(p["model"], OPS["upmix"].archs)
     assert isinstance(model, LatentUpmix)  # the op's one arch
-    mix = p["style_mix"]
-    if mix is None:
-        mix = 1.0 if p["width_from"] else 0.0
+    mix = style_mix(p)
     style = model.random_style(1, p["seed"] if p["seed"] >= 0 else seed, runner.device)
     if p["width_from"]:
         ref = runner.encode_file(p["width_from"])

@@ -9,7 +9,7 @@ import numpy as np
 
 from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.dsp import post
-from reencoder_cli.engine.ops import OpSpec, input_rate
+from reencoder_cli.engine.ops import OpSpec, input_rate, style_mix
 
 
 def post_steps_apply(specs: Sequence[OpSpec], keep_lowband: bool, keep_mid: bool) -> bool:
@@ -64,8 +64,7 @@ def post_process(
             mid = post.keep_lowband(mid, post.mid_side(out)[0], rate, sample_rate)
             steps.append("keep_lowband")
         if upmix.params["side"] == "parametric":
-            mix = upmix.params["style_mix"]
-            mix = (1.0 if reference_width is not None else 0.0) if mix is None else mix
+            mix = style_mix(upmix.params)
             out = post.parametric_stereo(mid, out, sample_rate, upmix.params["min_side"], reference_width, mix)
             steps += ["keep_mid", "parametric side"]
         else:
