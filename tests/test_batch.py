@@ -294,6 +294,28 @@ def test_progress_follows_each_stage_to_the_end(weights_env: Path, tmp_path: Pat
         assert done[-1] == pytest.approx(4.0, abs=1e-3) and {c[3] for c in calls if c[1] == stage} == {done[-1]}
 
 
+def test_batched_long_file_is_streamed_not_read_whole(
+    weights_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reencoder_cli.batch.jobs import Job, JobSpec
+    from reencoder_cli.batch.stacked import run_jobs
+    from reencoder_cli.engine.ops import parse_op
+    from reencoder_cli.engine.pipeline import Pipeline
+    from reencoder_cli.io import audio
+
+    for name, seconds in (("short.wav", 0.5), ("long.wav", 3.0)):
+        sf.write(tmp_path / name, music(seconds, 22050).T, 22050)
+    read_whole: list[str] = []
+    whole = audio.AudioReader.read
+    monkeypatch.setattr(audio.AudioReader, "read", lambda self: read_whole.append(self.name) or whole(self))
+    jobs = [Job(str(tmp_path / n), str(tmp_path / f"out-{n}")) for n in ("short.wav", "long.wav")]
+    pipeline = Pipeline(device="cpu", chunk_seconds=1.0)
+    groups = list(run_jobs(jobs, JobSpec((parse_op("upsample"),)), pipeline, batch_size=2))
+    assert [[r.status for r in g] for g in groups] == [["done", "done"]]
+    assert read_whole == [str(tmp_path / "short.wav")]  # the 3-s file (chunks of 1 s) streamed
+    assert sf.info(tmp_path / "out-long.wav").frames == 3 * 44100
+
+
 def test_progress_display_only_on_a_terminal() -> None:
     import io
 

@@ -1,7 +1,7 @@
 """Running a job: one input through the chain to its output, and what every job ends with.
 
 ``process`` streams one file: read (or load a latent), encode once, ops, decode once.
-``stacked.process_batch`` encodes and decodes short files together. Both end in
+``stacked`` (which runs a command's jobs) encodes and decodes short files together. Both end in
 ``deliver`` (the latent saved, or the decode with its post-steps, output rate, ``--norm``
 and the atomic write) inside ``recorded`` (a failure becomes the record's one-line error;
 the record gets its time and models), so a file's output and record are the same

@@ -1,20 +1,21 @@
-"""Throughput: short files batched through the models together (``--batch-size``).
+"""Running a batch: ``run_jobs`` is the one way the jobs of a command are run, batched or not.
 
-``process_batch`` stacks short files (at most one chunk long) that have the same number of
-latent frames into one model call per stage. Each item is zero-padded only after its own
-end, exactly as when it is processed alone, and detects its own content band
-(``upsample:rate=auto``), so batching never changes a result. Longer files, latent files,
-stdin and chains that mix in other files (which change lengths) go through the streaming
-``run.process``; every file ends as a streamed one does (``run.deliver``).
+With ``--batch-size 1`` each file is streamed on its own (``run.process``). With more, the
+short files of a group (at most one chunk long, by their header, then by what was read)
+that have the same number of latent frames share one model call per stage. Each item is
+zero-padded only after its own end, exactly as when it is processed alone, and detects its
+own content band (``upsample:rate=auto``), so batching never changes a result. Longer files
+(never read whole), latent files, stdin and chains that mix in other files (which change
+lengths) are streamed; every file ends as a streamed one does (``run.deliver``).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
@@ -49,13 +50,25 @@ _Read = tuple[np.ndarray, int, audio.SourceMeta, tuple[OpSpec, ...], list[str]]
 """An input read whole (``_read``)."""
 
 
-def process_batch(
-    jobs: Sequence[Job], spec: JobSpec, pipeline: Pipeline, progress: Progress | None = None
-) -> list[JobResult]:
-    """Process jobs, batching the short audio ones with equal frame counts; results in job order.
+def run_jobs(
+    jobs: Sequence[Job], spec: JobSpec, pipeline: Pipeline, batch_size: int = 1, progress: Progress | None = None
+) -> Iterator[list[JobResult]]:
+    """Run ``jobs`` in groups of ``batch_size``: each group's records, in job order, as it finishes.
 
-    ``progress`` follows the files that are streamed on their own (``run.process``).
+    Never raises for a bad file (its record says ``failed``); ``progress`` follows the files
+    that are streamed (``run.process``).
     """
+    for first in range(0, len(jobs), batch_size):
+        group = jobs[first : first + batch_size]
+        yield (
+            _stacked(group, spec, pipeline, progress)
+            if batch_size > 1
+            else [process(group[0], spec, pipeline, progress)]
+        )
+
+
+def _stacked(jobs: Sequence[Job], spec: JobSpec, pipeline: Pipeline, progress: Progress | None) -> list[JobResult]:
+    """Process jobs, batching the short audio ones with equal frame counts; records in job order."""
     from reencoder_cli.engine.ops import OPS
 
     if any(s.name == "mix" for s in spec.ops):
@@ -68,12 +81,15 @@ def process_batch(
         if job.input == STDIO or job.input.endswith(LATENT_SUFFIX) or job.output.endswith(LATENT_SUFFIX):
             results[index] = process(job, spec, pipeline, progress)
             continue
-        read: _Read | None = None
+        read: _Read | Literal["long"] | None = None
         result, start = new_result(job, spec), time.perf_counter()
         with recorded(result, spec, pipeline, start):
-            read = _read(job, spec, result)
+            read = _read(job, spec, result, limit, pipeline.ae.sample_rate)
         if read is None:  # skipped or failed
             results[index] = result
+            continue
+        if read == "long":  # by its header: streamed, never read whole
+            results[index] = process(job, spec, pipeline, progress)
             continue
         wav, rate, meta, ops, detected = read
         if audio.resampled_length(wav.shape[1], rate, pipeline.ae.sample_rate) > limit:
@@ -92,9 +108,10 @@ def process_batch(
     return [results[i] for i in range(len(jobs))]
 
 
-def _read(job: Job, spec: JobSpec, result: JobResult) -> _Read | None:
+def _read(job: Job, spec: JobSpec, result: JobResult, limit: int, ae_rate: int) -> _Read | Literal["long"] | None:
     """Read a job's input whole, its downmix note into ``result``: -> (C, T) waveform, rate, meta,
-    ops (with its own detected rate for ``upsample:rate=auto``) and detection's note; None: skipped."""
+    ops (with its own detected rate for ``upsample:rate=auto``) and detection's note; None:
+    skipped; "long": its header claims more than ``limit`` samples at ``ae_rate`` (not read)."""
     from reencoder_cli.dsp.bandwidth import Spectrum
     from reencoder_cli.engine.ops import wants_detection, with_detected_rate
 
@@ -102,6 +119,8 @@ def _read(job: Job, spec: JobSpec, result: JobResult) -> _Read | None:
         result.status = "skipped"
         return None
     with audio.AudioReader(job.input, spec.downmix) as reader:
+        if audio.resampled_length(reader.frames, reader.sample_rate, ae_rate) > limit:
+            return "long"
         wav, rate, meta = reader.read(), reader.sample_rate, reader.meta
         result.notes += downmix_note(reader)
     if not wants_detection(spec.ops):

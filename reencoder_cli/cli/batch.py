@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -19,6 +19,11 @@ from reencoder_cli.cli.plotting import Plotter, plotter_for
 from reencoder_cli.defaults import TRAINING
 from reencoder_cli.errors import ReencoderError, UsageError, about
 
+if TYPE_CHECKING:
+    from reencoder_cli.batch.jobs import Job, JobResult, JobSpec
+    from reencoder_cli.engine.ops import OpSpec
+    from reencoder_cli.engine.pipeline import Pipeline
+
 CHUNK_SECONDS = (1.0, 3600.0)  # --chunk-seconds: below a second the context frames cost more than the chunk
 MAX_BATCH = 1024
 MAX_SEED = 2**31 - 1  # as the ops' own seeds
@@ -28,7 +33,7 @@ NORM_RANGE = (-60.0, 0.0)  # --norm, dBFS
 def run_batch(
     paths: list[str] | None,
     opts: JobOptions,
-    specs: list[Any],
+    specs: list[OpSpec],
     op_label: str,
     default_ext: str | None,
     keep_lowband: bool = True,
@@ -83,7 +88,7 @@ def run_batch(
         else:
             ready.append(job)
     if ready and not (opts.fail_fast and tally.counts["failed"]):
-        run_jobs(ready, spec, specs, tally)
+        run_counted(ready, spec, specs, tally)
     counts = tally.counts
     if not opts.quiet and (len(planned) > 1 or counts["failed"] or counts["skipped"]):
         elapsed = time.perf_counter() - start
@@ -106,7 +111,7 @@ class Tally:
     counts: dict[str, int] = field(default_factory=lambda: {"done": 0, "skipped": 0, "failed": 0})
     audio_seconds: float = 0.0
 
-    def add(self, result: Any) -> None:
+    def add(self, result: JobResult) -> None:
         """Count and report one ``JobResult``; draw its figure when it is done and ``--plot`` asks."""
         self.counts[result.status] += 1
         self.audio_seconds += result.duration if result.status == "done" else 0.0
@@ -115,25 +120,17 @@ class Tally:
             self.plotter(result)
 
 
-def run_jobs(planned: list[Any], spec: Any, specs: list[Any], tally: Tally) -> None:
+def run_counted(planned: list[Job], spec: JobSpec, specs: list[OpSpec], tally: Tally) -> None:
     """Load the models once, then process the jobs (in groups with --batch-size), counting each result."""
-    from reencoder_cli.batch.run import process
-    from reencoder_cli.batch.stacked import process_batch
+    from reencoder_cli.batch.stacked import run_jobs
     from reencoder_cli.cli.progress import BatchProgress
     from reencoder_cli.engine.pipeline import Pipeline
 
     opts = tally.opts
     pipeline = Pipeline(opts.autoencoder, opts.device, opts.chunk_seconds, opts.offline or None)
     preload(pipeline, specs)
-    size = opts.batch_size
     with BatchProgress(console, len(planned), console.is_terminal and not opts.quiet) as progress:
-        for first in range(0, len(planned), size):
-            group = planned[first : first + size]
-            results = (
-                process_batch(group, spec, pipeline, progress.stage)
-                if size > 1
-                else [process(group[0], spec, pipeline, progress.stage)]
-            )
+        for results in run_jobs(planned, spec, pipeline, opts.batch_size, progress.stage):
             progress.finished(len(results))
             for result in results:
                 tally.add(result)
@@ -141,7 +138,7 @@ def run_jobs(planned: list[Any], spec: Any, specs: list[Any], tally: Tally) -> N
                 break
 
 
-def check_options(opts: JobOptions, specs: list[Any]) -> None:
+def check_options(opts: JobOptions, specs: list[OpSpec]) -> None:
     """Refuse any option or op parameter that cannot work, before anything is read or loaded.
 
     Raises:
@@ -196,7 +193,7 @@ def shard_of(text: str | None) -> tuple[int, int]:
     return i - 1, n
 
 
-def preload(pipeline: Any, specs: list[Any]) -> None:
+def preload(pipeline: Pipeline, specs: list[OpSpec]) -> None:
     """Load the autoencoder and every model the ops name, so a missing file fails once, up front."""
     from reencoder_cli.engine.ops import OPS
     from reencoder_cli.errors import WeightsError
@@ -216,13 +213,13 @@ def preload(pipeline: Any, specs: list[Any]) -> None:
             raise exc
 
 
-def report(result: Any, opts: JobOptions) -> None:
+def report(result: JobResult, opts: JobOptions) -> None:
     """One line per file on stderr (and the JSON record on stdout with --json)."""
     if opts.json:
         sys.stdout.write(json.dumps(result.record()) + "\n")
         sys.stdout.flush()
     if result.status == "failed":
-        console.print(f"[bold red]failed[/] {escape(result.error)}", soft_wrap=True)
+        console.print(f"[bold red]failed[/] {escape(result.error or '')}", soft_wrap=True)
     elif not opts.quiet:
         from reencoder_cli.engine.ops import model_of
 
