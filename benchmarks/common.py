@@ -12,7 +12,8 @@ from pathlib import Path
 
 def full_size_weights(folder: Path) -> Path:
     """Random full-size autoencoder and S modules, tied together, with a manifest; returns ``folder``."""
-    from reencoder_cli.io.weights import AEId, save_model, update_manifest
+    from reencoder_cli.io.modelfile import AEId, save_model
+    from reencoder_cli.io.weights import update_manifest
     from reencoder_cli.models.autoencoder import Autoencoder, AutoencoderConfig
     from reencoder_cli.models.bwe import BWEConfig, LatentBWE
     from reencoder_cli.models.stereo import LatentUpmix, StereoConfig

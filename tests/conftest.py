@@ -10,7 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from reencoder_cli.io.weights import AEId, save_model, update_manifest
+from reencoder_cli.io.modelfile import AEId, save_model
+from reencoder_cli.io.weights import update_manifest
 from reencoder_cli.models.autoencoder import Autoencoder, AutoencoderConfig
 from reencoder_cli.models.bwe import BWEConfig, LatentBWE
 from reencoder_cli.models.flow import FlowConfig, LatentFlow

@@ -8,7 +8,8 @@ import pytest
 import torch
 from conftest import TINY_AE, randomize
 
-from reencoder_cli.io.weights import load_model, save_model
+from reencoder_cli.io.modelfile import save_model
+from reencoder_cli.io.weights import load_model
 from reencoder_cli.models.autoencoder import ENCODER_PARTS, Autoencoder
 from reencoder_cli.models.registry import model_factories
 

@@ -24,7 +24,7 @@ from reencoder_cli.batch.jobs import InputFile, expand_inputs, output_name, plan
 from reencoder_cli.cli import app
 from reencoder_cli.io.audio import resampled_length
 from reencoder_cli.io.latentfile import Latent, save_latent
-from reencoder_cli.io.weights import AEId
+from reencoder_cli.io.modelfile import AEId
 
 runner = CliRunner()
 

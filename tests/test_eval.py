@@ -16,7 +16,7 @@ from reencoder_cli.engine.pipeline import Pipeline
 from reencoder_cli.eval import evaluate as ev
 from reencoder_cli.eval import metrics, reconstruct
 from reencoder_cli.eval.bench import count_flops, module_gflops
-from reencoder_cli.io.weights import save_model
+from reencoder_cli.io.modelfile import save_model
 from reencoder_cli.models.autoencoder import Autoencoder
 from reencoder_cli.models.bwe import BWEConfig, LatentBWE
 

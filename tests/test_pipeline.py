@@ -13,7 +13,7 @@ from reencoder_cli.engine.pipeline import Pipeline
 from reencoder_cli.errors import LatentFileError, UsageError, WeightsError
 from reencoder_cli.io.audio import SourceMeta
 from reencoder_cli.io.latentfile import Latent, load_latent, save_latent
-from reencoder_cli.io.weights import AEId
+from reencoder_cli.io.modelfile import AEId
 
 CHUNK_TOLERANCE = 1e-5  # max |chunked - unchunked| on a signal of peak 0.3 (float32 rounding)
 

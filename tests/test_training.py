@@ -10,7 +10,7 @@ import torch
 from conftest import TINY_AE, TINY_BWE, TINY_FLOW, TINY_STEREO, music, retuned_autoencoders
 
 from reencoder_cli.errors import WeightsError
-from reencoder_cli.io.weights import save_model
+from reencoder_cli.io.modelfile import save_model
 from reencoder_cli.models.autoencoder import Autoencoder
 from reencoder_cli.train.autoencoder import AETrainConfig, AutoencoderTrainer, augment
 from reencoder_cli.train.latent import BWETrainer, FlowTrainer, LatentTrainConfig, StereoTrainer

@@ -14,6 +14,7 @@ import torch
 
 import reencoder_cli
 from reencoder_cli.errors import WeightsError
+from reencoder_cli.io import modelfile as M
 from reencoder_cli.io import weights as W
 
 
@@ -56,8 +57,8 @@ class Tied(torch.nn.Module):
 
 
 FACTORIES = {"tiny": (TinyConfig, Tiny), "tied": (TinyConfig, Tied)}
-AE = W.AEId("ae-music-v1", "ab" * 32)
-AE2 = W.AEId("ae-music-v2", "cd" * 32)
+AE = M.AEId("ae-music-v1", "ab" * 32)
+AE2 = M.AEId("ae-music-v2", "cd" * 32)
 
 
 @pytest.fixture(autouse=True)
@@ -100,7 +101,7 @@ def x_in(cfg: TinyConfig = TinyConfig()) -> torch.Tensor:
 
 def save(path: Path, model: torch.nn.Module | None = None, arch: str = "tiny", **kw: object) -> Path:
     model = model if model is not None else make()
-    W.save_model(path, model, arch, TinyConfig(), **kw)  # type: ignore[arg-type]
+    M.save_model(path, model, arch, TinyConfig(), **kw)  # type: ignore[arg-type]
     return path
 
 
@@ -111,8 +112,8 @@ def test_round_trip_float32_identical_and_config_equal(tmp_path: Path) -> None:
     cfg = TinyConfig(dim=6, kernel=(5, 7), dims=(1, 2, 3))
     m = make(cfg=cfg)
     p = tmp_path / "m.safetensors"
-    sha = W.save_model(p, m, "tiny", cfg, train={"steps": 10, "command": "train tiny"})
-    assert sha == W.sha256_file(p)
+    sha = M.save_model(p, m, "tiny", cfg, train={"steps": 10, "command": "train tiny"})
+    assert sha == M.sha256_file(p)
     loaded, meta = W.load_model(str(p), FACTORIES)
     assert torch.equal(loaded(x_in(cfg)), m(x_in(cfg)))
     assert loaded.cfg == cfg and isinstance(loaded.cfg.kernel, tuple) and hash(loaded.cfg) == hash(cfg)
@@ -125,8 +126,8 @@ def test_round_trip_float32_identical_and_config_equal(tmp_path: Path) -> None:
 def test_round_trip_float16_within_tolerance_and_loaded_as_float32(tmp_path: Path) -> None:
     m = make()
     p = tmp_path / "h.safetensors"
-    W.save_model(p, m, "tiny", TinyConfig(), dtype=torch.float16)
-    assert W.read_meta(p).dtype == "float16"
+    M.save_model(p, m, "tiny", TinyConfig(), dtype=torch.float16)
+    assert M.read_meta(p).dtype == "float16"
     loaded, _ = W.load_model(str(p), FACTORIES)
     assert all(t.dtype == torch.float32 for t in loaded.state_dict().values())
     y, y0 = loaded(x_in()), m(x_in())
@@ -137,8 +138,8 @@ def test_round_trip_float16_within_tolerance_and_loaded_as_float32(tmp_path: Pat
 def test_float16_save_is_smaller(tmp_path: Path) -> None:
     m = make(cfg=TinyConfig(dim=64))
     a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
-    W.save_model(a, m, "tiny", TinyConfig(dim=64))
-    W.save_model(b, m, "tiny", TinyConfig(dim=64), dtype=torch.float16)
+    M.save_model(a, m, "tiny", TinyConfig(dim=64))
+    M.save_model(b, m, "tiny", TinyConfig(dim=64), dtype=torch.float16)
     assert b.stat().st_size < 0.6 * a.stat().st_size
 
 
@@ -156,7 +157,7 @@ def test_save_is_atomic_and_leaves_no_temp_file(tmp_path: Path) -> None:
 
 def test_save_refuses_non_dataclass_config(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="dataclass"):
-        W.save_model(tmp_path / "x.safetensors", make(), "tiny", {"dim": 8})
+        M.save_model(tmp_path / "x.safetensors", make(), "tiny", {"dim": 8})
 
 
 def test_metadata_is_plain_strings(tmp_path: Path) -> None:
@@ -167,14 +168,14 @@ def test_metadata_is_plain_strings(tmp_path: Path) -> None:
         md = f.metadata()
     assert md["format"] == "reencoder/1" and md["arch"] == "tiny" and md["train"] == "{}"
     assert json.loads(md["config"]) == {"dim": 8, "kernel": [3, 5], "dims": [2, 4]}
-    assert W.AEId.from_json(md["autoencoder"]) == AE
+    assert M.AEId.from_json(md["autoencoder"]) == AE
 
 
 def test_aeid_json_round_trip() -> None:
-    assert W.AEId.from_json(AE.to_json()) == AE
-    assert W.AEId.from_json(json.loads(AE.to_json())) == AE
+    assert M.AEId.from_json(AE.to_json()) == AE
+    assert M.AEId.from_json(json.loads(AE.to_json())) == AE
     with pytest.raises(WeightsError):
-        W.AEId.from_json("{}")
+        M.AEId.from_json("{}")
 
 
 # ---- resolution ------------------------------------------------------------------------
@@ -242,7 +243,7 @@ def test_manifest_update_then_verify(wdir: Path) -> None:
     assert text.endswith("}\n") and json.loads(text) == man
     assert sorted(man["files"]) == ["a.safetensors", "b.safetensors"]
     a = man["files"]["a.safetensors"]
-    assert a["sha256"] == W.sha256_file(wdir / "a.safetensors")
+    assert a["sha256"] == M.sha256_file(wdir / "a.safetensors")
     assert a["size"] == (wdir / "a.safetensors").stat().st_size
     assert a["arch"] == "tiny" and a["train"] == {"steps": 3}
     assert a["autoencoder"] == {"id": AE.id, "sha256": AE.sha256, "latent_space": ""}
@@ -296,16 +297,16 @@ def test_sha256_is_cached_per_file_version(wdir: Path, monkeypatch: pytest.Monke
     p = save(wdir / "a.safetensors")
     W.update_manifest()
     calls: list[object] = []
-    real = W.sha256_file
-    monkeypatch.setattr(W, "sha256_file", lambda path: calls.append(path) or real(path))
+    real = M.sha256_file
+    monkeypatch.setattr(M, "sha256_file", lambda path: calls.append(path) or real(path))
     W.verify(p)
     assert len(calls) == 1  # changed under 2 s ago: never trusted from the cache
-    monkeypatch.setattr(W.time, "time_ns", lambda: os.stat(p).st_ctime_ns + 3_000_000_000)
+    monkeypatch.setattr(M.time, "time_ns", lambda: os.stat(p).st_ctime_ns + 3_000_000_000)
     for _ in range(3):
         W.load_model("a", FACTORIES)
     assert len(calls) == 2  # an old enough file is hashed once, then cached
     save(p, make(2))  # a new file (new inode, mtime, ctime) is hashed again
-    monkeypatch.setattr(W.time, "time_ns", lambda: os.stat(p).st_ctime_ns + 3_000_000_000)
+    monkeypatch.setattr(M.time, "time_ns", lambda: os.stat(p).st_ctime_ns + 3_000_000_000)
     with pytest.raises(WeightsError, match="checksum"):
         W.verify(p)
     assert len(calls) == 3
@@ -358,7 +359,7 @@ def test_unexpected_key_refused(tmp_path: Path) -> None:
 
 def test_shape_mismatch_refused(tmp_path: Path) -> None:
     p = tmp_path / "x.safetensors"
-    W.save_model(p, make(cfg=TinyConfig(dim=4)), "tiny", TinyConfig(dim=8))
+    M.save_model(p, make(cfg=TinyConfig(dim=4)), "tiny", TinyConfig(dim=8))
     with pytest.raises(WeightsError, match="has shape"):
         W.load_model(str(p), FACTORIES)
 
@@ -370,7 +371,7 @@ def test_unknown_config_field_refused(tmp_path: Path) -> None:
         depth: int = 2
 
     p = tmp_path / "x.safetensors"
-    W.save_model(p, make(), "tiny", Other())
+    M.save_model(p, make(), "tiny", Other())
     with pytest.raises(WeightsError, match="'depth' unknown to TinyConfig"):
         W.load_model(str(p), FACTORIES)
 
@@ -379,7 +380,7 @@ def test_non_safetensors_file_refused(tmp_path: Path) -> None:
     p = tmp_path / "junk.safetensors"
     p.write_bytes(os.urandom(64))
     with pytest.raises(WeightsError, match="not a safetensors file"):
-        W.read_meta(p)
+        M.read_meta(p)
     with pytest.raises(WeightsError, match="not a safetensors file"):
         W.load_model(str(p), FACTORIES)
 
@@ -390,7 +391,7 @@ def test_plain_safetensors_without_metadata_refused(tmp_path: Path) -> None:
     p = tmp_path / "plain.safetensors"
     save_file({"w": torch.zeros(2)}, str(p))
     with pytest.raises(WeightsError, match="'format'"):
-        W.read_meta(p)
+        M.read_meta(p)
 
 
 def test_nothing_in_the_package_unpickles() -> None:

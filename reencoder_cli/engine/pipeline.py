@@ -25,7 +25,8 @@ from reencoder_cli.engine.stream import StreamJob, decode_stream, encode_stream,
 from reencoder_cli.errors import DeviceError, LatentFileError, UsageError
 from reencoder_cli.io import audio
 from reencoder_cli.io.latentfile import SUFFIX, Latent, load_latent
-from reencoder_cli.io.weights import AEId, ModelMeta, load_model
+from reencoder_cli.io.modelfile import AEId, ModelMeta
+from reencoder_cli.io.weights import load_model
 from reencoder_cli.models.autoencoder import Autoencoder
 from reencoder_cli.models.registry import model_factories
 

@@ -27,8 +27,8 @@ from reencoder_cli.engine.ops import OPS, OpSpec, wants_detection, with_detected
 from reencoder_cli.engine.poststeps import post_margin, post_process, post_steps_apply
 from reencoder_cli.io.audio import SourceMeta, resampled_length
 from reencoder_cli.io.latentfile import Latent
+from reencoder_cli.io.modelfile import AEId
 from reencoder_cli.io.tempfiles import hidden_temporary
-from reencoder_cli.io.weights import AEId
 from reencoder_cli.models.autoencoder import Autoencoder
 
 

@@ -169,7 +169,8 @@ def upsample_systems(pipeline: Pipeline, rate: int, models: list[str], raw_model
 
 def model_arch(name: str) -> str:
     """The arch of a weights name (read from its header only)."""
-    from reencoder_cli.io.weights import read_meta, resolve
+    from reencoder_cli.io.modelfile import read_meta
+    from reencoder_cli.io.weights import resolve
 
     return read_meta(resolve(name)).arch
 

@@ -20,7 +20,7 @@ from reencoder_cli.dsp.bandwidth import Spectrum
 from reencoder_cli.io import audio
 
 if TYPE_CHECKING:  # torch stays unimported for audio files
-    from reencoder_cli.io.weights import AEId
+    from reencoder_cli.io.modelfile import AEId
 
 
 @dataclass(frozen=True)

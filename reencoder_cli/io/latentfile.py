@@ -22,7 +22,7 @@ from reencoder_cli.io.tempfiles import hidden_temporary, publish
 if TYPE_CHECKING:  # torch stays unimported until a latent is really made or read (``reencoder probe``)
     from torch import Tensor
 
-    from reencoder_cli.io.weights import AEId
+    from reencoder_cli.io.modelfile import AEId
 
 FORMAT = "reencoder-latent/1"
 SUFFIX = ".latent"
@@ -106,7 +106,7 @@ def load_latent(path: str | Path) -> Latent:
     """
     from safetensors import SafetensorError, safe_open
 
-    from reencoder_cli.io.weights import AEId
+    from reencoder_cli.io.modelfile import AEId
 
     name = str(path)
     try:

@@ -270,7 +270,7 @@ class AutoencoderTrainer:
 
     def export(self, path: Path, train_info: dict[str, object]) -> str:
         """Save the EMA autoencoder as shippable weights (fp16); returns its sha256."""
-        from reencoder_cli.io.weights import save_model
+        from reencoder_cli.io.modelfile import save_model
 
         info = {"config": asdict(self.config), **train_info}
         return save_model(path, self.ema, ARCH, self.model_config, train=info, dtype=torch.float16)

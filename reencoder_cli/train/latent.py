@@ -315,7 +315,7 @@ def train(
     """
     from reencoder_cli.data.latents import sources
     from reencoder_cli.engine.pipeline import Pipeline
-    from reencoder_cli.io.weights import save_model
+    from reencoder_cli.io.modelfile import save_model
     from reencoder_cli.train.loop import fit, setup_runtime
 
     runtime = setup_runtime(device)

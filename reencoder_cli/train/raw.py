@@ -115,7 +115,7 @@ def train(
     """Train (or resume) the raw baseline on the music cache; export ``run_dir/rawbwe.safetensors``."""
     from reencoder_cli.data.crops import validation_clips
     from reencoder_cli.data.music import load_manifest
-    from reencoder_cli.io.weights import save_model
+    from reencoder_cli.io.modelfile import save_model
     from reencoder_cli.train.loop import fit, setup_runtime
 
     runtime = setup_runtime(device)
