@@ -108,6 +108,8 @@ class SpectralFrontEnd(nn.Module):
         config: sizes.
     """
 
+    advance: Tensor
+
     def __init__(self, config: AutoencoderConfig) -> None:
         super().__init__()
         c = config
@@ -159,6 +161,9 @@ class Autoencoder(nn.Module):
     Args:
         config: sizes.
     """
+
+    window: Tensor
+    long_window: Tensor
 
     def __init__(self, config: AutoencoderConfig = AutoencoderConfig()) -> None:
         super().__init__()
@@ -361,7 +366,10 @@ def istft(spec: Tensor, hop: int, window: Tensor) -> Tensor:
     frames = torch.fft.irfft(spec, n=n_fft, dim=-1) * window  # (B, N, n_fft)
     b, n, _ = frames.shape
     parts = frames.reshape(b, n, 4, hop)
-    wav = sum(F.pad(parts[:, :, k], (0, 0, k, 3 - k)) for k in range(4)).reshape(b, -1)  # (B, (N + 3) * hop)
+    wav = F.pad(parts[:, :, 0], (0, 0, 0, 3))
+    for k in range(1, 4):
+        wav = wav + F.pad(parts[:, :, k], (0, 0, k, 3 - k))
+    wav = wav.reshape(b, -1)  # (B, (N + 3) * hop)
     squares = window.square().reshape(4, hop)
     envelope = wav.new_zeros(n + 3, hop)
     for k in range(4):

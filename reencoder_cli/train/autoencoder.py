@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from torch import Tensor, nn
 
 from reencoder_cli.models.autoencoder import ARCH, ENCODER_PARTS, Autoencoder, AutoencoderConfig, noisy_latent
 from reencoder_cli.models.discriminators import WaveDiscriminator, WaveDiscriminatorConfig
-from reencoder_cli.train.loop import Runtime, optimizer_step, warmup_lr
+from reencoder_cli.train.loop import Runtime, Schedule, optimizer_step, warmup_lr
 from reencoder_cli.train.losses import (
     ReconstructionLoss,
     discriminator_loss,
@@ -30,6 +31,9 @@ from reencoder_cli.train.losses import (
     generator_loss,
     kl_divergence,
 )
+
+if TYPE_CHECKING:
+    from reencoder_cli.data.crops import CropSampler, DeviceCrops
 
 
 @dataclass(frozen=True)
@@ -86,18 +90,21 @@ def augment(
         ``noise`` (relative level) used, for tests and logs.
     """
     b = z.shape[0]
-    opts = dict(device=z.device, generator=generator)
-    r = torch.rand(b, **opts)
+
+    def uniform() -> Tensor:  # (B,) in [0, 1)
+        return torch.rand(b, device=z.device, generator=generator)
+
+    r = uniform()
     is_gain = r < config.gain_prob
     is_mix = (r >= config.gain_prob) & (r < config.gain_prob + config.mix_prob)
     lo, hi = math.log(config.gain_range[0]), math.log(config.gain_range[1])
-    gain = torch.where(is_gain, torch.exp(lo + (hi - lo) * torch.rand(b, **opts)), torch.ones(b, device=z.device))
+    gain = torch.where(is_gain, torch.exp(lo + (hi - lo) * uniform()), torch.ones(b, device=z.device))
     partner = torch.roll(torch.arange(b, device=z.device), 1)
     mix = is_mix.float()
     z_in = gain[:, None, None] * z + mix[:, None, None] * z[partner]
     target = gain[:, None] * wav + mix[:, None] * wav[partner]
-    noisy = torch.rand(b, **opts) < config.noise_prob
-    level = torch.where(noisy, config.noise_max * torch.rand(b, **opts), torch.zeros(b, device=z.device))
+    noisy = uniform() < config.noise_prob
+    level = torch.where(noisy, config.noise_max * uniform(), torch.zeros(b, device=z.device))
     z_in = noisy_latent(z_in, level, generator)
     return z_in, target, {"gain": gain, "mix": mix, "noise": level}
 
@@ -135,7 +142,7 @@ class AutoencoderTrainer:
         model_config: AutoencoderConfig,
         config: AETrainConfig,
         runtime: Runtime,
-        sampler: object,
+        sampler: CropSampler | DeviceCrops,
         valid: np.ndarray,
     ) -> None:
         torch.manual_seed(config.seed)
@@ -152,11 +159,14 @@ class AutoencoderTrainer:
         self.spectral = ReconstructionLoss(
             model_config.sample_rate, mel_windows=config.mel_windows, stft_ffts=config.stft_ffts
         ).to(runtime.device)
-        adamw = dict(lr=config.lr, betas=config.betas, weight_decay=1e-2)
+
+        def adamw(params: Iterable[nn.Parameter]) -> torch.optim.AdamW:
+            return torch.optim.AdamW(params, lr=config.lr, betas=config.betas, weight_decay=1e-2)
+
         self.modules: dict[str, nn.Module] = {"ae": self.ae, "ema": self.ema, "disc": self.disc}
-        self.optimizers = {
-            "ae": torch.optim.AdamW([p for p in self.ae.parameters() if p.requires_grad], **adamw),
-            "disc": torch.optim.AdamW(self.disc.parameters(), **adamw),
+        self.optimizers: dict[str, torch.optim.Optimizer] = {
+            "ae": adamw(p for p in self.ae.parameters() if p.requires_grad),
+            "disc": adamw(self.disc.parameters()),
         }
         self.generator = torch.Generator(runtime.device).manual_seed(config.seed + runtime.rank)
 
@@ -257,7 +267,8 @@ class AutoencoderTrainer:
         from reencoder_cli.models.registry import model_factories
 
         model, meta = load_model(weights, model_factories(), expect_arch=ARCH)
-        changed = {k for k, v in asdict(model.config).items() if getattr(self.model_config, k) != v}  # type: ignore[attr-defined]
+        assert isinstance(model, Autoencoder)
+        changed = {k for k, v in asdict(model.config).items() if getattr(self.model_config, k) != v}
         if not changed <= ADDED_PARTS:
             raise WeightsError(f"{weights}: its autoencoder sizes differ from this run's; cannot start from it")
         fresh: list[str] = []
@@ -302,7 +313,7 @@ def train(
     run_dir: Path,
     *,
     device: str = "auto",
-    schedule: object | None = None,
+    schedule: Schedule | None = None,
     model_config: AutoencoderConfig = AutoencoderConfig(),
     config: AETrainConfig = AETrainConfig(),
     command: str = "",
@@ -320,7 +331,7 @@ def train(
     """
     from reencoder_cli.data.crops import CropSampler, DeviceCrops, validation_clips
     from reencoder_cli.data.music import load_manifest
-    from reencoder_cli.train.loop import Schedule, fit, setup_runtime
+    from reencoder_cli.train.loop import fit, setup_runtime
 
     runtime = setup_runtime(device)
     tracks, seed = load_manifest(data, "train"), config.seed + 1000 * runtime.rank
@@ -345,5 +356,5 @@ def train(
         info = {"command": command, "steps": step, "data": tracks, "valid_clips": len(valid)}
         trainer.export(out, info | start)
 
-    fit(trainer, run_dir, runtime, schedule or Schedule(), on_checkpoint=export, log=log)  # type: ignore[arg-type]
+    fit(trainer, run_dir, runtime, schedule or Schedule(), on_checkpoint=export, log=log)
     return out
