@@ -15,12 +15,14 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from reencoder_cli.constants import SAMPLE_RATE
+
 N_FFT = 4096
 DROP_DB = 30.0  # a codec's or resampler's cut; music's own roll-off is a few dB per kHz
 SMOOTH_HZ = 200.0
 LOWEST_HZ = 1000.0  # no cut searched below this
 TOP = 0.98  # of Nyquist: the search stops short of the file's own anti-alias roll-off
-STANDARD_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+STANDARD_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, SAMPLE_RATE, 48000)
 SNAP = 0.04  # a detected rate this close to a standard one is taken as that one
 
 

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.models.layers import Backbone, ConvNeXtBlock
 
 ARCH = "autoencoder"
@@ -55,7 +56,7 @@ class AutoencoderConfig:
         "long_fft": 4096,
     }
 
-    sample_rate: int = 44100
+    sample_rate: int = SAMPLE_RATE
     latent_dim: int = 64
     n_fft: int = 1024
     stft_hop: int = 256
@@ -366,10 +367,8 @@ def istft(spec: Tensor, hop: int, window: Tensor) -> Tensor:
     frames = torch.fft.irfft(spec, n=n_fft, dim=-1) * window  # (B, N, n_fft)
     b, n, _ = frames.shape
     parts = frames.reshape(b, n, 4, hop)
-    wav = F.pad(parts[:, :, 0], (0, 0, 0, 3))
-    for k in range(1, 4):
-        wav = wav + F.pad(parts[:, :, k], (0, 0, k, 3 - k))
-    wav = wav.reshape(b, -1)  # (B, (N + 3) * hop)
+    first = F.pad(parts[:, :, 0], (0, 0, 0, 3))
+    wav = sum((F.pad(parts[:, :, k], (0, 0, k, 3 - k)) for k in range(1, 4)), first).reshape(b, -1)  # (B, (N+3)hop)
     squares = window.square().reshape(4, hop)
     envelope = wav.new_zeros(n + 3, hop)
     for k in range(4):
