@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from reencoder_cli.cli import app
 from reencoder_cli.engine.pipeline import Pipeline
 from reencoder_cli.eval import evaluate as ev
-from reencoder_cli.eval import metrics, reconstruct
+from reencoder_cli.eval import metrics, reconstruct, report
 from reencoder_cli.eval.bench import count_flops, module_gflops
 from reencoder_cli.io.modelfile import save_model
 from reencoder_cli.models.autoencoder import Autoencoder
@@ -78,18 +78,29 @@ def test_upmix_rows_dual_mono_has_the_worst_side(weights_env: Path) -> None:
 
 
 def test_linearity_rows(weights_env: Path) -> None:
-    rows = reconstruct.evaluate_linearity(clips(), Pipeline(device="cpu"), gains=(0.5,))
+    two_tracks = [ev.Clip(f"t{i}_0", music(2.0, 44100, channels=2, seed=i)) for i in range(2)]
+    rows = reconstruct.evaluate_linearity(two_tracks, Pipeline(device="cpu"), gains=(0.5,))
     assert [r.system for r in rows] == [
         "D(E(x)) vs x",
         "D(0.5 E(x)) vs 0.5 x",
-        "D(E(a) + E(b)) vs a + b",
-        "D(E(a + b)) vs a + b",
+        "D(E(a) + w E(b)) vs a + w b (two tracks, b at -12 to 0 dB)",
+        "D(E(a + w b)) vs a + w b",
     ]
     values = [v for r in rows for v in r.metrics.values()]
     assert values and np.isfinite(values).all() and min(r.metrics["stft"] for r in rows) > 0
     # the autoencoder is gain-shape, so exactly homogeneous: half the latent decodes to half the audio
     plain, half = rows[0].metrics, rows[1].metrics
     assert all(abs(half[k] - plain[k]) <= 0.01 * plain[k] for k in ("stft", "mel", "lsd")), (plain, half)
+    ratio = rows[2].metrics["mel"] / rows[3].metrics["mel"]
+    assert rows[2].note == f"mel-D {ratio:.2f}x the reconstruction of the same mixtures"
+    assert rows[2].note in report.markdown(rows)
+
+
+def test_additivity_pairs_other_tracks() -> None:
+    names = ["a_0", "a_1", "b_0", "c_0"]
+    found = [reconstruct.partner_of([ev.Clip(n, np.zeros((1, 4))) for n in names], i) for i in range(4)]
+    assert found == [2, 2, 3, 0]  # a_0 skips its own track's a_1; c_0 wraps round to a_0
+    assert reconstruct.partner_of([ev.Clip(n, np.zeros((1, 4))) for n in ("a_0", "a_1")], 0) is None
 
 
 def test_eval_cli_markdown_json_and_listening_page(weights_env: Path, tmp_path: Path) -> None:

@@ -207,7 +207,7 @@ def noise_fill_row(clips: list[Clip], rate: int, metric: Metric = band_metrics) 
         lambda c: audio.resample(c.wav, SAMPLE_RATE, rate),
         metric,
     )[0]
-    return Row(f"sinc + noise fill ({best:+.0f} dB)", row.metrics, note=f"level {best} dB")
+    return Row(f"sinc + noise fill ({best:+.0f} dB)", row.metrics)
 
 
 def evaluate_upsample(

@@ -23,7 +23,8 @@ def columns_for(rows: list[Row]) -> tuple[str, ...]:
 
 
 def markdown(rows: list[Row], columns: tuple[str, ...] | None = None, title: str = "") -> str:
-    """A markdown table: one row per system, metrics to 3 decimals, GFLOPs per second of audio."""
+    """A markdown table: one row per system, metrics to 3 decimals, GFLOPs per second of audio; the
+    rows' notes below it."""
     columns = columns or columns_for(rows)
     head = ["system", *columns, "GFLOPs/s"]
     lines = [f"**{title}**\n" if title else "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -34,7 +35,9 @@ def markdown(rows: list[Row], columns: tuple[str, ...] | None = None, title: str
             f"{row.gflops:.2f}" if row.gflops is not None else "-",
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(line for line in lines if line) + "\n"
+    table = "\n".join(line for line in lines if line) + "\n"
+    notes = [f"{row.system}: {row.note}" for row in rows if row.note]
+    return table + "".join(f"\n{note}\n" for note in notes)
 
 
 def rich_table(rows: list[Row], columns: tuple[str, ...] | None = None, title: str = "") -> object:
@@ -42,7 +45,8 @@ def rich_table(rows: list[Row], columns: tuple[str, ...] | None = None, title: s
     from rich.table import Table
 
     columns = columns or columns_for(rows)
-    table = Table("system", *columns, "GFLOPs/s", title=title or None)
+    caption = "; ".join(f"{row.system}: {row.note}" for row in rows if row.note)
+    table = Table("system", *columns, "GFLOPs/s", title=title or None, caption=caption or None)
     best = {c: (max if c == "visqol" else min)(r.metrics[c] for r in rows) for c in columns}  # ViSQOL: higher is better
     for row in rows:
         cells = [
