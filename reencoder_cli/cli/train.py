@@ -88,6 +88,14 @@ TrainSteps = Annotated[int, typer.Option(help="Stop at this step.")]
 TrainThreads = Annotated[Optional[int], typer.Option(help="CPU threads (default: torch's).")]
 CheckpointMinutes = Annotated[float, typer.Option(help="Minutes between checkpoints.")]
 ValidateMinutes = Annotated[float, typer.Option(help="Minutes between validations.")]
+Patience = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="Stop after this many validations in a row without a new best (0.5% better), the exported"
+        " weights being the best seen; 0: run to --minutes/--steps, exporting the latest.",
+    ),
+]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N (torchrun picks its own).")]
 
 
@@ -99,6 +107,7 @@ def _train(
     minutes: float,
     checkpoint_minutes: float,
     validate_minutes: float,
+    patience: int,
     **kwargs: Any,
 ) -> None:
     """Run one trainer's ``train(*args, schedule=..., command=..., log=..., **kwargs)``; print the weights' path."""
@@ -111,7 +120,7 @@ def _train(
     with errors_handled():
         out = train(
             *args,
-            schedule=Schedule(steps, minutes, checkpoint_minutes, validate_minutes),
+            schedule=Schedule(steps, minutes, checkpoint_minutes, validate_minutes, patience=patience),
             command=" ".join(["reencoder", *sys.argv[1:]]),
             log=log_line,
             **kwargs,
@@ -129,6 +138,7 @@ def train_autoencoder(
     threads: TrainThreads = None,
     checkpoint_minutes: CheckpointMinutes = 10.0,
     validate_minutes: ValidateMinutes = 30.0,
+    patience: Patience = 0,
     gan_start: Annotated[int, typer.Option(help="Step at which the adversarial phase starts.")] = 8000,
     batch: Annotated[int, typer.Option(help="Crops per step (per process under torchrun).")] = 16,
     lr: Annotated[
@@ -171,6 +181,7 @@ def train_autoencoder(
         minutes=minutes,
         checkpoint_minutes=checkpoint_minutes,
         validate_minutes=validate_minutes,
+        patience=patience,
     )
 
 
@@ -223,6 +234,7 @@ def train_module(
     threads: TrainThreads = None,
     checkpoint_minutes: CheckpointMinutes = 5.0,
     validate_minutes: ValidateMinutes = 10.0,
+    patience: Patience = 0,
 ) -> None:
     """Train (or resume) a latent module on cached latents; exports RUN/<kind>.safetensors."""
     from dataclasses import replace
@@ -257,6 +269,7 @@ def train_module(
         minutes=minutes,
         checkpoint_minutes=checkpoint_minutes,
         validate_minutes=validate_minutes,
+        patience=patience,
     )
 
 
@@ -270,6 +283,7 @@ def train_raw(
     threads: TrainThreads = None,
     checkpoint_minutes: CheckpointMinutes = 5.0,
     validate_minutes: ValidateMinutes = 10.0,
+    patience: Patience = 0,
 ) -> None:
     """Train (or resume) the raw-audio bandwidth-extension baseline (spectral U-Net)."""
     from pathlib import Path
@@ -286,4 +300,5 @@ def train_raw(
         minutes=minutes,
         checkpoint_minutes=checkpoint_minutes,
         validate_minutes=validate_minutes,
+        patience=patience,
     )

@@ -137,6 +137,8 @@ class AutoencoderTrainer:
         valid: fixed validation clips (N, T) numpy, mono.
     """
 
+    watch = "mel"
+
     def __init__(
         self,
         model_config: AutoencoderConfig,
@@ -356,5 +358,5 @@ def train(
         info = {"command": command, "steps": step, "data": tracks, "valid_clips": len(valid)}
         trainer.export(out, info | start)
 
-    fit(trainer, run_dir, runtime, schedule or Schedule(), on_checkpoint=export, log=log)
+    fit(trainer, run_dir, runtime, schedule or Schedule(), export=export, log=log)
     return out

@@ -124,6 +124,8 @@ class LatentTrainer:
 class BWETrainer(LatentTrainer):
     """Regression bandwidth extension, with the latent discriminator unless ``adv_weight`` is 0."""
 
+    watch = "l1"
+
     def __init__(
         self,
         model_config: BWEConfig,
@@ -185,6 +187,8 @@ class BWETrainer(LatentTrainer):
 class FlowTrainer(LatentTrainer):
     """Conditional flow matching: x_t = (1 - t) noise + t target, regress the velocity target - noise."""
 
+    watch = "l1_1step"  # what the shipped one-step sampler gets wrong
+
     def __init__(
         self,
         model_config: FlowConfig,
@@ -235,6 +239,8 @@ class StereoObjective(nn.Module):
 
 class StereoTrainer(LatentTrainer):
     """Upmix with a variational style encoder: L1 on stacked L/R latents + KL on the style."""
+
+    watch = "l1"
 
     def __init__(
         self,
@@ -342,5 +348,5 @@ def train(
         }
         save_model(out, trainer.exported(), kind, model_config, autoencoder=ae, train=info, dtype=torch.float16)
 
-    fit(trainer, run_dir, runtime, schedule or Schedule(), on_checkpoint=export, log=log)
+    fit(trainer, run_dir, runtime, schedule or Schedule(), export=export, log=log)
     return out

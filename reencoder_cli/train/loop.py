@@ -3,7 +3,8 @@
 A trainer (autoencoder, latent modules, raw baseline) implements the small ``Trainer``
 protocol; ``fit`` runs it on CPU, on CUDA (bf16 autocast) or under ``torchrun`` (DDP),
 checkpoints every few minutes and on SIGTERM, resumes from the last checkpoint, logs
-losses to ``log.csv`` and draws ``loss.png``.
+losses to ``log.csv`` and draws ``loss.png``. With a patience it stops once the validation
+curve has flattened or turned, keeping the best weights.
 
 Checkpoints are safetensors files (no pickle): model and optimizer tensors, with the
 optimizer's hyper-parameters and the loop state as JSON metadata.
@@ -18,13 +19,15 @@ import math
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 from torch import nn
+
+from reencoder_cli.errors import UsageError
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -76,10 +79,12 @@ def setup_runtime(device: str = "auto") -> Runtime:
 
 
 class Trainer(Protocol):
-    """What ``fit`` needs from a model family's trainer."""
+    """What ``fit`` needs from a model family's trainer; ``watch`` names the validation metric
+    (lower is better) that says which weights are the best."""
 
     modules: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
+    watch: str
 
     def step(self, step: int) -> dict[str, float] | dict[str, torch.Tensor]:
         """One optimisation step; returns the scalar losses to log (floats, or 0-d tensors read when logged)."""
@@ -108,7 +113,7 @@ def warmup_lr(step: int, warmup: int, decay: float = 1.0) -> float:
 # -- checkpoints -----------------------------------------------------------------------------
 
 
-def save_checkpoint(path: Path, trainer: Trainer, state: dict[str, object]) -> None:
+def save_checkpoint(path: Path, trainer: Trainer, state: Mapping[str, object]) -> None:
     """Write modules, optimizer states and loop ``state`` to ``path`` atomically (safetensors)."""
     from safetensors.torch import save_file
 
@@ -226,6 +231,26 @@ class Schedule:
     checkpoint_minutes: float = 5.0
     validate_minutes: float = 20.0
     log_every: int = 10
+    patience: int = 0  # stop after this many validations in a row without a new best; 0: never
+
+
+MIN_GAIN = 0.005  # a validation is a new best when its watched metric is this much (relative) below the best
+
+
+@dataclass
+class Best:
+    """The best validation so far of the trainer's watched metric, and how many since were not better."""
+
+    value: float = math.inf
+    stale: int = 0
+
+    def update(self, value: float) -> bool:
+        """Count one validation; True when it is a new best."""
+        if value < self.value * (1 - MIN_GAIN):
+            self.value, self.stale = value, 0
+            return True
+        self.stale += 1
+        return False
 
 
 def fit(
@@ -233,29 +258,52 @@ def fit(
     run_dir: Path,
     runtime: Runtime,
     schedule: Schedule,
-    on_checkpoint: Callable[[int], None] | None = None,
+    export: Callable[[int], None] | None = None,
     log: Callable[[str], None] = print,
 ) -> int:
-    """Train until ``max_steps`` or ``max_minutes``; resume from ``run_dir`` if a checkpoint exists.
+    """Train until ``max_steps``, ``max_minutes`` or, with a ``patience``, until that many
+    validations in a row bring no new best; resume from ``run_dir`` if a checkpoint exists.
+    ``export(step)`` writes the shippable weights: at each checkpoint, or with a patience at
+    each new best validation (so that the file holds the best weights seen).
 
     Returns:
         The step reached.
+
+    Raises:
+        UsageError: a patience under ``torchrun`` (only the main process validates).
     """
+    if schedule.patience and runtime.world > 1:
+        raise UsageError("a patience needs a single process: under torchrun only the main one validates")
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / CHECKPOINT
-    step, elapsed = 0, 0.0
+    step, elapsed, best = 0, 0.0, Best()
     if ckpt.exists():
         state = load_checkpoint(ckpt, trainer, runtime.device)
         step, elapsed = int(state["step"]), float(state["seconds"])
+        best = Best(float(state.get("best", math.inf)), int(state.get("stale", 0)))
         log(f"resumed from {ckpt} at step {step}")
     metrics = MetricLog(run_dir / "log.csv") if runtime.is_main else None
+
+    def validated() -> None:
+        assert metrics is not None
+        values = trainer.validate()
+        metrics.write(step, time.monotonic() - start, {f"val/{k}": v for k, v in values.items()})
+        if best.update(values[trainer.watch]) and export and schedule.patience:
+            export(step)
+
+    def checkpoint() -> None:
+        state: dict[str, float] = {"step": step, "seconds": time.monotonic() - start}
+        state |= {"best": best.value, "stale": best.stale}
+        _checkpoint(trainer, ckpt, runtime, state, metrics, None if schedule.patience else export)
+
     stop = {"now": False}
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     start = time.monotonic() - elapsed
     last_ckpt = last_val = time.monotonic()
     sums: dict[str, float | torch.Tensor] = {}
+    flat = False
     try:
-        while step < schedule.max_steps and not stop["now"]:
+        while step < schedule.max_steps and not stop["now"] and not flat:
             if (time.monotonic() - start) / 60 >= schedule.max_minutes:
                 break
             losses = trainer.step(step)
@@ -270,16 +318,19 @@ def fit(
                     if step % (schedule.log_every * 10) == 0:
                         log(f"step {step} " + " ".join(f"{k}={v:.4g}" for k, v in means.items()))
             if metrics and (time.monotonic() - last_val) / 60 >= schedule.validate_minutes:
-                metrics.write(step, time.monotonic() - start, {f"val/{k}": v for k, v in trainer.validate().items()})
+                validated()
                 last_val = time.monotonic()
+                flat = 0 < schedule.patience <= best.stale
             if (time.monotonic() - last_ckpt) / 60 >= schedule.checkpoint_minutes:
-                _checkpoint(trainer, ckpt, runtime, step, time.monotonic() - start, metrics, on_checkpoint)
+                checkpoint()
                 last_ckpt = time.monotonic()
     finally:
         signal.signal(signal.SIGTERM, previous)
-    if metrics:
-        metrics.write(step, time.monotonic() - start, {f"val/{k}": v for k, v in trainer.validate().items()})
-    _checkpoint(trainer, ckpt, runtime, step, time.monotonic() - start, metrics, on_checkpoint)
+    if flat:
+        log(f"stopped at step {step}: {best.stale} validations without a new best ({trainer.watch} {best.value:.4g})")
+    elif metrics:
+        validated()
+    checkpoint()
     return step
 
 
@@ -287,15 +338,14 @@ def _checkpoint(
     trainer: Trainer,
     ckpt: Path,
     runtime: Runtime,
-    step: int,
-    seconds: float,
+    state: dict[str, float],
     metrics: MetricLog | None,
-    on_checkpoint: Callable[[int], None] | None,
+    export: Callable[[int], None] | None,
 ) -> None:
     if not runtime.is_main:
         return
-    save_checkpoint(ckpt, trainer, {"step": step, "seconds": seconds})
+    save_checkpoint(ckpt, trainer, state)
     if metrics:
         plot_log(metrics, ckpt.parent / "loss.png")
-    if on_checkpoint:
-        on_checkpoint(step)
+    if export:
+        export(int(state["step"]))

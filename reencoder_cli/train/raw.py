@@ -44,6 +44,8 @@ def degrade(wav: np.ndarray, rate: int) -> np.ndarray:
 class RawTrainer:
     """Implements ``loop.Trainer`` for the raw baseline."""
 
+    watch = "loss"
+
     def __init__(
         self,
         model_config: RawBWEConfig,
@@ -140,5 +142,5 @@ def train(
             dtype=torch.float16,
         )
 
-    fit(trainer, run_dir, runtime, schedule or Schedule(), on_checkpoint=export, log=log)
+    fit(trainer, run_dir, runtime, schedule or Schedule(), export=export, log=log)
     return out
