@@ -284,17 +284,19 @@ def fit(
         log(f"resumed from {ckpt} at step {step}")
     metrics = MetricLog(run_dir / "log.csv") if runtime.is_main else None
 
-    def validated() -> None:
-        assert metrics is not None
-        values = trainer.validate()
-        metrics.write(step, time.monotonic() - start, {f"val/{k}": v for k, v in values.items()})
-        if best.update(values[trainer.watch]) and export and schedule.patience:
-            export(step)
-
     def checkpoint() -> None:
         state: dict[str, float] = {"step": step, "seconds": time.monotonic() - start}
         state |= {"best": best.value, "stale": best.stale}
         _checkpoint(trainer, ckpt, runtime, state, metrics, None if schedule.patience else export)
+
+    def validated() -> None:
+        assert metrics is not None
+        values = trainer.validate()
+        metrics.write(step, time.monotonic() - start, {f"val/{k}": v for k, v in values.items()})
+        if best.update(values[trainer.watch]) and schedule.patience:
+            checkpoint()  # a resumed run then knows the best that the exported file holds
+            if export:
+                export(step)
 
     stop = {"now": False}
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
