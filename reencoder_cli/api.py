@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from reencoder_cli.defaults import UPMIX_MIN_SIDE_DB, UPMIX_MODEL, UPMIX_SIDE, UPSAMPLE_MODEL
+from reencoder_cli.engine.ops import OpSpec, make_op
 from reencoder_cli.engine.pipeline import Pipeline
 
 Audio = TypeVar("Audio", np.ndarray, torch.Tensor)
@@ -20,7 +21,14 @@ def _pipeline(autoencoder: str, device: str) -> Pipeline:
 
 
 def _run(
-    wav: Audio, sample_rate: int, op: str, seed: int, keep_lowband: bool, keep_mid: bool, autoencoder: str, device: str
+    wav: Audio,
+    sample_rate: int,
+    op: OpSpec,
+    seed: int,
+    keep_lowband: bool,
+    keep_mid: bool,
+    autoencoder: str,
+    device: str,
 ) -> tuple[Audio, int]:
     if isinstance(wav, torch.Tensor):
         out, rate = _run(wav.detach().cpu().numpy(), sample_rate, op, seed, keep_lowband, keep_mid, autoencoder, device)
@@ -51,8 +59,8 @@ def upsample(
     Args:
         wav: (T,) or (C, T), C = 1 or 2, numpy or torch.
         sample_rate: its rate.
-        from_rate: the rate its content was band-limited to, when it differs from ``sample_rate``,
-            or ``"auto"`` to detect it from the spectrum (``reencoder_cli.dsp.bandwidth``).
+        from_rate: the rate its content was band-limited to, ``0`` for ``sample_rate`` itself; by
+            default detected from the spectrum (``reencoder_cli.dsp.bandwidth``), as the CLI does.
         model: a ``bwe`` or ``flow`` weights name, or ``"auto"`` (``defaults.upsample_model``).
         steps: Euler steps for flow models.
         seed: noise seed for flow models.
@@ -63,7 +71,7 @@ def upsample(
     Returns:
         The same type and layout as ``wav`` at 44.1 kHz, and 44100.
     """
-    op = f"upsample:model={model},rate={from_rate or 0},steps={steps}"
+    op = make_op("upsample", model=model, rate=from_rate, steps=steps)
     return _run(wav, sample_rate, op, seed, keep_lowband, True, autoencoder, device)
 
 
@@ -99,6 +107,5 @@ def upmix(
     Returns:
         (2, T') stereo at 44.1 kHz, same type as ``wav``, and 44100.
     """
-    op = f"upmix:model={model},side={side},min_side={min_side}" + (f",width_from={width_from}" if width_from else "")
-    op += f",style_mix={style_mix}" if style_mix is not None else ""
+    op = make_op("upmix", model=model, side=side, min_side=min_side, width_from=width_from, style_mix=style_mix)
     return _run(wav, sample_rate, op, seed, True, keep_mid, autoencoder, device)

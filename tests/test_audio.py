@@ -16,10 +16,8 @@ import soundfile as sf
 
 from reencoder_cli.errors import AudioError, OutputError, UsageError
 from reencoder_cli.io.audio import (
-    AudioInfo,
     AudioReader,
     SourceMeta,
-    audio_info,
     read_audio,
     resample,
     resampled_length,
@@ -78,8 +76,14 @@ def test_round_trip(tmp_path: Path, channels: int, ext: str, subtype: str, tol: 
     assert back.dtype == np.float32 and back.shape == (channels, 12347)
     assert np.max(np.abs(back - wav)) <= tol
     assert report == WriteReport(clipped_samples=0, peak=pytest.approx(float(np.abs(wav).max())), subtype=subtype)
-    info = audio_info(path)
-    assert info == AudioInfo(SR, channels, 12347, ext.upper(), subtype)
+    info = sf.info(path)
+    assert (info.samplerate, info.channels, info.frames, info.format, info.subtype) == (
+        SR,
+        channels,
+        12347,
+        ext.upper(),
+        subtype,
+    )
 
 
 @pytest.mark.parametrize(
@@ -101,7 +105,7 @@ def test_round_trip(tmp_path: Path, channels: int, ext: str, subtype: str, tol: 
 def test_default_subtype_keeps_the_input_precision(tmp_path: Path, source: str | None, ext: str, expected: str) -> None:
     path = tmp_path / f"d.{ext}"
     assert write_audio(path, noise(1, 1000), SR, meta=SourceMeta(source)).subtype == expected
-    assert audio_info(path).subtype == expected
+    assert sf.info(path).subtype == expected
 
 
 def test_16_bit_output_is_dithered_reproducibly(tmp_path: Path) -> None:
@@ -126,7 +130,7 @@ def test_16_bit_output_is_dithered_reproducibly(tmp_path: Path) -> None:
 
 def test_explicit_subtype_wins_over_the_input(tmp_path: Path) -> None:
     write_audio(tmp_path / "d.wav", noise(1, 100), SR, subtype="PCM_16", meta=SourceMeta("FLOAT"))
-    assert audio_info(tmp_path / "d.wav").subtype == "PCM_16"
+    assert sf.info(tmp_path / "d.wav").subtype == "PCM_16"
 
 
 def test_tags_travel_from_reader_to_writer(tmp_path: Path) -> None:
@@ -155,14 +159,12 @@ def test_one_sample_file(tmp_path: Path) -> None:
 def test_format_argument_wins_over_temp_suffix_and_extension(tmp_path: Path) -> None:
     path = tmp_path / "song.data"
     write_audio(path, noise(2, 500), SR, format="flac")
-    assert audio_info(path).format == "FLAC"
+    assert sf.info(path).format == "FLAC"
 
 
-def test_read_from_stream_and_info_keeps_position() -> None:
+def test_read_from_stream() -> None:
     wav = noise(2, 999)
     stream = io.BytesIO(wav_bytes(wav, subtype="FLOAT"))
-    assert audio_info(stream).frames == 999
-    assert stream.tell() == 0
     back, sr = read_audio(stream)
     assert sr == SR
     np.testing.assert_array_equal(back, wav)
@@ -232,8 +234,6 @@ def test_zero_byte_file(tmp_path: Path) -> None:
     path = tmp_path / "zero.wav"
     path.write_bytes(b"")
     _refused(path, "not a readable audio file")
-    with pytest.raises(AudioError, match="zero.wav"):
-        audio_info(path)
 
 
 def test_zero_frame_wav(tmp_path: Path) -> None:
@@ -429,5 +429,3 @@ def test_stdin_is_read_fully(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", fake)
     back, _ = read_audio("-")
     np.testing.assert_array_equal(back, wav)
-    with pytest.raises(UsageError, match="stdin"):
-        audio_info("-")

@@ -220,6 +220,12 @@ def test_bad_inputs_fail_cleanly_and_the_batch_goes_on(files: Path) -> None:
         (["train", "module", "bwe", "--latents", "{d}/none", "--run", "{d}/r"], 1, "reencoder train latents"),
         (["train", "raw", "--data", "{d}/none", "--run", "{d}/r"], 1, "build the cache first"),
         (["train", "autoencoder", "--data", "{d}/none", "--run", "{d}/r"], 1, "build the cache first"),
+        (["train", "module", "flow", "--l1-only", "--run", "{d}/r"], 2, "a flow module has no discriminator"),
+        (["train", "module", "stereo", "--disc-start", "5", "--run", "{d}/r"], 2, "apply to bwe"),
+        (["train", "raw", "--patience", "-1", "--run", "{d}/r"], 2, "--patience"),
+        (["eval", "{d}/in22.wav", "--task", "reconstruct", "--model", "bwe-s"], 2, "--model applies to upsample"),
+        (["eval", "{d}/in22.wav", "--task", "upmix", "--model", "a", "--model", "b"], 2, "give one --model"),
+        (["eval", "{d}/in22.wav", "--task", "linearity", "--plot", "{d}/p"], 2, "--plot and --visqol apply"),
     ],
 )
 def test_error_paths(files: Path, args: list[str], code: int, message: str) -> None:

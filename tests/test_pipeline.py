@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import music, retuned_autoencoders
 
-from reencoder_cli.engine.ops import parse_op
+from reencoder_cli.engine.ops import make_op, parse_op
 from reencoder_cli.engine.pipeline import Pipeline
 from reencoder_cli.errors import LatentFileError, UsageError, WeightsError
 from reencoder_cli.io.audio import SourceMeta
@@ -221,6 +221,22 @@ def test_op_names_the_models_it_may_load() -> None:
     assert parse_op("upsample").models() == ("flow-s", "bwe-s-l1")  # auto: both are preloaded
     assert parse_op("upsample:model=bwe-m").models() == ("bwe-m",)
     assert parse_op("upmix").models() == ("stereo-s",) and parse_op("gain:db=3").models() == ()
+
+
+def test_make_op_checks_python_values_as_parse_op_checks_text() -> None:
+    assert make_op("upsample", rate=None, steps=None) == parse_op("upsample")  # None: the defaults
+    assert make_op("upsample", rate=16000, steps=4) == parse_op("upsample:rate=16000,steps=4")
+    spec = make_op("upmix", width_from="take 2, final=yes.wav", style_mix=0.5)  # no k=v splitting
+    assert spec.params["width_from"] == "take 2, final=yes.wav" and spec.params["style_mix"] == 0.5
+    for bad, message in (
+        ({"steps": 0}, "outside"),
+        ({"steps": "two"}, "not a valid int"),
+        ({"width": 1}, "no parameter 'width'"),
+    ):
+        with pytest.raises(UsageError, match=message):
+            make_op("upsample" if "width" not in bad else "upmix", **bad)
+    with pytest.raises(UsageError, match="needs width_from"):  # the op's own check
+        make_op("upmix", style_mix=0.5)
 
 
 def test_upsample_refuses_full_rate_input_without_from_rate(weights_env: Path) -> None:

@@ -1,4 +1,5 @@
-"""Contracts of ``reencoder_cli.io.weights``: round trips, resolution, manifest, refusals."""
+"""Contracts of ``reencoder_cli.io.modelfile`` (one file's round trip and metadata) and
+``reencoder_cli.io.weights`` (resolution, manifest, loading, refusals)."""
 
 from __future__ import annotations
 

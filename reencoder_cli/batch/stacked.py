@@ -23,6 +23,7 @@ import torch
 from reencoder_cli.batch.jobs import Job, JobResult, JobSpec, check_output
 from reencoder_cli.batch.run import Progress, deliver, downmix_note, new_result, process, recorded
 from reencoder_cli.engine.ops import OpSpec
+from reencoder_cli.engine.stream import UPMIX_DOWNMIX_NOTE
 from reencoder_cli.io import audio
 from reencoder_cli.io.audio import STDIO
 from reencoder_cli.io.latentfile import SUFFIX as LATENT_SUFFIX
@@ -97,7 +98,7 @@ def _stacked(jobs: Sequence[Job], spec: JobSpec, pipeline: Pipeline, progress: P
             continue
         if mono and wav.shape[0] == 2:  # downmix before resampling, in the same order as the stream
             wav = audio.to_mono(wav)
-            result.notes.append("stereo input downmixed to mono for upmix")
+            result.notes.append(UPMIX_DOWNMIX_NOTE)
         result.notes += detected + list(job.notes)  # in the order of a streamed job's notes
         ref = audio.resample(wav, rate, pipeline.ae.sample_rate)
         item = _Short(index, result, start, ref, rate, meta, ops)

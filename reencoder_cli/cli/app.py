@@ -43,7 +43,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-# -- shared options -----------------------------------------------------------------------------
+# -- errors and signals -------------------------------------------------------------------------
 
 
 class errors_handled:

@@ -7,6 +7,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -88,7 +89,7 @@ def run_batch(
         else:
             ready.append(job)
     if ready and not (opts.fail_fast and tally.counts["failed"]):
-        run_counted(ready, spec, specs, tally)
+        run_counted(ready, spec, tally)
     counts = tally.counts
     if not opts.quiet and (len(planned) > 1 or counts["failed"] or counts["skipped"]):
         elapsed = time.perf_counter() - start
@@ -120,7 +121,7 @@ class Tally:
             self.plotter(result)
 
 
-def run_counted(planned: list[Job], spec: JobSpec, specs: list[OpSpec], tally: Tally) -> None:
+def run_counted(planned: list[Job], spec: JobSpec, tally: Tally) -> None:
     """Load the models once, then process the jobs (in groups with --batch-size), counting each result."""
     from reencoder_cli.batch.stacked import run_jobs
     from reencoder_cli.cli.progress import BatchProgress
@@ -128,7 +129,7 @@ def run_counted(planned: list[Job], spec: JobSpec, specs: list[OpSpec], tally: T
 
     opts = tally.opts
     pipeline = Pipeline(opts.autoencoder, opts.device, opts.chunk_seconds, opts.offline or None)
-    preload(pipeline, specs)
+    preload(pipeline, spec.ops)
     with BatchProgress(console, len(planned), console.is_terminal and not opts.quiet) as progress:
         for results in run_jobs(planned, spec, pipeline, opts.batch_size, progress.stage):
             progress.finished(len(results))
@@ -193,7 +194,7 @@ def shard_of(text: str | None) -> tuple[int, int]:
     return i - 1, n
 
 
-def preload(pipeline: Pipeline, specs: list[OpSpec]) -> None:
+def preload(pipeline: Pipeline, specs: Sequence[OpSpec]) -> None:
     """Load the autoencoder and every model the ops name, so a missing file fails once, up front."""
     from reencoder_cli.engine.ops import OPS
     from reencoder_cli.errors import WeightsError
@@ -239,6 +240,3 @@ def report(result: JobResult, opts: JobOptions) -> None:
                 f"[yellow]warning[/] {escape(result.output)}: {result.clipped_samples} samples limited to +/-1 "
                 "(--norm scales the file under full scale; --subtype FLOAT keeps the peak)"
             )
-
-
-# -- commands -----------------------------------------------------------------------------------

@@ -27,7 +27,8 @@ def evaluate(
     task: Annotated[str, typer.Option(help="upsample, upmix, reconstruct or linearity.")] = "upsample",
     rate: Annotated[int, typer.Option("--from", help="upsample: the degraded input rate.")] = 22050,
     models: Annotated[
-        Optional[list[str]], typer.Option("--model", help="Models to score (default: every shipped one for the task).")
+        Optional[list[str]],
+        typer.Option("--model", help="upsample: models to score (default: every shipped one); upmix: the one model."),
     ] = None,
     raw_model: Annotated[Optional[str], typer.Option(help="Raw-audio baseline (default: rawbwe if shipped).")] = None,
     seconds: Annotated[
@@ -59,16 +60,20 @@ def evaluate(
     from reencoder_cli.eval import reconstruct, report
     from reencoder_cli.eval.metrics import band_metrics, stereo_metrics
     from reencoder_cli.io import audio
-    from reencoder_cli.io.weights import weights_dir
+    from reencoder_cli.io.weights import shipped
 
     with errors_handled():
         if task not in ("upsample", "upmix", "reconstruct", "linearity"):
             raise UsageError(f"unknown task {task!r}; use upsample, upmix, reconstruct or linearity")
+        if models and task in ("reconstruct", "linearity"):
+            raise UsageError("--model applies to upsample and upmix (--autoencoder names the autoencoder)")
+        if models and task == "upmix" and len(models) > 1:
+            raise UsageError("upmix: give one --model (its rows and the oracle rows are one table)")
+        if task == "linearity" and (plot or visqol):
+            raise UsageError("--plot and --visqol apply to upsample, upmix and reconstruct")
         if visqol:
             from reencoder_cli.eval.metrics import visqol_available
 
-            if task == "linearity":
-                raise UsageError("--visqol applies to upsample, upmix and reconstruct")
             if not visqol_available():
                 raise UsageError("--visqol needs the visqol-python package: pip install -e '.[visqol]'")
         torch.set_num_threads(min(torch.get_num_threads(), os.cpu_count() or 1))
@@ -77,14 +82,10 @@ def evaluate(
         else:
             clips = ev.load_clips(refs or [str(DEFAULT_REFERENCE)], seconds, per_file)
         pipeline = Pipeline(device=device, autoencoder=autoencoder)
-        shipped = (
-            json.loads((weights_dir() / "MANIFEST.json").read_text())["files"]
-            if (weights_dir() / "MANIFEST.json").exists()
-            else {}
-        )
+        files = shipped()
         by_arch = {
-            arch: sorted(Path(n).stem for n, e in shipped.items() if e.get("arch") == arch)
-            for arch in ("bwe", "flow", "stereo", "rawbwe")
+            arch: sorted(Path(n).stem for n, e in files.items() if e.get("arch") == arch)
+            for arch in ("bwe", "flow", "rawbwe")
         }
         extra: list[dict[str, float]] = []
 
@@ -147,7 +148,7 @@ def evaluate(
                     f"style-mix {e['lambda']:.2f}: correlation {e['correlation']:.3f}, "
                     f"mean abs error {e['mean_abs_error_db']:.2f} dB"
                 )
-        if plot and inputs:
+        if plot:
             page = report.write_listening_page(Path(plot), clips, inputs, rows, title)
             console.print(f"listening page: {page}")
 
@@ -171,13 +172,10 @@ def bench(
 
     from reencoder_cli.eval import bench as b
     from reencoder_cli.io import audio_write
-    from reencoder_cli.io.weights import weights_dir
+    from reencoder_cli.io.weights import shipped
 
     with errors_handled():
-        manifest = weights_dir() / "MANIFEST.json"
-        names = models or (
-            sorted(Path(n).stem for n in json.loads(manifest.read_text())["files"]) if manifest.exists() else []
-        )
+        names = models or sorted(Path(n).stem for n in shipped())
         if not names:
             raise UsageError("no weights to measure: none shipped and no --model given")
         rows = [row for name in names for row in b.bench_model(name, seconds)]

@@ -49,9 +49,9 @@ def upsample(
     opts: JobOptions,
 ) -> None:
     """Bandwidth extension to 44.1 kHz: upsample IN OUT."""
-    from reencoder_cli.engine.ops import parse_op
+    from reencoder_cli.engine.ops import make_op
 
-    spec = parse_op(f"upsample:model={model},rate={from_rate or 'auto'},steps={steps}")
+    spec = make_op("upsample", model=model, rate=from_rate, steps=steps)
     run_batch(paths, opts, [spec], "upsample", None, keep_lowband=keep_lowband, plot=plot)
 
 
@@ -76,12 +76,11 @@ def upmix(
     opts: JobOptions,
 ) -> None:
     """Mono to stereo with a random (seeded) or borrowed stereo image: upmix IN OUT."""
-    from reencoder_cli.engine.ops import parse_op
+    from reencoder_cli.engine.ops import make_op
 
-    text = f"upmix:model={model},side={side},min_side={min_side}" + (f",width_from={width_from}" if width_from else "")
-    text += f",style_mix={style_mix}" if style_mix is not None else ""
+    spec = make_op("upmix", model=model, side=side, min_side=min_side, width_from=width_from, style_mix=style_mix)
     ext = "wav" if opts.format is None else None
-    run_batch(paths, opts, [parse_op(text)], "upmix", ext, keep_mid=keep_mid, plot=plot)
+    run_batch(paths, opts, [spec], "upmix", ext, keep_mid=keep_mid, plot=plot)
 
 
 @app.command("run")

@@ -56,10 +56,11 @@ def models(
     json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON on stdout.")] = False,
 ) -> None:
     """The shipped weights: size, sha256, what each was trained on."""
-    from reencoder_cli.io.weights import weights_dir
+    from reencoder_cli.io.modelfile import short_sha
+    from reencoder_cli.io.weights import shipped, weights_dir
 
-    manifest_path = weights_dir() / "MANIFEST.json"
-    files = json.loads(manifest_path.read_text())["files"] if manifest_path.exists() else {}
+    with errors_handled():
+        files = shipped()
     if json_out:
         sys.stdout.write(json.dumps(files, indent=1) + "\n")
         return
@@ -73,7 +74,7 @@ def models(
             name,
             entry.get("arch", "?"),
             f"{entry['size'] / 1e6:.1f}",
-            entry["sha256"][:12],
+            short_sha(entry["sha256"]),
             ", ".join(data) if isinstance(data, list) else str(data),
             _steps(train),
         )

@@ -32,13 +32,8 @@ def data_build(
 
     from reencoder_cli.data.music import build_cache
 
-    tracks = build_cache(
-        Path(root),
-        log_line,
-        midi_pieces=midi_pieces,
-        soundfont=soundfont,
-        install=install,
-    )
+    with errors_handled():
+        tracks = build_cache(Path(root), log_line, midi_pieces=midi_pieces, soundfont=soundfont, install=install)
     hours = sum(t.seconds for t in tracks) / 3600
     console.print(f"{len(tracks)} tracks, {hours:.1f} h in {root}/manifest.json")
 
@@ -225,8 +220,12 @@ def train_module(
     latents: Annotated[str, typer.Option(help="Latent cache (`reencoder train latents`).")] = "data/latents",
     run: Annotated[Optional[str], typer.Option(help="Run folder (default runs/<kind>-<size>).")] = None,
     autoencoder: Annotated[str, typer.Option(help="The autoencoder the cache was made with.")] = "autoencoder",
-    disc_channels: Annotated[int, typer.Option(help="Latent discriminator width (paper: 256).")] = 64,
-    disc_start: Annotated[int, typer.Option(help="bwe: step at which the discriminator joins.")] = 1000,
+    disc_channels: Annotated[
+        Optional[int], typer.Option(help="bwe: latent discriminator width (default 64; paper: 256).")
+    ] = None,
+    disc_start: Annotated[
+        Optional[int], typer.Option(help="bwe: step at which the discriminator joins (default 1000).")
+    ] = None,
     warmup: Annotated[int, typer.Option(help="Steps of linear learning-rate warm-up (each optimiser).")] = 500,
     device: DeviceOpt = "auto",
     minutes: TrainMinutes = float("inf"),
@@ -247,11 +246,14 @@ def train_module(
 
     if kind not in ("bwe", "flow", "stereo") or size not in BWE_SIZES:
         raise fail(f"unknown module {kind!r} size {size!r}; kinds: bwe, flow, stereo; sizes: S, M", 2)
+    if kind != "bwe" and (l1_only or disc_channels is not None or disc_start is not None):
+        raise fail(f"--l1-only, --disc-channels and --disc-start apply to bwe; a {kind} module has no discriminator", 2)
     sized = BWE_SIZES[size]
     flow = FlowConfig(dim=sized.dim, blocks=sized.blocks, hidden=sized.hidden)
     stereo = StereoConfig(dim=sized.dim, blocks=sized.blocks, hidden=sized.hidden)
     model_config = {"bwe": sized, "flow": flow, "stereo": stereo}[kind]
-    config = LatentTrainConfig(disc_channels=disc_channels, disc_start=disc_start, warmup=warmup)
+    disc = {"disc_channels": disc_channels, "disc_start": disc_start}
+    config = LatentTrainConfig(warmup=warmup, **{k: v for k, v in disc.items() if v is not None})
     if l1_only:
         config = replace(config, adv_weight=0.0, fm_weight=0.0)
     run_dir = Path(run or f"runs/{kind}-{size.lower()}{'-l1' if l1_only else ''}")

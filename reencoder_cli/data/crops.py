@@ -104,8 +104,14 @@ class DeviceCrops:
         return torch.where(quiet, mono[batch:], mono[:batch])
 
 
+def long_enough(root: Path, tracks: list[Track], seconds: float) -> list[Track]:
+    """The tracks longer than ``seconds``: those ``validation_clips`` takes clips from."""
+    length = round(seconds * SAMPLE_RATE)
+    return [t for t in tracks if np.load(root / t.path, mmap_mode="r").shape[0] > length]
+
+
 def validation_clips(root: Path, tracks: list[Track], seconds: float, per_track: int = 2) -> np.ndarray:
-    """Fixed clips from validation tracks, evenly placed in each track.
+    """Fixed clips from validation tracks (those ``long_enough``), evenly placed in each track.
 
     Args:
         root: cache folder.
@@ -118,10 +124,8 @@ def validation_clips(root: Path, tracks: list[Track], seconds: float, per_track:
     """
     length = round(seconds * SAMPLE_RATE)
     clips = []
-    for track in tracks:
+    for track in long_enough(root, tracks, seconds):
         array = np.load(root / track.path, mmap_mode="r")
-        if array.shape[0] <= length:
-            continue
         for k in range(per_track):
             start = (array.shape[0] - length) * (k + 1) // (per_track + 1)
             clips.append(np.asarray(array[start : start + length], dtype=np.float32).T / 32768.0)

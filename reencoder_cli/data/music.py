@@ -79,16 +79,24 @@ class Track:
 
 
 def install_packages(packages: list[str], log: Callable[[str], None]) -> None:
-    """Install the Debian packages that are missing (needs root and apt)."""
+    """Install the Debian packages that are missing (needs root and apt).
+
+    Raises:
+        DataError: no dpkg or apt-get here, or apt-get failed.
+    """
+    if shutil.which("dpkg") is None or shutil.which("apt-get") is None:
+        raise DataError(f"no dpkg/apt-get here: install {' '.join(packages)} by hand, then run with --no-install")
     missing = [p for p in packages if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode]
     if not missing:
         return
-    if shutil.which("apt-get") is None:
-        raise RuntimeError(f"apt-get not found; install these packages by hand: {' '.join(missing)}")
     log(f"installing {' '.join(missing)}")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
+        if subprocess.run(command, env=env).returncode:
+            raise DataError(
+                f"{' '.join(command[:2])} failed (root and the package registry are needed); "
+                f"install {' '.join(missing)} by hand, then run with --no-install"
+            )
 
 
 def split_of(index: int) -> str:
@@ -273,10 +281,10 @@ def write_manifest(root: Path, tracks: list[Track], renderer: Mapping[str, str] 
     os.replace(tmp, root / "manifest.json")
 
 
-def load_manifest(root: Path, split: str | None = None, sources: tuple[str, ...] = ()) -> list[Track]:
-    """Tracks of the cache at ``root``, optionally only one split and some sources."""
+def load_manifest(root: Path, split: str | None = None) -> list[Track]:
+    """Tracks of the cache at ``root``, optionally only one split."""
     path = root / "manifest.json"
     if not path.exists():
         raise DataError(f"{path} not found: build the cache first (`make data`)")
     tracks = [Track(**t) for t in json.loads(path.read_text())["tracks"]]
-    return [t for t in tracks if (split is None or t.split == split) and (not sources or t.source in sources)]
+    return [t for t in tracks if split is None or t.split == split]

@@ -173,6 +173,27 @@ def parse_op(text: str) -> OpSpec:
     return OpSpec(name, params)
 
 
+def make_op(name: str, **values: object) -> OpSpec:
+    """An ``OpSpec`` from Python values (None: the parameter's default), checked as ``parse_op``
+    checks text; a file name may hold any character (no ``k=v`` splitting).
+
+    Raises:
+        UsageError: unknown op or parameter, a value of the wrong type or out of range.
+    """
+    if name not in OPS:
+        raise UsageError(f"unknown op {name!r}; available: {', '.join(sorted(OPS))}")
+    definition = OPS[name]
+    params = {k: p.default for k, p in definition.params.items()}
+    for key, value in values.items():
+        if key not in definition.params:
+            raise UsageError(f"op {name}: no parameter {key!r} (parameters: {', '.join(definition.params)})")
+        if value is not None:
+            params[key] = _convert(name, key, str(value), definition.params[key])
+    if definition.check is not None:
+        definition.check(params)
+    return OpSpec(name, params)
+
+
 def model_of(op: str) -> str | None:
     """The weights an op of a latent's history (``name:k=v,...``) names: None for ops without, or unknown here."""
     try:

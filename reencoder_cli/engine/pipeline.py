@@ -155,10 +155,10 @@ class Pipeline:
         """
         return map_chunks(fn, tensors, self.chunk_frames, context)
 
-    def encode(self, wav: np.ndarray, sample_rate: int, mono: bool = False) -> Latent:
+    def encode(self, wav: np.ndarray, sample_rate: int) -> Latent:
         """Resample to 44.1 kHz and encode each channel: wav (C, T) -> Latent with z (C, D, F)."""
         wav = np.asarray(wav, dtype=np.float32)
-        return encode_stream(self, [wav], sample_rate, wav.shape[0], mono)
+        return encode_stream(self, [wav], sample_rate, wav.shape[0])
 
     def encode_file(self, path: str) -> Latent:
         """Encode an audio file (streamed), or load a ``.latent`` made by this autoencoder."""

@@ -25,11 +25,13 @@ from reencoder_cli.chunks import Chunk, chunk_at, chunks
 from reencoder_cli.dsp.bandwidth import Spectrum
 from reencoder_cli.engine.ops import OPS, OpSpec, wants_detection, with_detected_rate
 from reencoder_cli.engine.poststeps import post_margin, post_process, post_steps_apply
-from reencoder_cli.io.audio import SourceMeta, resampled_length
+from reencoder_cli.io.audio import SourceMeta, resampled_length, to_mono
 from reencoder_cli.io.latentfile import Latent
 from reencoder_cli.io.modelfile import AEId
 from reencoder_cli.io.tempfiles import hidden_temporary
 from reencoder_cli.models.autoencoder import Autoencoder
+
+UPMIX_DOWNMIX_NOTE = "stereo input downmixed to mono for upmix"
 
 
 class Codec(Protocol):
@@ -225,7 +227,7 @@ def encode_stream(
             emit(chunk_at(next_frame, chunk, context))  # the end lies beyond its context
 
     for block in blocks:
-        feed(resampler.push(block.mean(axis=0, keepdims=True) if mono and block.shape[0] == 2 else block))
+        feed(resampler.push(to_mono(block) if mono and block.shape[0] == 2 else block))
     feed(resampler.finish(out_channels))
     total = buffer_start + buffer.shape[1]
     frames = max(1, math.ceil(total / hop))
@@ -308,7 +310,7 @@ class StreamJob:
         """
         mono = self.mono and channels == 2
         if mono:
-            self.notes.append("stereo input downmixed to mono for upmix")
+            self.notes.append(UPMIX_DOWNMIX_NOTE)
         if post_steps_apply(self.specs, self.keep_lowband, self.keep_mid):
             self.store = ReferenceStore(1 if self.mono else channels, self.workdir)
         spectrum = Spectrum(source_rate) if wants_detection(self.specs) else None

@@ -1,7 +1,7 @@
 """Benchmarks: parameters, GFLOPs per second of audio, real-time factors, peak memory.
 
 FLOPs are counted with ``torch.utils.flop_counter.FlopCounterMode`` (matrix products and
-convolutions, 2 per multiply-add) on a 10-second input and divided by its duration.
+convolutions, 2 per multiply-add) on ``seconds`` of input and divided by that duration.
 Real-time factors are seconds of audio per second of compute, after a warm-up run.
 """
 
@@ -134,14 +134,14 @@ class CommandRow:
     peak_rss_mb: float
 
 
-def bench_command(args: list[str], audio_seconds: float, env: dict[str, str] | None = None) -> CommandRow:
+def bench_command(args: list[str], audio_seconds: float) -> CommandRow:
     """Run ``reencoder ARGS`` in a child process; its wall time and peak RSS.
 
     The child's peak RSS is read from ``getrusage(RUSAGE_CHILDREN)``, which reports the
     largest child so far: run each command in a fresh benchmark process for exact numbers.
     """
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "reencoder_cli", *args, "-q", "--overwrite"], check=True, env=env)
+    subprocess.run([sys.executable, "-m", "reencoder_cli", *args, "-q", "--overwrite"], check=True)
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return CommandRow("reencoder " + " ".join(args), audio_seconds, wall, audio_seconds / wall, peak)

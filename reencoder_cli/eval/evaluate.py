@@ -5,8 +5,10 @@ Tasks:
 - ``upsample``: references are low-passed and resampled to ``rate`` (soxr's anti-aliasing
   filter), then every bandwidth-extension system brings them back to 44.1 kHz.
 - ``upmix``: references are stereo; systems get the mono downmix (L + R) / 2.
-- ``reconstruct`` (its systems in ``reconstruct``): the autoencoder against Opus at several bitrates, plus its linearity
-  (gain, mixtures) and robustness to latent noise.
+- ``reconstruct`` (in ``reconstruct``): the autoencoder against Opus at several bitrates, and
+  its robustness to latent noise.
+- ``linearity`` (in ``reconstruct``): gain and mixtures in the latent against the same on the
+  waveform.
 
 A system is a function from (reference clip, degraded input) to an estimate of the
 reference; rows hold the metrics averaged over clips and the system's GFLOPs per second.
@@ -87,12 +89,12 @@ def load_clips(paths: list[str], seconds: float | None = None, per_file: int = 1
 
 def cache_clips(cache: Path, seconds: float, per_track: int) -> list[Clip]:
     """Stereo clips from the validation split of the music cache (``reencoder data build``)."""
-    from reencoder_cli.data.crops import validation_clips
+    from reencoder_cli.data.crops import long_enough, validation_clips
     from reencoder_cli.data.music import load_manifest
 
-    tracks = load_manifest(cache, "valid")
+    tracks = long_enough(cache, load_manifest(cache, "valid"), seconds)
     clips = validation_clips(cache, tracks, seconds, per_track)
-    names = [f"{t.source}-{t.name}_{k}" for t in tracks if t.seconds > seconds for k in range(per_track)]
+    names = [f"{t.source}-{t.name}_{k}" for t in tracks for k in range(per_track)]
     return [Clip(n, c) for n, c in zip(names, clips)]
 
 

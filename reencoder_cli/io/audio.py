@@ -29,17 +29,6 @@ BLOCK_FRAMES = 65536
 
 
 @dataclass(frozen=True)
-class AudioInfo:
-    """What an audio file's header says; ``frames`` may overstate the real length."""
-
-    sample_rate: int
-    channels: int
-    frames: int
-    format: str
-    subtype: str
-
-
-@dataclass(frozen=True)
 class SourceMeta:
     """What an output inherits from its input, as sox and ffmpeg do: the sample type and the text tags.
 
@@ -241,35 +230,6 @@ def read_audio(source: PathOrStream) -> tuple[np.ndarray, int]:
     """
     with AudioReader(source) as reader:
         return reader.read(), reader.sample_rate
-
-
-def audio_info(source: PathOrStream) -> AudioInfo:
-    """Read an audio file's header without decoding its samples.
-
-    A stream is left at the position it had. ``"-"`` is refused: stdin can be read only once.
-
-    Args:
-        source: a path or a seekable binary stream.
-
-    Returns:
-        The header's sample rate, channels, frames (as claimed), format and subtype.
-
-    Raises:
-        AudioError: the file is missing or not readable audio.
-        UsageError: ``source`` is ``"-"``.
-    """
-    name = name_of(source, "stdin")
-    if not isinstance(source, (str, os.PathLike)):
-        start = source.tell()
-        try:
-            with _open(source, name) as f:
-                return AudioInfo(f.samplerate, f.channels, f.frames, f.format, f.subtype)
-        finally:
-            source.seek(start)
-    if os.fspath(source) == STDIO:
-        raise UsageError("stdin: cannot inspect stdin before reading it; pass a file instead")
-    with _open(os.fspath(source), name) as f:
-        return AudioInfo(f.samplerate, f.channels, f.frames, f.format, f.subtype)
 
 
 def resampled_length(frames: int, sr_in: int, sr_out: int) -> int:

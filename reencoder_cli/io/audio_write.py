@@ -39,25 +39,29 @@ class WriteReport:
     subtype: str
 
 
-def check_format(format: str) -> None:
-    """Refuse a format name libsndfile does not write (before anything is read).
+def check_format(format: str, where: str | None = None) -> str:
+    """libsndfile's name of ``format``, refused (before anything is read) when it does not write it.
 
     Raises:
-        UsageError: unknown format.
+        UsageError: unknown format; the message begins with ``where`` (default: the option).
     """
     if format.upper() not in sf.available_formats():
         known = ", ".join(sorted(f.lower() for f in sf.available_formats()))
-        raise UsageError(f"--format {format}: unknown audio format; use one of {known}")
+        where = where or f"--format {format}"
+        raise UsageError(f"{where}: unknown audio format '{format.lower()}'; use one of {known}")
+    return format.upper()
 
 
-def check_subtype(subtype: str) -> None:
-    """Refuse a sample type other than ``SUBTYPES`` (before anything is read).
+def check_subtype(subtype: str, where: str | None = None) -> str:
+    """``subtype`` as one of ``SUBTYPES``, refused (before anything is read) when it is none of them.
 
     Raises:
-        UsageError: unknown sample type.
+        UsageError: unknown sample type; the message begins with ``where`` (default: the option).
     """
     if subtype.upper() not in SUBTYPES:
-        raise UsageError(f"--subtype {subtype}: unknown sample type; use {', '.join(SUBTYPES)}")
+        where = where or f"--subtype {subtype}"
+        raise UsageError(f"{where}: unknown sample type '{subtype.upper()}'; use {', '.join(SUBTYPES)}")
+    return subtype.upper()
 
 
 def _format(dest: PathOrStream, format: str | None) -> str:
@@ -67,11 +71,7 @@ def _format(dest: PathOrStream, format: str | None) -> str:
         format = os.path.splitext(path)[1].lstrip(".")
         if not format:
             raise UsageError(f"{path}: no extension; name the output format")
-    format = (format or "WAV").upper()
-    if format not in sf.available_formats():
-        known = ", ".join(sorted(f.lower() for f in sf.available_formats()))
-        raise UsageError(f"{name_of(dest, 'stdout')}: unknown audio format '{format.lower()}'; use one of {known}")
-    return format
+    return check_format(format or "WAV", name_of(dest, "stdout"))
 
 
 def _subtype(name: str, format: str, subtype: str | None, source: str | None) -> str:
@@ -89,9 +89,7 @@ def _subtype(name: str, format: str, subtype: str | None, source: str | None) ->
         source = source or ""
         wanted = ("FLOAT", "PCM_24") if source in FLOAT_SUBTYPES else ("PCM_24",) if source[-2:] in ("24", "32") else ()
         return next((s for s in wanted if sf.check_format(format, s)), "PCM_16")
-    subtype = subtype.upper()
-    if subtype not in SUBTYPES:
-        raise UsageError(f"{name}: unknown sample type '{subtype}'; use {', '.join(SUBTYPES)}")
+    subtype = check_subtype(subtype, name)
     if not sf.check_format(format, subtype):
         raise UsageError(f"{name}: {format} cannot hold {subtype} samples; use PCM_16 or PCM_24, or write WAV")
     return subtype

@@ -103,6 +103,25 @@ def update_manifest(directory: Path | None = None) -> dict[str, Any]:
     return manifest
 
 
+def shipped(directory: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The manifest's entries of ``directory`` (default ``weights_dir()``): file name -> sha256,
+    size, arch, autoencoder, train; empty when there is no manifest.
+
+    Raises:
+        WeightsError: the manifest is not what ``update_manifest`` writes.
+    """
+    path = (directory or weights_dir()) / MANIFEST
+    try:
+        files = json.loads(path.read_text(encoding="utf-8"))["files"]
+    except FileNotFoundError:
+        return {}
+    except (ValueError, KeyError, TypeError) as e:
+        raise WeightsError(f"{shown(path)} is malformed ({e}); {MANIFEST_HINT}") from e
+    if not isinstance(files, dict) or not all(isinstance(e, dict) for e in files.values()):
+        raise WeightsError(f"{shown(path)} is malformed (its files are not a table of entries); {MANIFEST_HINT}")
+    return files
+
+
 def verify(path: Path) -> ModelMeta:
     """Parses a weights file; one inside ``weights_dir()`` must match its manifest entry."""
     path = Path(path)
@@ -112,13 +131,12 @@ def verify(path: Path) -> ModelMeta:
     except ValueError:
         return read_meta(path)
     where, mpath = shown(path), shown(d / MANIFEST)
+    if not (d / MANIFEST).exists():
+        raise WeightsError(f"{where}: {mpath} is missing; {MANIFEST_HINT}")
     try:
-        entries = json.loads((d / MANIFEST).read_text(encoding="utf-8"))["files"]
-    except FileNotFoundError as e:
-        raise WeightsError(f"{where}: {mpath} is missing; {MANIFEST_HINT}") from e
-    except (ValueError, KeyError, TypeError) as e:
-        raise WeightsError(f"{where}: {mpath} is malformed ({e}); {MANIFEST_HINT}") from e
-    entry = entries.get(rel) if isinstance(entries, dict) else None
+        entry = shipped(d).get(rel)
+    except WeightsError as e:
+        raise WeightsError(f"{where}: {e}") from e
     if not isinstance(entry, dict):
         raise WeightsError(f"{where}: not listed in {mpath}; {MANIFEST_HINT} if the file is meant to ship")
     fix = f"the file is corrupt or was changed: restore it or {MANIFEST_HINT}"

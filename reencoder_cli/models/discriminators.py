@@ -3,9 +3,10 @@
 Each returns ``(scores, features)``: a list of score maps (one per sub-discriminator) and a
 list of hidden-feature lists for feature matching.
 
-- ``MultiPeriodDiscriminator`` (HiFi-GAN): the waveform folded by a period into a 2-D image.
-- ``MultiResolutionDiscriminator`` (UnivNet/Vocos): log-magnitude spectrograms at several
-  resolutions, each split into frequency bands (DAC's multi-band idea) sharing one stack.
+- ``PeriodDiscriminator`` (HiFi-GAN): the waveform folded by a period into a 2-D image.
+- ``ResolutionDiscriminator`` (UnivNet/Vocos): a log-magnitude spectrogram, split into
+  frequency bands (DAC's multi-band idea) sharing one stack.
+- ``WaveDiscriminator``: several of each (periods, resolutions) as one module.
 - ``LatentDiscriminator`` (Re-Encoder): a Conv2d stack over the ``(D, F)`` latent image.
 
 Channel widths are configurable: the defaults are narrow so that a GAN step stays

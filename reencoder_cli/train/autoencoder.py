@@ -333,6 +333,7 @@ def train(
     """
     from reencoder_cli.data.crops import CropSampler, DeviceCrops, validation_clips
     from reencoder_cli.data.music import load_manifest
+    from reencoder_cli.io.modelfile import short_sha
     from reencoder_cli.train.loop import fit, setup_runtime
 
     runtime = setup_runtime(device)
@@ -350,8 +351,8 @@ def train(
     if init is not None:  # a checkpoint, if any, replaces these weights in ``fit``; the origin stays recorded
         start["init"] = source = trainer.initialize(init)
         fresh = f"; fresh: {', '.join(source['fresh'])}" if source.get("fresh") else ""  # type: ignore[arg-type]
-        sha = str(source["sha256"])[:12]
-        log(f"initialised from {source['path']} (sha256 {sha}..., {source['steps']} steps{fresh})")
+        sha = short_sha(str(source["sha256"]))
+        log(f"initialised from {source['path']} (sha256 {sha}, {source['steps']} steps{fresh})")
 
     def export(step: int) -> None:
         tracks = sorted({t.source for t in load_manifest(data)})

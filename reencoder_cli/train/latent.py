@@ -57,9 +57,9 @@ class LatentTrainer:
     ``setup`` and implement ``loss`` (a dict with ``loss`` and logged terms).
     """
 
-    keys: tuple[str, ...] = ()
     model: nn.Module
     disc: nn.Module | None = None
+    watch: str  # the validation metric that names the best weights (loop.Trainer)
 
     def __init__(self, config: LatentTrainConfig, runtime: Runtime, train: LatentCrops, valid: LatentCrops) -> None:
         torch.manual_seed(config.seed)
@@ -72,7 +72,9 @@ class LatentTrainer:
         c = self.config
         self.model = self.runtime.wrap(self.model)
         self.modules: dict[str, nn.Module] = {"model": self.model}
-        self.optimizers = {"model": torch.optim.AdamW(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {
+            "model": torch.optim.AdamW(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        }
         if self.disc is not None:
             self.disc = self.runtime.wrap(self.disc)
             self.modules["disc"] = self.disc
@@ -135,7 +137,6 @@ class BWETrainer(LatentTrainer):
         valid: LatentCrops,
     ) -> None:
         self.model_config = model_config
-        self.keys = ("full", *(f"r{r}" for r in model_config.rates))
         self.rng = torch.Generator().manual_seed(config.seed)
         super().__init__(config, runtime, train, valid)
         self.model = LatentBWE(model_config)
@@ -199,7 +200,6 @@ class FlowTrainer(LatentTrainer):
     ) -> None:
         self.model_config = model_config
         self.rng = torch.Generator().manual_seed(config.seed)
-        self.keys = ("full", *(f"r{r}" for r in model_config.rates))
         super().__init__(config, runtime, train, valid)
         self.model = LatentFlow(model_config)
         self.setup()
@@ -251,7 +251,6 @@ class StereoTrainer(LatentTrainer):
         valid: LatentCrops,
     ) -> None:
         self.model_config = model_config
-        self.keys = ("full", "mid")
         super().__init__(config, runtime, train, valid)
         self.model = StereoObjective(LatentUpmix(model_config))
         self.setup()
@@ -289,7 +288,14 @@ class StereoTrainer(LatentTrainer):
         return out
 
 
-TRAINERS = {"bwe": (BWETrainer, BWEConfig), "flow": (FlowTrainer, FlowConfig), "stereo": (StereoTrainer, StereoConfig)}
+TRAINERS: dict[str, Callable[..., LatentTrainer]] = {"bwe": BWETrainer, "flow": FlowTrainer, "stereo": StereoTrainer}
+
+
+def crop_keys(model_config: BWEConfig | StereoConfig) -> tuple[str, ...]:
+    """The latent cache's entries a module trains on: the target and its inputs."""
+    if isinstance(model_config, StereoConfig):
+        return ("full", "mid")
+    return ("full", *(f"r{r}" for r in model_config.rates))
 
 
 def train(
@@ -325,16 +331,13 @@ def train(
     from reencoder_cli.train.loop import fit, setup_runtime
 
     runtime = setup_runtime(device)
-    trainer_cls, _ = TRAINERS[kind]
-    keys = (
-        ("full", "mid") if isinstance(model_config, StereoConfig) else ("full", *(f"r{r}" for r in model_config.rates))
-    )
+    keys = crop_keys(model_config)
     crops = LatentCrops(latents, "train", keys, config.frames, seed=config.seed + 1000 * runtime.rank)
     valid = LatentCrops(latents, "valid", keys, config.frames, seed=12345)
     if isinstance(model_config, FlowConfig) and not model_config.latent_mean:
         mean, std = crops.statistics()
         model_config = replace(model_config, latent_mean=tuple(mean), latent_std=tuple(std))
-    trainer = trainer_cls(model_config, config, runtime, crops, valid)
+    trainer = TRAINERS[kind](model_config, config, runtime, crops, valid)
     ae = Pipeline(autoencoder=autoencoder).ae_id
     out = run_dir / f"{kind}.safetensors"
 
