@@ -25,7 +25,7 @@ help:
 	@echo "make data      install Debian music + render MIDI into $(DATA)"
 	@echo "make train-ae  train (or resume) the autoencoder on $(DATA), niced; options in AE_ARGS"
 	@echo "make train-latents  encode $(HOURS) h per split of $(DATA) with weights/autoencoder"
-	@echo "make train-modules  train every latent module, $(MINUTES) min each"
+	@echo "make train-modules  train every latent module, at most $(MINUTES) min each (PATIENCE, VALIDATE; -j2 THREADS=1: two at once)"
 	@echo "make train-module-m the M bandwidth module, as many steps as bwe-s"
 	@echo "make train-raw      train the raw-audio baseline, $(MINUTES) min"
 	@echo "make gpu-pack  Opus excerpts of $(DATA) + wheels in data/, to carry to a GPU (scripts/gpu_train_ae.sh)"
@@ -66,20 +66,32 @@ train-ae: install
 train-latents: install
 	$(TRAIN) latents --data $(DATA) --out $(LATENTS) --hours $(HOURS) --valid-hours $(VALID_HOURS)
 
-# Same wall-clock budget for every bandwidth module and for the raw-audio baseline (issue 4),
-# and the same 200-step warm-up as the baseline's; stereo (no raw competitor) gets twice the
-# budget. Modules are tied to one latent space (the autoencoder's encoder): after the encoder
-# changes (a --decoder-only run keeps it), run train-latents and train-modules again (a run folder resumes its checkpoint, so move the old runs/<module>
-# folders away first). train-module-m trains the M bandwidth module for as many steps as
-# bwe-s took (about 4x its time).
-MODULE := $(TRAIN) module --latents $(LATENTS) --warmup 200
-train-modules: install
+# Every bandwidth module and the raw-audio baseline get the same budget: at most MINUTES of
+# wall-clock, stopped earlier once PATIENCE validations (every VALIDATE minutes) in a row bring
+# no new best, the exported weights being the best validation's; the same 200-step warm-up as
+# the baseline's. Stereo (no raw competitor) gets twice the minutes. Modules are tied to one
+# latent space (the autoencoder's encoder): after the encoder changes (a --decoder-only run
+# keeps it), run train-latents and train-modules again, with the old runs/<module> folders
+# moved away (a run folder resumes its checkpoint). `make -j2 train-modules THREADS=1` trains
+# two at a time. train-module-m trains the M bandwidth module for as many steps as bwe-s took.
+PATIENCE ?= 0
+VALIDATE ?= 10
+THREADS  ?= 2
+MODULE := $(TRAIN) module --latents $(LATENTS) --warmup 200 --threads $(THREADS) \
+	--patience $(PATIENCE) --validate-minutes $(VALIDATE)
+MODULES := bwe-s stereo-s bwe-s-l1 flow-s
+.PHONY: $(addprefix train-,$(MODULES))
+train-modules: $(addprefix train-,$(MODULES))
+train-bwe-s: install
 	$(MODULE) bwe --disc-start 150 --run runs/bwe-s --minutes $(MINUTES)
 	$(MAKE) ship RUN=runs/bwe-s FILE=bwe NAME=bwe-s
+train-stereo-s: install
 	$(MODULE) stereo --run runs/stereo-s --minutes $$(awk 'BEGIN { print 2 * $(MINUTES) }')
 	$(MAKE) ship RUN=runs/stereo-s FILE=stereo NAME=stereo-s
+train-bwe-s-l1: install
 	$(MODULE) bwe --l1-only --run runs/bwe-s-l1 --minutes $(MINUTES)
 	$(MAKE) ship RUN=runs/bwe-s-l1 FILE=bwe NAME=bwe-s-l1
+train-flow-s: install
 	$(MODULE) flow --run runs/flow-s --minutes $(MINUTES)
 	$(MAKE) ship RUN=runs/flow-s FILE=flow NAME=flow-s
 
@@ -88,9 +100,10 @@ train-module-m: install
 		--steps $$(tail -n 1 weights/logs/bwe-s/log.csv | cut -d, -f1)
 	$(MAKE) ship RUN=runs/bwe-m FILE=bwe NAME=bwe-m
 
-# The raw-audio baseline does not depend on the autoencoder: train it once, with MINUTES equal to the modules'.
+# The raw-audio baseline does not depend on the autoencoder: train it with the bandwidth modules' budget.
 train-raw: install
-	$(TRAIN) raw --data $(DATA) --run runs/rawbwe --minutes $(MINUTES)
+	$(TRAIN) raw --data $(DATA) --run runs/rawbwe --minutes $(MINUTES) --threads $(THREADS) \
+		--patience $(PATIENCE) --validate-minutes $(VALIDATE)
 	$(MAKE) ship RUN=runs/rawbwe FILE=rawbwe NAME=rawbwe
 
 # What a lent GPU machine lacks (Python 3.12 there), pinned to the versions of this venv.
@@ -116,11 +129,12 @@ gpu-slim:
 	git ls-files 'weights/*.safetensors' | grep -v '^weights/autoencoder' | xargs rm -f
 	@git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1
 
+# (the manifest is rewritten under a lock: two modules trained at once may ship together)
 ship:
 	cp $(RUN)/$(FILE).safetensors weights/$(NAME).safetensors
 	mkdir -p weights/logs/$(NAME)
 	cp $(RUN)/log.csv $(RUN)/loss.png weights/logs/$(NAME)/
-	$(MAKE) manifest
+	flock weights/.manifest.lock $(MAKE) manifest
 
 manifest: install
 	$(BIN)/python -c "from reencoder_cli.io.weights import update_manifest; update_manifest()"
