@@ -160,17 +160,15 @@ def parse_op(text: str) -> OpSpec:
     if name not in OPS:
         raise UsageError(f"unknown op {name!r}; available: {', '.join(sorted(OPS))}")
     definition = OPS[name]
-    params = {k: p.default for k, p in definition.params.items()}
+    values: dict[str, object] = {}
     for item in filter(None, (s.strip() for s in rest.split(","))):
         key, sep, value = item.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or key not in definition.params:
             known = ", ".join(definition.params) or "none"
             raise UsageError(f"op {name}: bad parameter {item!r} (expected k=v; parameters: {known})")
-        params[key] = _convert(name, key, value.strip(), definition.params[key])
-    if definition.check is not None:
-        definition.check(params)
-    return OpSpec(name, params)
+        values[key] = value.strip()
+    return make_op(name, **values)
 
 
 def make_op(name: str, **values: object) -> OpSpec:
