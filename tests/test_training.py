@@ -301,3 +301,11 @@ def test_raw_degrade_keeps_the_crop_length(rate: int) -> None:
     from reencoder_cli.train.raw import degrade
 
     assert degrade(np.random.default_rng(0).standard_normal(16384).astype(np.float32), rate).shape == (16384,)
+
+
+def test_autoencoder_validation_scores_noisy_latents_reproducibly() -> None:
+    config = AETrainConfig(batch=2, crop=8192, disc_crop=4096, warmup=1)
+    trainer = AutoencoderTrainer(TINY_AE, config, CPU, Crops(2, 8192), Crops(2, 4096).wav)
+    first, again = trainer.validate(), trainer.validate()
+    assert first == again
+    assert np.isfinite(first["noisy_mel"]) and first["noisy_mel"] != pytest.approx(first["mel"], rel=1e-4)

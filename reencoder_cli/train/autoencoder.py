@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from reencoder_cli.data.crops import CropSampler, DeviceCrops
 
 
+# the latent noise (x each frame's RMS) validation decodes with besides the clean latents
+VALID_NOISE = 0.1
+
+
 @dataclass(frozen=True)
 class AETrainConfig:
     """Hyper-parameters of autoencoder training (stored with the weights)."""
@@ -233,7 +237,9 @@ class AutoencoderTrainer:
         different tracks at random levels (each clip plus the next one at -12..0 dB, fixed).
 
         ``mel_const`` decodes each latent's time average: if it nears ``mel``, the decoder
-        is ignoring how the latent moves (a collapse to an average sound).
+        is ignoring how the latent moves (a collapse to an average sound). ``noisy_mel``
+        decodes the latents with noise ``VALID_NOISE`` x each frame's RMS (fixed): what a
+        latent module's imperfect output costs (``--latent-noise`` trades it against ``mel``).
         """
         from reencoder_cli.eval.metrics import mel_distance, stft_distance
 
@@ -244,9 +250,10 @@ class AutoencoderTrainer:
         z = torch.cat([model.encode(w) for w in wav.split(8)])
         z_mix = z + torch.from_numpy(gains).to(z)[:, None, None] * z.roll(1, 0)
         flat = z.mean(dim=-1, keepdim=True).expand_as(z)
-        est, mixed, const = (
+        noisy = noisy_latent(z, VALID_NOISE, torch.Generator(z.device).manual_seed(0))
+        est, mixed, const, est_noisy = (
             torch.cat([model.decode(x) for x in latents.split(8)])[..., : wav.shape[-1]].cpu().numpy()
-            for latents in (z, z_mix, flat)
+            for latents in (z, z_mix, flat, noisy)
         )
         ref, ref_mix = self.valid, self.valid + gains[:, None].astype(np.float32) * np.roll(self.valid, 1, axis=0)
         return {
@@ -254,6 +261,7 @@ class AutoencoderTrainer:
             "stft": float(np.mean([stft_distance(est[i], ref[i]) for i in range(n)])),
             "mix_mel": float(np.mean([mel_distance(mixed[i], ref_mix[i]) for i in range(n)])),
             "mel_const": float(np.mean([mel_distance(const[i], ref[i]) for i in range(n)])),
+            "noisy_mel": float(np.mean([mel_distance(est_noisy[i], ref[i]) for i in range(n)])),
         }
 
     def initialize(self, weights: str) -> dict[str, object]:
