@@ -7,7 +7,7 @@ EXTRAS ?= dev
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= data/cache
-# 120 rendered pieces: the shipped weights' data (weights/logs/data-list.csv)
+# 120 rendered pieces: the shipped weights' data (weights/logs/*/data-list.csv)
 MIDI_PIECES ?= 120
 LATENTS ?= data/latents
 HOURS  ?= 2
@@ -30,7 +30,7 @@ help:
 	@echo "make train-raw      train the raw-audio baseline, $(MINUTES) min"
 	@echo "make gpu-pack  Opus excerpts of $(DATA) + wheels in data/, to carry to a GPU (scripts/gpu_train_ae.sh)"
 	@echo "make gpu-slim  leave the module weights out of the tree sent to a GPU (git checkout -- weights)"
-	@echo "make ship RUN=runs/x FILE=x NAME=y  copy RUN/FILE.safetensors to weights/NAME + its logs"
+	@echo "make ship RUN=runs/x FILE=x NAME=y [LIST=cache]  copy RUN/FILE.safetensors to weights/NAME + its logs"
 	@echo "make manifest  rewrite weights/MANIFEST.json"
 	@echo "TORCH=...      override the torch requirement (default $(TORCH))"
 	@echo "EXTRAS=...     the package extras to install (default $(EXTRAS); e.g. dev,ray for the Ray test)"
@@ -104,7 +104,7 @@ train-module-m: install
 train-raw: install
 	$(TRAIN) raw --data $(DATA) --run runs/rawbwe --minutes $(MINUTES) --threads $(THREADS) \
 		--patience $(PATIENCE) --validate-minutes $(VALIDATE)
-	$(MAKE) ship RUN=runs/rawbwe FILE=rawbwe NAME=rawbwe
+	$(MAKE) ship RUN=runs/rawbwe FILE=rawbwe NAME=rawbwe LIST=$(DATA)
 
 # What a lent GPU machine lacks (Python 3.12 there), pinned to the versions of this venv.
 GPU_WHEELS := soundfile==0.14.0 soxr==1.1.0 cffi==2.1.1 pycparser==3.12 auraloss==0.4.0 librosa==0.11.0 \
@@ -129,11 +129,17 @@ gpu-slim:
 	git ls-files 'weights/*.safetensors' | grep -v '^weights/autoencoder' | xargs rm -f
 	@git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1
 
-# (the manifest is rewritten under a lock: two modules trained at once may ship together)
+# With its curve, data list (LIST: the cache it trained on; the music cache for the autoencoder
+# and the raw baseline) and command. The manifest is rewritten under a lock: two modules
+# trained at once may ship together.
+LIST ?= $(LATENTS)
 ship:
 	cp $(RUN)/$(FILE).safetensors weights/$(NAME).safetensors
 	mkdir -p weights/logs/$(NAME)
 	cp $(RUN)/log.csv $(RUN)/loss.png weights/logs/$(NAME)/
+	$(BIN)/reencoder data list $(LIST) > weights/logs/$(NAME)/data-list.csv
+	$(BIN)/python -c "from reencoder_cli.io.modelfile import read_meta; \
+		print(read_meta('weights/$(NAME).safetensors').train['command'])" > weights/logs/$(NAME)/command.txt
 	flock weights/.manifest.lock $(MAKE) manifest
 
 manifest: install

@@ -296,6 +296,28 @@ def test_latent_cache_resumes_per_latent_space(weights_env: Path, tmp_path: Path
         assert len(encoded) == expected, autoencoder  # encoded again only in another latent space
 
 
+def test_data_list_names_the_tracks_of_a_music_or_latent_cache(weights_env: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from reencoder_cli.cli import app
+    from reencoder_cli.data.latents import build
+    from reencoder_cli.data.music import Track, write_manifest
+
+    data, root = tmp_path / "music", tmp_path / "latents"
+    tracks = [Track("a", "t", "a/t.npy", 2.0, "train"), Track("b", "v", "b/v.npy", 1.5, "valid")]
+    for t in tracks:
+        (data / t.source).mkdir(parents=True)
+        np.save(data / t.path, (music(t.seconds, 44100, channels=2).T * 16384).astype(np.int16))
+    write_manifest(data, tracks)
+    build(data, root, "autoencoder", print, rates=(22050,), device="cpu", hours=1.0)
+    expected = "split,source,name,seconds\ntrain,a,t,2.0\nvalid,b,v,1.5\n"
+    for folder in (data, root):
+        result = CliRunner().invoke(app, ["data", "list", str(folder)])
+        assert (result.exit_code, result.stdout) == (0, expected), result.output
+    result = CliRunner().invoke(app, ["data", "list", str(tmp_path)])
+    assert result.exit_code == 1 and "neither a music cache" in result.output
+
+
 @pytest.mark.parametrize("rate", [8000, 11025, 12000, 16000, 22050, 24000])
 def test_raw_degrade_keeps_the_crop_length(rate: int) -> None:
     from reencoder_cli.train.raw import degrade

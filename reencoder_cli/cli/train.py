@@ -78,6 +78,28 @@ def data_unpack(
         unpack(Path(pack), Path(root), log_line)
 
 
+@data_app.command("list")
+def data_list(
+    root: Annotated[str, typer.Argument(help="A music cache (its manifest.json) or a latent cache.")],
+) -> None:
+    """The tracks of a music or latent cache as CSV (split, source, name, seconds): a model's data list."""
+    import csv
+    from pathlib import Path
+
+    from reencoder_cli.data.latents import cached_tracks
+    from reencoder_cli.data.music import load_manifest
+
+    folder = Path(root)
+    with errors_handled():
+        tracks = load_manifest(folder) if (folder / "manifest.json").exists() else cached_tracks(folder)
+    if not tracks:
+        raise fail(f"{root}: neither a music cache (manifest.json) nor a latent cache (train/, valid/ shards)")
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    out.writerow(["split", "source", "name", "seconds"])
+    for t in sorted(tracks, key=lambda t: (t.split, t.source, t.name)):
+        out.writerow([t.split, t.source, t.name, f"{t.seconds:.1f}"])
+
+
 TrainMinutes = Annotated[float, typer.Option(help="Stop after this many minutes (resume later).")]
 TrainSteps = Annotated[int, typer.Option(help="Stop at this step.")]
 TrainThreads = Annotated[Optional[int], typer.Option(help="CPU threads (default: torch's).")]

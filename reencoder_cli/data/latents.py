@@ -46,6 +46,24 @@ def sources(root: Path, split: str = "train") -> list[str]:
     return sorted({p.name.split("__")[0] for p in (root / split).glob("*.safetensors")})
 
 
+def cached_tracks(root: Path) -> list[Track]:
+    """The tracks whose latents are under ``root`` (every split), read from each shard's metadata.
+
+    Raises:
+        DataError: a file under ``root/train`` or ``root/valid`` is not a latent shard.
+    """
+    from safetensors import safe_open
+
+    tracks = []
+    for path in sorted(p for split in ("train", "valid") for p in (root / split).glob("*.safetensors")):
+        with safe_open(str(path), framework="pt") as fh:
+            track = (fh.metadata() or {}).get("track")
+        if track is None:
+            raise DataError(f"{path}: not a latent shard (no track in its metadata)")
+        tracks.append(Track(**json.loads(track)))
+    return tracks
+
+
 def select(tracks: list[Track], hours: float, valid_hours: float | None = None) -> list[Track]:
     """A deterministic subset of ``tracks``: at most ``hours`` of training and ``valid_hours``
     (default: ``hours``) of validation music, spread over sources.
