@@ -231,38 +231,9 @@ class AutoencoderTrainer:
     def _update(self, name: str, loss: Tensor) -> None:
         optimizer_step(self.optimizers[name], self.modules[name], loss, self.config.grad_clip)
 
-    @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Validation mel-D and STFT-D of the EMA model: reconstruction, and mixtures of
-        different tracks at random levels (each clip plus the next one at -12..0 dB, fixed).
-
-        ``mel_const`` decodes each latent's time average: if it nears ``mel``, the decoder
-        is ignoring how the latent moves (a collapse to an average sound). ``noisy_mel``
-        decodes the latents with noise ``VALID_NOISE`` x each frame's RMS (fixed): what a
-        latent module's imperfect output costs (``--latent-noise`` trades it against ``mel``).
-        """
-        from reencoder_cli.eval.metrics import mel_distance, stft_distance
-
-        model = self.ema.eval()
-        n = len(self.valid)
-        gains = 10 ** (np.random.default_rng(0).uniform(-12.0, 0.0, n) / 20)
-        wav = torch.from_numpy(self.valid).to(self.runtime.device)
-        z = torch.cat([model.encode(w) for w in wav.split(8)])
-        z_mix = z + torch.from_numpy(gains).to(z)[:, None, None] * z.roll(1, 0)
-        flat = z.mean(dim=-1, keepdim=True).expand_as(z)
-        noisy = noisy_latent(z, VALID_NOISE, torch.Generator(z.device).manual_seed(0))
-        est, mixed, const, est_noisy = (
-            torch.cat([model.decode(x) for x in latents.split(8)])[..., : wav.shape[-1]].cpu().numpy()
-            for latents in (z, z_mix, flat, noisy)
-        )
-        ref, ref_mix = self.valid, self.valid + gains[:, None].astype(np.float32) * np.roll(self.valid, 1, axis=0)
-        return {
-            "mel": float(np.mean([mel_distance(est[i], ref[i]) for i in range(n)])),
-            "stft": float(np.mean([stft_distance(est[i], ref[i]) for i in range(n)])),
-            "mix_mel": float(np.mean([mel_distance(mixed[i], ref_mix[i]) for i in range(n)])),
-            "mel_const": float(np.mean([mel_distance(const[i], ref[i]) for i in range(n)])),
-            "noisy_mel": float(np.mean([mel_distance(est_noisy[i], ref[i]) for i in range(n)])),
-        }
+        """``validation_scores`` of the EMA model."""
+        return validation_scores(self.ema.eval(), self.valid, self.runtime.device)
 
     def initialize(self, weights: str) -> dict[str, object]:
         """Start from shipped or exported autoencoder weights (a name or a path); returns their provenance:
@@ -298,6 +269,48 @@ class AutoencoderTrainer:
 
 
 # config fields whose change adds parts to a trained autoencoder: a run may start from one without them
+def validation_set(data: Path) -> np.ndarray:
+    """The fixed validation clips of the music cache at ``data``: 3 s from the middle of each
+    validation track, mono. -> (N, T) float32."""
+    from reencoder_cli.data.crops import validation_clips
+    from reencoder_cli.data.music import load_manifest
+
+    return validation_clips(data, load_manifest(data, "valid"), seconds=3.0, per_track=1).mean(axis=1)
+
+
+@torch.no_grad()
+def validation_scores(model: Autoencoder, clips: np.ndarray, device: torch.device) -> dict[str, float]:
+    """Mean mel-D and STFT-D over ``clips`` (N, T): reconstruction, and mixtures of different
+    tracks at random levels (each clip plus the next one at -12..0 dB, fixed).
+
+    ``mel_const`` decodes each latent's time average: if it nears ``mel``, the decoder is
+    ignoring how the latent moves (a collapse to an average sound). ``noisy_mel`` decodes the
+    latents with noise ``VALID_NOISE`` x each frame's RMS (fixed): what a latent module's
+    imperfect output costs (``--latent-noise`` trades it against ``mel``).
+    """
+    from reencoder_cli.eval.metrics import mel_distance, stft_distance
+
+    n = len(clips)
+    gains = 10 ** (np.random.default_rng(0).uniform(-12.0, 0.0, n) / 20)
+    wav = torch.from_numpy(clips).to(device)
+    z = torch.cat([model.encode(w) for w in wav.split(8)])
+    z_mix = z + torch.from_numpy(gains).to(z)[:, None, None] * z.roll(1, 0)
+    flat = z.mean(dim=-1, keepdim=True).expand_as(z)
+    noisy = noisy_latent(z, VALID_NOISE, torch.Generator(z.device).manual_seed(0))
+    est, mixed, const, est_noisy = (
+        torch.cat([model.decode(x) for x in latents.split(8)])[..., : wav.shape[-1]].cpu().numpy()
+        for latents in (z, z_mix, flat, noisy)
+    )
+    ref, ref_mix = clips, clips + gains[:, None].astype(np.float32) * np.roll(clips, 1, axis=0)
+    return {
+        "mel": float(np.mean([mel_distance(est[i], ref[i]) for i in range(n)])),
+        "stft": float(np.mean([stft_distance(est[i], ref[i]) for i in range(n)])),
+        "mix_mel": float(np.mean([mel_distance(mixed[i], ref_mix[i]) for i in range(n)])),
+        "mel_const": float(np.mean([mel_distance(const[i], ref[i]) for i in range(n)])),
+        "noisy_mel": float(np.mean([mel_distance(est_noisy[i], ref[i]) for i in range(n)])),
+    }
+
+
 ADDED_PARTS = frozenset({"front_end", "front_dim"})
 
 
@@ -339,7 +352,7 @@ def train(
     Returns:
         The path of the exported weights.
     """
-    from reencoder_cli.data.crops import CropSampler, DeviceCrops, validation_clips
+    from reencoder_cli.data.crops import CropSampler, DeviceCrops
     from reencoder_cli.data.music import load_manifest
     from reencoder_cli.io.modelfile import short_sha
     from reencoder_cli.train.loop import fit, setup_runtime
@@ -351,8 +364,7 @@ def train(
         if runtime.device.type == "cuda"
         else CropSampler(data, tracks, config.crop, seed)
     )
-    valid_tracks = load_manifest(data, "valid")
-    valid = validation_clips(data, valid_tracks, seconds=3.0, per_track=1).mean(axis=1)
+    valid = validation_set(data)
     trainer = AutoencoderTrainer(model_config, config, runtime, sampler, valid)
     out = run_dir / "autoencoder.safetensors"
     start: dict[str, object] = {}
