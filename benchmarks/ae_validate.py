@@ -21,17 +21,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", help="autoencoder weights: names or paths")
     parser.add_argument("--data", type=Path, default=Path("data/cache"), help="the music cache")
+    parser.add_argument("--noise", type=float, nargs="+", default=[VALID_NOISE], help="latent noise levels")
     args = parser.parse_args()
     clips = validation_set(args.data)
     print(f"**{len(clips)} validation clips of {clips.shape[-1] / 44100:.0f} s**\n")
-    print(f"| file | steps | mel-D | mel-D, latent noise {VALID_NOISE} | STFT-D | mel-D of latent mixtures |")
-    print("|---|---|---|---|---|---|")
+    noisy = " | ".join(f"mel-D, latent noise {level}" for level in args.noise)
+    print(f"| file | steps | mel-D | {noisy} | STFT-D | mel-D of latent mixtures |")
+    print("|---|---|---|" + "---|" * len(args.noise) + "---|---|")
     for name in args.files:
         model, meta = load_model(name, model_factories(), expect_arch=ARCH)
         assert isinstance(model, Autoencoder)
-        s = validation_scores(model.eval(), clips, torch.device("cpu"))
-        steps = meta.train.get("steps", "?")
-        print(f"| {name} | {steps} | {s['mel']:.4f} | {s['noisy_mel']:.4f} | {s['stft']:.4f} | {s['mix_mel']:.4f} |")
+        scores = [validation_scores(model.eval(), clips, torch.device("cpu"), level) for level in args.noise]
+        s, steps = scores[0], meta.train.get("steps", "?")
+        noisy = " | ".join(f"{x['noisy_mel']:.4f}" for x in scores)
+        print(f"| {name} | {steps} | {s['mel']:.4f} | {noisy} | {s['stft']:.4f} | {s['mix_mel']:.4f} |")
 
 
 if __name__ == "__main__":

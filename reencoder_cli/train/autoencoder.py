@@ -279,13 +279,15 @@ def validation_set(data: Path) -> np.ndarray:
 
 
 @torch.no_grad()
-def validation_scores(model: Autoencoder, clips: np.ndarray, device: torch.device) -> dict[str, float]:
+def validation_scores(
+    model: Autoencoder, clips: np.ndarray, device: torch.device, noise: float = VALID_NOISE
+) -> dict[str, float]:
     """Mean mel-D and STFT-D over ``clips`` (N, T): reconstruction, and mixtures of different
     tracks at random levels (each clip plus the next one at -12..0 dB, fixed).
 
     ``mel_const`` decodes each latent's time average: if it nears ``mel``, the decoder is
     ignoring how the latent moves (a collapse to an average sound). ``noisy_mel`` decodes the
-    latents with noise ``VALID_NOISE`` x each frame's RMS (fixed): what a latent module's
+    latents with ``noise`` x each frame's RMS (seeded): what a latent module's
     imperfect output costs (``--latent-noise`` trades it against ``mel``).
     """
     from reencoder_cli.eval.metrics import mel_distance, stft_distance
@@ -296,7 +298,7 @@ def validation_scores(model: Autoencoder, clips: np.ndarray, device: torch.devic
     z = torch.cat([model.encode(w) for w in wav.split(8)])
     z_mix = z + torch.from_numpy(gains).to(z)[:, None, None] * z.roll(1, 0)
     flat = z.mean(dim=-1, keepdim=True).expand_as(z)
-    noisy = noisy_latent(z, VALID_NOISE, torch.Generator(z.device).manual_seed(0))
+    noisy = noisy_latent(z, noise, torch.Generator(z.device).manual_seed(0))
     est, mixed, const, est_noisy = (
         torch.cat([model.decode(x) for x in latents.split(8)])[..., : wav.shape[-1]].cpu().numpy()
         for latents in (z, z_mix, flat, noisy)
