@@ -176,3 +176,15 @@ def test_eval_scores_the_autoencoder_it_is_given(weights_env: Path, tmp_path: Pa
     mismatch = runner.invoke(app, upsample)
     assert mismatch.exit_code == 1 and "Traceback" not in mismatch.stderr
     assert "autoencoder" in mismatch.stderr
+
+
+def test_upmix_scores_only_clips_with_a_stereo_image() -> None:
+    left = music(1.0, 44100, channels=1, seed=0)
+    other = music(1.0, 44100, channels=1, seed=1)
+    clips = [
+        ev.Clip("dual-mono", np.concatenate([left, left])),  # side exactly 0: nothing to score
+        ev.Clip("mono", left),
+        ev.Clip("narrow", np.concatenate([left, left + 0.05 * other])),  # side about -32 dB re mid
+        ev.Clip("wide", np.concatenate([left, other])),
+    ]
+    assert [c.name for c in ev.stereo_clips(clips)] == ["narrow", "wide"]

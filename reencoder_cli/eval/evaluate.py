@@ -230,6 +230,20 @@ def evaluate_upsample(
 
 # -- mono to stereo -----------------------------------------------------------------------------------
 
+# a reference whose side is further below its mid than this has no stereo image to score
+# (a mono recording stored as two equal channels: its side distances divide by nothing)
+STEREO_IMAGE_DB = -40.0
+
+
+def stereo_clips(clips: list[Clip]) -> list[Clip]:
+    """The clips with a stereo image: two channels, side power at least ``STEREO_IMAGE_DB`` re the mid."""
+
+    def side_to_mid_db(wav: np.ndarray) -> float:
+        mid, side = post.mid_side(wav)
+        return float(10 * np.log10((np.square(side).sum() + 1e-30) / (np.square(mid).sum() + 1e-30)))
+
+    return [c for c in clips if c.wav.shape[0] == 2 and side_to_mid_db(c.wav) >= STEREO_IMAGE_DB]
+
 
 def evaluate_upmix(
     clips: list[Clip],
@@ -239,8 +253,9 @@ def evaluate_upmix(
     keep_outputs: bool = False,
     metric: Metric = stereo_metrics,
 ) -> list[Row]:
-    """Stereo rows: dual mono, pseudo-stereo, AE ceiling, ours with random and oracle style."""
-    stereo = [c for c in clips if c.wav.shape[0] == 2]
+    """Stereo rows: dual mono, pseudo-stereo, AE ceiling, ours with random and oracle style,
+    on the ``stereo_clips``."""
+    stereo = stereo_clips(clips)
 
     def ours(clip: Clip, mono: np.ndarray, oracle: bool, side: str | None) -> np.ndarray:
         """side: how keep-mid makes the side, None for the pure latent result."""
@@ -290,7 +305,7 @@ def style_mix_correlation(
     seconds. Returns per lambda the Pearson correlation of the two ratios over all
     segments, and the mean absolute ratio error.
     """
-    stereo = [c for c in clips if c.wav.shape[0] == 2]
+    stereo = stereo_clips(clips)
     hop = round(segment * SAMPLE_RATE)
 
     def ratios(wav: np.ndarray) -> np.ndarray:
