@@ -27,16 +27,10 @@ MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)
 SEEDS = (0, 1, 2, 3)
 
 
-def side_to_mid_db(wav: np.ndarray) -> float:
-    """(2, T) -> side-to-mid power ratio of the whole clip, dB."""
-    mid, side = post.mid_side(wav)
-    return float(10 * np.log10(np.square(side).sum() / np.square(mid).sum()))
-
-
 def with_width(wav: np.ndarray, db: float) -> np.ndarray:
     """(2, T) stereo with its side scaled so that its side-to-mid power is ``db``."""
     mid, side = post.mid_side(wav)
-    return post.from_mid_side(mid, side * 10 ** ((db - side_to_mid_db(wav)) / 20))
+    return post.from_mid_side(mid, side * 10 ** ((db - post.side_to_mid_db(wav)) / 20))
 
 
 def main() -> None:
@@ -59,8 +53,8 @@ def main() -> None:
                 audio_write.write_audio(path, with_width(reference, db), 44100, "FLOAT")
                 for mix in MIXES:
                     out = pipe.run(mono, 44100, [f"upmix:seed=0,width_from={path},style_mix={mix}"]).wav
-                    table[db, mix].append(side_to_mid_db(out))
-            seeds.append([side_to_mid_db(pipe.run(mono, 44100, [f"upmix:seed={s}"]).wav) for s in SEEDS])
+                    table[db, mix].append(post.side_to_mid_db(out))
+            seeds.append([post.side_to_mid_db(pipe.run(mono, 44100, [f"upmix:seed={s}"]).wav) for s in SEEDS])
             print(f"clip {i + 1}/{len(sources)}", flush=True)
     print(f"\n**{len(sources)} validation clips of {args.seconds:g} s; output side/mid (dB), median over clips**\n")
     print("| reference side/mid | " + " | ".join(f"style-mix {m:g}" for m in MIXES) + " |")

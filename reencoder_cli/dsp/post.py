@@ -131,6 +131,12 @@ def mid_side(wav: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (wav[:1] + wav[1:]) / 2, (wav[:1] - wav[1:]) / 2
 
 
+def side_to_mid_db(wav: np.ndarray) -> float:
+    """(2, T) -> the side-to-mid power ratio of the whole clip, dB (-300 for dual mono)."""
+    mid, side = mid_side(wav)
+    return float(10 * np.log10((np.square(side).sum() + 1e-30) / (np.square(mid).sum() + 1e-30)))
+
+
 def from_mid_side(mid: np.ndarray, side: np.ndarray) -> np.ndarray:
     """mid (1, T), side (1, T) -> (2, T) left/right."""
     return np.concatenate([mid + side, mid - side]).astype(np.float32)

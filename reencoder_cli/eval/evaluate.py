@@ -237,12 +237,7 @@ STEREO_IMAGE_DB = -40.0
 
 def stereo_clips(clips: list[Clip]) -> list[Clip]:
     """The clips with a stereo image: two channels, side power at least ``STEREO_IMAGE_DB`` re the mid."""
-
-    def side_to_mid_db(wav: np.ndarray) -> float:
-        mid, side = post.mid_side(wav)
-        return float(10 * np.log10((np.square(side).sum() + 1e-30) / (np.square(mid).sum() + 1e-30)))
-
-    return [c for c in clips if c.wav.shape[0] == 2 and side_to_mid_db(c.wav) >= STEREO_IMAGE_DB]
+    return [c for c in clips if c.wav.shape[0] == 2 and post.side_to_mid_db(c.wav) >= STEREO_IMAGE_DB]
 
 
 def evaluate_upmix(
