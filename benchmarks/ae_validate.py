@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.io.weights import load_model
 from reencoder_cli.models.autoencoder import ARCH, Autoencoder
 from reencoder_cli.models.registry import model_factories
@@ -24,7 +25,7 @@ def main() -> None:
     parser.add_argument("--noise", type=float, nargs="+", default=[VALID_NOISE], help="latent noise levels")
     args = parser.parse_args()
     clips = validation_set(args.data)
-    print(f"**{len(clips)} validation clips of {clips.shape[-1] / 44100:.0f} s**\n")
+    print(f"**{len(clips)} validation clips of {clips.shape[-1] / SAMPLE_RATE:.0f} s**\n")
     noisy = " | ".join(f"mel-D, latent noise {level}" for level in args.noise)
     print(f"| file | steps | mel-D | {noisy} | STFT-D | mel-D of latent mixtures |")
     print("|---|---|---|" + "---|" * len(args.noise) + "---|---|")
