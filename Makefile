@@ -17,7 +17,7 @@ MINUTES ?= 15
 AE_ARGS ?=
 TRAIN  := OMP_WAIT_POLICY=PASSIVE nice -n 10 $(BIN)/reencoder train
 
-.PHONY: help install demo lint test data train-ae train-latents train-modules train-module-m train-raw gpu-pack gpu-slim ship manifest clean
+.PHONY: help install demo lint test data train-ae train-latents train-modules train-module-m train-raw train-decoder gpu-pack gpu-slim ship manifest clean
 
 help:
 	@echo "make demo      install into $(VENV) and upsample a shipped example"
@@ -26,8 +26,9 @@ help:
 	@echo "make train-ae  train (or resume) the autoencoder on $(DATA), niced; options in AE_ARGS"
 	@echo "make train-latents  encode $(HOURS) h per split of $(DATA) with weights/autoencoder"
 	@echo "make train-modules  train every latent module, at most $(MINUTES) min each (PATIENCE, VALIDATE; -j2 THREADS=1: two at once)"
-	@echo "make train-module-m the M bandwidth module, as many steps as bwe-s"
+	@echo "make train-module-m the M bandwidth module, the same MINUTES as bwe-s"
 	@echo "make train-raw      train the raw-audio baseline, $(MINUTES) min"
+	@echo "make train-decoder  the autoencoder's decoder alone (encoder and modules kept), latent noise up to NOISE, $(MINUTES) min"
 	@echo "make gpu-pack  Opus excerpts of $(DATA) + wheels in data/, to carry to a GPU (scripts/gpu_train_ae.sh)"
 	@echo "make gpu-slim  leave the module weights out of the tree sent to a GPU (git checkout -- weights)"
 	@echo "make ship RUN=runs/x FILE=x NAME=y [LIST=cache]  copy RUN/FILE.safetensors to weights/NAME + its logs"
@@ -73,7 +74,7 @@ train-latents: install
 # latent space (the autoencoder's encoder): after the encoder changes (a --decoder-only run
 # keeps it), run train-latents and train-modules again, with the old runs/<module> folders
 # moved away (a run folder resumes its checkpoint). `make -j2 train-modules THREADS=1` trains
-# two at a time. train-module-m trains the M bandwidth module for as many steps as bwe-s took.
+# two at a time. train-module-m trains the M bandwidth module with bwe-s's budget (equal wall-clock).
 PATIENCE ?= 0
 VALIDATE ?= 10
 THREADS  ?= 2
@@ -96,8 +97,7 @@ train-flow-s: install
 	$(MAKE) ship RUN=runs/flow-s FILE=flow NAME=flow-s
 
 train-module-m: install
-	$(MODULE) bwe --size M --disc-start 150 --run runs/bwe-m \
-		--steps $$(tail -n 1 weights/logs/bwe-s/log.csv | cut -d, -f1)
+	$(MODULE) bwe --size M --disc-start 150 --run runs/bwe-m --minutes $(MINUTES)
 	$(MAKE) ship RUN=runs/bwe-m FILE=bwe NAME=bwe-m
 
 # The raw-audio baseline does not depend on the autoencoder: train it with the bandwidth modules' budget.
@@ -105,6 +105,15 @@ train-raw: install
 	$(TRAIN) raw --data $(DATA) --run runs/rawbwe --minutes $(MINUTES) --threads $(THREADS) \
 		--patience $(PATIENCE) --validate-minutes $(VALIDATE)
 	$(MAKE) ship RUN=runs/rawbwe FILE=rawbwe NAME=rawbwe LIST=$(DATA)
+
+# The decoder alone, from weights/autoencoder: the encoder, so the latent space and every module,
+# stay as they are. Latent noise up to NOISE x each frame's RMS on half the items makes the decoder
+# forgive a latent module's imperfect output, at some cost on clean latents (0: none).
+NOISE ?= 0.1
+train-decoder: install
+	$(TRAIN) autoencoder --data $(DATA) --run runs/ae-dec-$(NOISE) --init autoencoder --decoder-only \
+		--latent-noise $(NOISE) --gan-start 1000000000 --minutes $(MINUTES) --threads $(THREADS) \
+		--validate-minutes $(VALIDATE) --checkpoint-minutes 5
 
 # What a lent GPU machine lacks (Python 3.12 there), pinned to the versions of this venv.
 GPU_WHEELS := soundfile==0.14.0 soxr==1.1.0 cffi==2.1.1 pycparser==3.12 auraloss==0.4.0 librosa==0.11.0 \
