@@ -31,7 +31,7 @@ help:
 	@echo "make train-decoder  the autoencoder's decoder alone (encoder and modules kept), latent noise up to NOISE, $(MINUTES) min"
 	@echo "make gpu-pack  Opus excerpts of $(DATA) + wheels in data/, to carry to a GPU (scripts/gpu_train_ae.sh)"
 	@echo "make gpu-slim  leave the module weights out of the tree sent to a GPU (git checkout -- weights)"
-	@echo "make ship RUN=runs/x FILE=x NAME=y [LIST=cache]  copy RUN/FILE.safetensors to weights/NAME + its logs"
+	@echo "make ship RUN=runs/x FILE=x NAME=y [LIST=cache] [LOGS=dir]  copy RUN/FILE.safetensors to weights/NAME + its logs (weights/logs/NAME)"
 	@echo "make manifest  rewrite weights/MANIFEST.json"
 	@echo "TORCH=...      override the torch requirement (default $(TORCH))"
 	@echo "EXTRAS=...     the package extras to install (default $(EXTRAS); e.g. dev,ray for the Ray test)"
@@ -139,16 +139,18 @@ gpu-slim:
 	@git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1
 
 # With its curve, data list (LIST: the cache it trained on; the music cache for the autoencoder
-# and the raw baseline) and command. The manifest is rewritten under a lock: two modules
-# trained at once may ship together.
+# and the raw baseline) and command, into LOGS (a decoder-only fine-tune: a folder of its own under
+# the autoencoder's, which keeps the main run's). The manifest is rewritten under a lock: two
+# modules trained at once may ship together.
 LIST ?= $(LATENTS)
+LOGS ?= weights/logs/$(NAME)
 ship:
 	cp $(RUN)/$(FILE).safetensors weights/$(NAME).safetensors
-	mkdir -p weights/logs/$(NAME)
-	cp $(RUN)/log.csv $(RUN)/loss.png weights/logs/$(NAME)/
-	$(BIN)/reencoder data list $(LIST) > weights/logs/$(NAME)/data-list.csv
+	mkdir -p $(LOGS)
+	cp $(RUN)/log.csv $(RUN)/loss.png $(LOGS)/
+	$(BIN)/reencoder data list $(LIST) > $(LOGS)/data-list.csv
 	$(BIN)/python -c "from reencoder_cli.io.modelfile import read_meta; \
-		print(read_meta('weights/$(NAME).safetensors').train['command'])" > weights/logs/$(NAME)/command.txt
+		print(read_meta('weights/$(NAME).safetensors').train['command'])" > $(LOGS)/command.txt
 	flock weights/.manifest.lock $(MAKE) manifest
 
 manifest: install
