@@ -15,7 +15,8 @@ python benchmarks/spectral_detail.py --cache "$cache" > "$out/spectral-detail.md
 r eval "${v[@]}" --seconds 4 --task linearity --markdown > "$out/linearity.md"
 r eval "${v[@]}" --task upmix --style-mix --markdown > "$out/upmix.md"
 python benchmarks/width_control.py --cache "$cache" --clips 8 > "$out/width-control.md"
-for rate in 22050 16000 8000; do
+r eval "${v[@]}" --seconds 4 --task upsample --from 22050 --visqol --markdown > "$out/upsample-22050.md"
+for rate in 16000 8000; do
   r eval "${v[@]}" --seconds 4 --task upsample --from "$rate" --markdown > "$out/upsample-$rate.md"
 done
 r bench --minutes 3 > "$out/bench.txt" 2>&1

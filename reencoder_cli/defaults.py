@@ -18,8 +18,8 @@ UPSAMPLE_HELP = "auto (bwe-s for content up to 16 kHz, else bwe-s-l1), bwe-s-l1,
 def upsample_model(rate: float) -> str:
     """The bandwidth module that measures best from content band-limited to ``rate`` Hz
     (BENCHMARKS.md): the regression with its latent discriminator up to 16 kHz, which leads
-    every row from 8 kHz and from 16 kHz ties the L1 regression on full-band mel-D and
-    high-band LSD (within 1.5%) with a 12% lower high-band STFT-D; the L1 regression above,
+    every row from 8 kHz and from 16 kHz ties the L1 regression on full-band mel-D, is 1.5%
+    behind on high-band LSD and 13% ahead on high-band STFT-D; the L1 regression above,
     which leads every metric from 22.05 kHz."""
     return UPSAMPLE_AUTO[0] if rate <= 16000 else UPSAMPLE_AUTO[1]
 
