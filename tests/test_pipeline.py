@@ -178,7 +178,7 @@ def test_a_decoder_fine_tune_keeps_latent_files_and_modules(weights_env: Path, t
 def test_model_shas_name_only_what_the_ops_ran(weights_env: Path) -> None:
     pipe = Pipeline(device="cpu")
     latent = pipe.apply(pipe.encode(music(1.0, 16000), 16000), ["upsample", "gain:db=-3"])
-    pipe.module("bwe-s", ("bwe",))  # loaded, not run
+    pipe.module("flow-s", ("flow",))  # loaded, not run
     assert latent.ops == ("upsample:model=bwe-s,rate=16000", "gain:db=-3.0")
     assert set(pipe.model_shas(latent.ops)) == {"autoencoder", "bwe-s"}
     assert set(pipe.model_shas(["frobnicate:x=1", *latent.ops])) == {"autoencoder", "bwe-s"}  # another version's op
