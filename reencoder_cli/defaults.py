@@ -9,9 +9,15 @@ UPSAMPLE_MODEL = "auto"
 """Default of ``upsample``: per input, ``upsample_model`` of the rate its content ends at."""
 
 UPSAMPLE_AUTO = ("bwe-s", "bwe-s-l1")
-"""The files ``auto`` chooses from."""
+"""The files ``auto`` chooses from: the first for content up to ``UPSAMPLE_AUTO_SPLIT`` Hz."""
 
-UPSAMPLE_HELP = "auto (bwe-s for content up to 16 kHz, else bwe-s-l1), bwe-s-l1, bwe-s, bwe-m, flow-s or a path"
+UPSAMPLE_AUTO_SPLIT = 16000
+"""The content rate where ``auto`` changes file."""
+
+UPSAMPLE_HELP = (
+    f"auto ({UPSAMPLE_AUTO[0]} for content up to {UPSAMPLE_AUTO_SPLIT // 1000} kHz, else {UPSAMPLE_AUTO[1]}), "
+    "bwe-s-l1, bwe-s, bwe-m, flow-s or a path"
+)
 """What ``upsample``'s model may be, for help texts."""
 
 
@@ -21,7 +27,7 @@ def upsample_model(rate: float) -> str:
     every row from 8 kHz and from 16 kHz ties the L1 regression on full-band mel-D, is 1.5%
     behind on high-band LSD and 13% ahead on high-band STFT-D; the L1 regression above,
     which leads every metric from 22.05 kHz."""
-    return UPSAMPLE_AUTO[0] if rate <= 16000 else UPSAMPLE_AUTO[1]
+    return UPSAMPLE_AUTO[0] if rate <= UPSAMPLE_AUTO_SPLIT else UPSAMPLE_AUTO[1]
 
 
 UPMIX_MODEL = "stereo-s"
