@@ -14,7 +14,7 @@ from reencoder_cli.io.modelfile import save_model
 from reencoder_cli.models.autoencoder import Autoencoder
 from reencoder_cli.train.autoencoder import AETrainConfig, AutoencoderTrainer, augment
 from reencoder_cli.train.latent import BWETrainer, FlowTrainer, LatentTrainConfig, StereoTrainer
-from reencoder_cli.train.loop import Runtime
+from reencoder_cli.train.loop import Runtime, ema_update
 
 CPU = Runtime(torch.device("cpu"))
 
@@ -163,6 +163,37 @@ def test_latent_steps_lower_the_loss(trainer_cls: type, model_config: object, ke
     assert trainer.validate()[key] < first
 
 
+def test_latent_trainers_validate_and_export_the_moving_average() -> None:
+    crops = LatentCrops(TINY_BWE.rates)
+    start = BWETrainer(TINY_BWE, CONFIG, CPU, crops, crops)
+    initial = [p.clone() for p in start.exported().parameters()]
+    for step in range(3):
+        start.step(step)
+    # the average lies between the start and the trained weights, equal to neither
+    pairs = list(zip(initial, start.exported().parameters(), start.model.parameters()))
+    assert all(not torch.equal(a, e) and not torch.equal(e, t) for a, e, t in pairs if not torch.equal(a, t))
+    scores = start.validate()
+    assert {"l1", "live/l1"} <= set(scores) and scores["l1"] != scores["live/l1"]
+
+    # with no memory, the average is the trained weights and both scores agree
+    no_memory = BWETrainer(TINY_BWE, replace(CONFIG, ema=0.0), CPU, crops, crops)
+    no_memory.step(0)
+    assert all(torch.equal(e, t) for e, t in zip(no_memory.exported().parameters(), no_memory.model.parameters()))
+    scores = no_memory.validate()
+    assert scores["l1"] == pytest.approx(scores["live/l1"])
+
+
+def test_ema_update_follows_its_warm_up_then_its_decay() -> None:
+    average, model = torch.nn.Linear(1, 1, bias=False), torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        average.weight.fill_(0.0)
+        model.weight.fill_(1.0)
+    ema_update(average, model, 0.9, step=0)  # min(0.9, 1/10): moves 90% of the way
+    assert float(average.weight.detach()) == pytest.approx(0.9)
+    ema_update(average, model, 0.9, step=1000)  # the decay: 10% of what is left
+    assert float(average.weight.detach()) == pytest.approx(0.91)
+
+
 def test_warmup_ramps_each_optimiser_from_its_own_start() -> None:
     crops = LatentCrops(TINY_BWE.rates)
     config = replace(CONFIG, warmup=10, disc_start=5)
@@ -215,7 +246,7 @@ def test_kl_term_reaches_the_style_encoder_gradient() -> None:
     trainer = StereoTrainer(TINY_STEREO, CONFIG, CPU, crops, crops)
     batch = trainer.collate(crops.sample(4))
     losses = trainer.loss(batch, step=0)
-    style = trainer.exported().style
+    style = trainer.model.model.style  # the trained weights (exported() is their average)
     kl_grad = torch.autograd.grad(losses["kl"], list(style.parameters()), allow_unused=True, retain_graph=True)
     assert sum(float(g.abs().sum()) for g in kl_grad if g is not None) > 0
     total = torch.autograd.grad(losses["loss"] - losses["l1"], list(style.parameters()), allow_unused=True)

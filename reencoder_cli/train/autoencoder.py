@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from reencoder_cli.models.autoencoder import ARCH, ENCODER_PARTS, Autoencoder, AutoencoderConfig, noisy_latent
 from reencoder_cli.models.discriminators import WaveDiscriminator, WaveDiscriminatorConfig
-from reencoder_cli.train.loop import Runtime, Schedule, optimizer_step, warmup_lr
+from reencoder_cli.train.loop import Runtime, Schedule, ema_update, optimizer_step, warmup_lr
 from reencoder_cli.train.losses import (
     ReconstructionLoss,
     discriminator_loss,
@@ -216,10 +216,7 @@ class AutoencoderTrainer:
             loss = loss + c.adv_weight * adv + c.fm_weight * fm
             logs |= {"adv": adv.detach(), "fm": fm.detach()}
         self._update("ae", loss)
-        decay = min(c.ema, (1 + step) / (10 + step))  # warm-up: no memory of the random start
-        with torch.no_grad():
-            for p_ema, p in zip(self.ema.parameters(), self.ae.parameters()):
-                p_ema.lerp_(p, 1 - decay)
+        ema_update(self.ema, self.ae, c.ema, step)
         return logs | {
             "loss": loss.detach(),
             "mel": mel.detach(),

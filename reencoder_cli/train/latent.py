@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -25,7 +26,7 @@ from reencoder_cli.models.discriminators import LatentDiscriminator, LatentDiscr
 from reencoder_cli.models.flow import FlowConfig, LatentFlow
 from reencoder_cli.models.layers import frame_level
 from reencoder_cli.models.stereo import LatentUpmix, StereoConfig
-from reencoder_cli.train.loop import Runtime, Schedule, optimizer_step, unwrap, warmup_lr
+from reencoder_cli.train.loop import Runtime, Schedule, ema_update, optimizer_step, unwrap, warmup_lr
 from reencoder_cli.train.losses import discriminator_loss, feature_matching_loss, generator_loss, kl_divergence
 
 
@@ -46,15 +47,18 @@ class LatentTrainConfig:
     disc_channels: int = 64
     kl_weight: float = 5e-4
     grad_clip: float = 100.0
+    ema: float = 0.999  # the validated and exported weights: a moving average of the trained ones
     valid_batches: int = 8
     seed: int = 0
 
 
 class LatentTrainer:
-    """Shared parts: crops, optimisers with warm-up, updates, fixed validation batches.
+    """Shared parts: crops, optimisers with warm-up, updates, a moving average of the
+    weights, fixed validation batches.
 
     Subclasses set ``self.model`` (and optionally ``self.disc``) before calling
-    ``setup`` and implement ``loss`` (a dict with ``loss`` and logged terms).
+    ``setup`` and implement ``loss`` (a dict with ``loss`` and logged terms), calling
+    ``self.model`` for whichever weights are being scored.
     """
 
     model: nn.Module
@@ -70,8 +74,9 @@ class LatentTrainer:
     def setup(self) -> None:
         """Wrap modules and build optimisers (call at the end of a subclass ``__init__``)."""
         c = self.config
+        self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.model = self.runtime.wrap(self.model)
-        self.modules: dict[str, nn.Module] = {"model": self.model}
+        self.modules: dict[str, nn.Module] = {"model": self.model, "ema": self.ema}
         self.optimizers: dict[str, torch.optim.Optimizer] = {
             "model": torch.optim.AdamW(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         }
@@ -83,8 +88,8 @@ class LatentTrainer:
             )
 
     def exported(self) -> nn.Module:
-        """The module to ship (without DDP or training wrappers)."""
-        return unwrap(self.model)
+        """The module to ship: the moving average (without training wrappers)."""
+        return self.ema
 
     def collate(self, crops: list[dict[str, Tensor]]) -> dict[str, Tensor]:
         """Turn raw crops into a batch on the device (subclasses pick channels/rates)."""
@@ -106,6 +111,7 @@ class LatentTrainer:
         with self.runtime.autocast():
             losses = self.loss(batch, step)
         self._update("model", losses["loss"])
+        ema_update(self.ema, self.model, c.ema, step)
         return {k: float(v.detach()) for k, v in losses.items()}
 
     def _update(self, name: str, loss: Tensor) -> None:
@@ -113,7 +119,18 @@ class LatentTrainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Mean of every loss term over the fixed validation batches."""
+        """Mean of every loss term over the fixed validation batches, of the moving average
+        (the exported weights), and ``live/<term>`` of the trained weights."""
+        trained = self.model
+        live = {f"live/{k}": v for k, v in self._scores().items()}
+        self.model = self.ema
+        try:
+            return self._scores() | live
+        finally:
+            self.model = trained
+
+    def _scores(self) -> dict[str, float]:
+        """``validate``'s means for ``self.model``."""
         self.model.eval()
         totals: dict[str, float] = {}
         for batch in self.valid:
@@ -256,10 +273,9 @@ class StereoTrainer(LatentTrainer):
         self.setup()
 
     def exported(self) -> LatentUpmix:
-        """The upmix model (with its style encoder) without the training wrapper."""
-        objective = unwrap(self.model)
-        assert isinstance(objective, StereoObjective)
-        return objective.model
+        """The moving average's upmix model (with its style encoder)."""
+        assert isinstance(self.ema, StereoObjective)
+        return self.ema.model
 
     def collate(self, crops: list[dict[str, Tensor]]) -> dict[str, Tensor]:
         """-> mid (B, D, F), lr (B, 2D, F) stacked left then right."""
@@ -281,7 +297,9 @@ class StereoTrainer(LatentTrainer):
         kl = kl_divergence(mean.float(), logvar.float())
         out = {"loss": l1 + self.config.kl_weight * kl, "l1": l1, "kl": kl}
         if step is None:
-            upmix = self.exported()
+            objective = unwrap(self.model)
+            assert isinstance(objective, StereoObjective)
+            upmix = objective.model
             random = upmix.random_style(mean.shape[0], 0, mean.device)
             out["l1_random_style"] = F.l1_loss(upmix(batch["mid"], random).float() / level, target)
             out["l1_dual_mono"] = F.l1_loss(batch["mid"].repeat(1, 2, 1) / level, target)

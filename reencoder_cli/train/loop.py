@@ -103,6 +103,15 @@ def optimizer_step(optimizer: torch.optim.Optimizer, module: nn.Module, loss: to
     optimizer.step()
 
 
+@torch.no_grad()
+def ema_update(average: nn.Module, model: nn.Module, decay: float, step: int) -> None:
+    """Move ``average``'s parameters toward ``model``'s (same architecture), by ``1 - d`` with
+    ``d = min(decay, (1 + step) / (10 + step))``: a warm-up with no memory of the random start."""
+    d = min(decay, (1 + step) / (10 + step))
+    for p_avg, p in zip(average.parameters(), unwrap(model).parameters()):
+        p_avg.lerp_(p, 1 - d)
+
+
 def warmup_lr(step: int, warmup: int, decay: float = 1.0) -> float:
     """Multiplier of the base learning rate: linear warm-up, then ``decay ** steps`` after it."""
     if step < warmup:
