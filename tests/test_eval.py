@@ -12,6 +12,7 @@ from tools import need_program
 from typer.testing import CliRunner
 
 from reencoder_cli.cli import app
+from reencoder_cli.defaults import UPMIX_MIN_SIDE_DB
 from reencoder_cli.engine.pipeline import Pipeline
 from reencoder_cli.eval import evaluate as ev
 from reencoder_cli.eval import metrics, reconstruct, report
@@ -73,6 +74,7 @@ def test_upmix_rows_dual_mono_has_the_worst_side(weights_env: Path) -> None:
     parametric = by["AE of L and R + keep-mid, parametric side (ceiling)"]
     assert max(kept["mid_stft"], parametric["mid_stft"]) < 1e-3
     assert by["AE of the side + keep-mid (side-latent design)"]["mid_stft"] < 1e-3
+    assert by[f"quadrature ambience at {UPMIX_MIN_SIDE_DB:g} dB (classical)"]["mid_stft"] < 1e-3
     assert kept["side_stft"] == pytest.approx(by["AE reconstruction (ceiling)"]["side_stft"], rel=1e-4)
     assert parametric["side_stft"] != pytest.approx(kept["side_stft"], rel=1e-3)
 

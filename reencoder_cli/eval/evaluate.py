@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from reencoder_cli.constants import SAMPLE_RATE
-from reencoder_cli.defaults import UPMIX_SIDES
+from reencoder_cli.defaults import UPMIX_MIN_SIDE_DB, UPMIX_SIDES
 from reencoder_cli.dsp import baselines, post
 from reencoder_cli.eval.metrics import band_metrics, stereo_metrics, visqol
 from reencoder_cli.io import audio, audio_write
@@ -271,6 +271,10 @@ def evaluate_upmix(
     systems: dict[str, System] = {
         "dual mono": lambda c, m: baselines.dual_mono(m),
         "pseudo-stereo (classical)": lambda c, m: baselines.pseudo_stereo(m),
+        # the parametric side of a model that places nothing: the input's quadrature copy at --min-side
+        f"quadrature ambience at {UPMIX_MIN_SIDE_DB:g} dB (classical)": lambda c, m: post.parametric_stereo(
+            m, baselines.dual_mono(m)
+        ),
         "AE reconstruction (ceiling)": lambda c, m: ae(c.wav),
         "AE of L and R + keep-mid, decoded side (ceiling)": lambda c, m: post.keep_mid(m, ae(c.wav)),
         "AE of L and R + keep-mid, parametric side (ceiling)": lambda c, m: post.parametric_stereo(m, ae(c.wav)),
