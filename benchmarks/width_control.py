@@ -12,6 +12,7 @@ power (dB) per reference width and lambda, and the spread across seeds.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def main() -> None:
                     out = pipe.run(mono, 44100, [f"upmix:seed=0,width_from={path},style_mix={mix}"]).wav
                     table[db, mix].append(post.side_to_mid_db(out))
             seeds.append([post.side_to_mid_db(pipe.run(mono, 44100, [f"upmix:seed={s}"]).wav) for s in SEEDS])
-            print(f"clip {i + 1}/{len(sources)}", flush=True)
+            print(f"clip {i + 1}/{len(sources)}", file=sys.stderr, flush=True)
     print(f"\n**{len(sources)} validation clips of {args.seconds:g} s; output side/mid (dB), median over clips**\n")
     print("| reference side/mid | " + " | ".join(f"style-mix {m:g}" for m in MIXES) + " |")
     print("|---" * (len(MIXES) + 1) + "|")
