@@ -61,7 +61,7 @@ def upsample(
         sample_rate: its rate.
         from_rate: the rate its content was band-limited to, ``0`` for ``sample_rate`` itself; by
             default detected from the spectrum (``reencoder_cli.dsp.bandwidth``), as the CLI does.
-        model: a ``bwe`` or ``flow`` weights name, or ``"auto"`` (``defaults.upsample_model``).
+        model: a ``bwe`` or ``flow`` weights name or path.
         steps: Euler steps for flow models.
         seed: noise seed for flow models.
         keep_lowband: keep the input below its Nyquist (see ``post.keep_lowband``).

@@ -5,29 +5,13 @@ No heavy imports: the command line reads this at start-up.
 
 from __future__ import annotations
 
-UPSAMPLE_MODEL = "auto"
-"""Default of ``upsample``: per input, ``upsample_model`` of the rate its content ends at."""
+UPSAMPLE_MODEL = "bwe-s-l1"
+"""Default of ``upsample``: the bandwidth module that measures best from every input rate
+(BENCHMARKS.md: from 22.05 and 16 kHz ahead of the others on every metric; from 8 kHz within
+0.3% of ``bwe-s`` on full-band mel-D and LSD and 10% ahead on high-band STFT-D)."""
 
-UPSAMPLE_AUTO = ("bwe-s", "bwe-s-l1")
-"""The files ``auto`` chooses from: the first for content up to ``UPSAMPLE_AUTO_SPLIT`` Hz."""
-
-UPSAMPLE_AUTO_SPLIT = 16000
-"""The content rate where ``auto`` changes file."""
-
-UPSAMPLE_HELP = (
-    f"auto ({UPSAMPLE_AUTO[0]} for content up to {UPSAMPLE_AUTO_SPLIT // 1000} kHz, else {UPSAMPLE_AUTO[1]}), "
-    "bwe-s-l1, bwe-s, bwe-m, flow-s or a path"
-)
+UPSAMPLE_HELP = f"{UPSAMPLE_MODEL} (default), bwe-s, bwe-m, flow-s or a path"
 """What ``upsample``'s model may be, for help texts."""
-
-
-def upsample_model(rate: float) -> str:
-    """The bandwidth module that measures best from content band-limited to ``rate`` Hz
-    (BENCHMARKS.md): the regression with its latent discriminator up to 16 kHz, which leads
-    every row from 8 kHz and from 16 kHz ties the L1 regression on full-band mel-D, is 1.5%
-    behind on high-band LSD and 13% ahead on high-band STFT-D; the L1 regression above,
-    which leads every metric from 22.05 kHz."""
-    return UPSAMPLE_AUTO[0] if rate <= UPSAMPLE_AUTO_SPLIT else UPSAMPLE_AUTO[1]
 
 
 UPMIX_MODEL = "stereo-s"

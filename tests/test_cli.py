@@ -48,17 +48,17 @@ def test_upsample_end_to_end(files: Path) -> None:
 
 
 @pytest.mark.parametrize("batch", [[], ["--batch-size", "2"]])
-def test_upsample_picks_its_model_per_file_rate(files: Path, batch: list[str]) -> None:
+def test_upsample_records_each_file_s_rate_and_model(files: Path, batch: list[str]) -> None:
     sf.write(files / "in16.wav", music(1.0, 16000).T, 16000)
     sf.write(files / "in44.wav", music(1.0, 44100).T, 44100)
     result = cli("upsample", files / "in16.wav", files / "in22.wav", "-o", files / "out", "--json", *batch)
     assert result.exit_code == 0, result.stderr
     records = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
-    for name, model, rate in [("in16.wav", "bwe-s", 16000), ("in22.wav", "bwe-s-l1", 22050)]:
-        assert records[name]["ops"] == [f"upsample:model={model},rate={rate}"], name  # detected: no cut
-        assert set(records[name]["models"]) == {"autoencoder", model}, name
-    detected = cli("upsample", files / "in44.wav", files / "auto.wav", "--from-rate", "16000", "--json")
-    assert json.loads(detected.stdout)["ops"] == ["upsample:model=bwe-s,rate=16000"]
+    for name, rate in [("in16.wav", 16000), ("in22.wav", 22050)]:
+        assert records[name]["ops"] == [f"upsample:rate={rate}"], name  # detected: no cut
+        assert set(records[name]["models"]) == {"autoencoder", "bwe-s-l1"}, name
+    named = cli("upsample", files / "in44.wav", files / "named.wav", "--from-rate", "16000", "--json")
+    assert json.loads(named.stdout)["ops"] == ["upsample:rate=16000"]
     explicit = cli("upsample", files / "in16.wav", files / "x.wav", "--model", "flow-s", "--json")
     assert json.loads(explicit.stdout)["ops"] == ["upsample:model=flow-s,rate=16000"]
 
@@ -121,7 +121,7 @@ def test_from_rate_auto_detects_the_content_band(files: Path) -> None:
         result = cli(*args)
         assert result.exit_code == 1
         records = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
-        assert records["phone.wav"]["ops"] == ["upsample:model=bwe-s,rate=8000"]
+        assert records["phone.wav"]["ops"] == ["upsample:rate=8000"]
         assert records["phone.wav"]["notes"] == ["content band-limited to 4000 Hz: upsampling from 8000 Hz"]
         assert "no band limit found in the spectrum below 22050 Hz" in records["full.wav"]["error"]
         assert sf.info(out / "phone.wav").frames == 88200 and not (out / "full.wav").exists()
@@ -129,7 +129,7 @@ def test_from_rate_auto_detects_the_content_band(files: Path) -> None:
     from reencoder_cli.engine.pipeline import Pipeline
 
     result = Pipeline(device="cpu").run(phone[None], 44100, ["upsample:rate=auto"])  # the Python API's path
-    assert result.ops == ("upsample:model=bwe-s,rate=8000",) and result.post_steps == ("keep_lowband",)
+    assert result.ops == ("upsample:rate=8000",) and result.post_steps == ("keep_lowband",)
 
 
 def test_16_bit_output_is_rounded_and_dithered_unless_asked_not_to(files: Path) -> None:

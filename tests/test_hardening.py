@@ -435,8 +435,8 @@ def test_upsample_detects_the_content_band_by_default(scratch: Path, tmp_path: P
     result = cli("upsample", tmp_path / "narrow.wav", tmp_path / "full.wav", "-o", tmp_path / "o", "--json", *batch)
     records = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
     assert result.exit_code == 0, result.stderr
-    assert records["narrow.wav"]["ops"] == ["upsample:model=bwe-s,rate=8000"]
+    assert records["narrow.wav"]["ops"] == ["upsample:rate=8000"]
     assert records["narrow.wav"]["notes"] == ["content band-limited to 4000 Hz: upsampling from 8000 Hz"]
-    assert records["full.wav"]["ops"] == ["upsample:model=bwe-s-l1,rate=22050"] and not records["full.wav"]["notes"]
+    assert records["full.wav"]["ops"] == ["upsample:rate=22050"] and not records["full.wav"]["notes"]
     given = cli("upsample", tmp_path / "narrow.wav", tmp_path / "g.wav", "--from-rate", "0", "--json")
-    assert json.loads(given.stdout)["ops"] == ["upsample:model=bwe-s-l1,rate=22050"]  # 0: the file's rate
+    assert json.loads(given.stdout)["ops"] == ["upsample:rate=22050"]  # 0: the file's rate

@@ -179,9 +179,9 @@ def test_model_shas_name_only_what_the_ops_ran(weights_env: Path) -> None:
     pipe = Pipeline(device="cpu")
     latent = pipe.apply(pipe.encode(music(1.0, 16000), 16000), ["upsample", "gain:db=-3"])
     pipe.module("flow-s", ("flow",))  # loaded, not run
-    assert latent.ops == ("upsample:model=bwe-s,rate=16000", "gain:db=-3.0")
-    assert set(pipe.model_shas(latent.ops)) == {"autoencoder", "bwe-s"}
-    assert set(pipe.model_shas(["frobnicate:x=1", *latent.ops])) == {"autoencoder", "bwe-s"}  # another version's op
+    assert latent.ops == ("upsample:rate=16000", "gain:db=-3.0")  # the default model goes unnamed, as upmix's
+    assert set(pipe.model_shas(latent.ops)) == {"autoencoder", "bwe-s-l1"}
+    assert set(pipe.model_shas(["frobnicate:x=1", *latent.ops])) == {"autoencoder", "bwe-s-l1"}  # another version's op
 
 
 def test_mix_op_adds_latents(weights_env: Path, tmp_path: Path) -> None:
@@ -218,7 +218,7 @@ def test_op_parsing(text: str, match: str | None) -> None:
 
 
 def test_op_names_the_models_it_may_load() -> None:
-    assert parse_op("upsample").models() == ("bwe-s", "bwe-s-l1")  # auto: both are preloaded
+    assert parse_op("upsample").models() == ("bwe-s-l1",)
     assert parse_op("upsample:model=bwe-m").models() == ("bwe-m",)
     assert parse_op("upmix").models() == ("stereo-s",) and parse_op("gain:db=3").models() == ()
 

@@ -57,13 +57,13 @@ def test_autoencoder_reconstructs_a_chord(pipeline: object) -> None:
     assert np.abs(silence).max() < 0.01  # silence stays (nearly) silent
 
 
-@shipped("autoencoder", "bwe-s")
+@shipped("autoencoder", "bwe-s-l1")
 def test_bwe_adds_the_high_band_better_than_the_autoencoder_of_the_sinc_input(pipeline: object) -> None:
     ref, rate = audio.read_audio(EXAMPLE)
     low = audio.resample(ref, rate, 22050)
     sinc = audio.resample(low, 22050, 44100)
     ae_of_sinc = pipeline.decode(pipeline.encode(sinc, 44100))  # type: ignore[attr-defined]
-    ours = pipeline.run(low, 22050, ["upsample:model=bwe-s"], keep_lowband=False).wav  # type: ignore[attr-defined]
+    ours = pipeline.run(low, 22050, ["upsample"], keep_lowband=False).wav  # type: ignore[attr-defined]
     assert band_metrics(ours, ref)["lsd_high"] < band_metrics(ae_of_sinc, ref)["lsd_high"]
 
 

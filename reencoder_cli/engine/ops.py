@@ -23,10 +23,8 @@ from reencoder_cli.defaults import (
     UPMIX_SIDE,
     UPMIX_SIDE_HELP,
     UPMIX_SIDES,
-    UPSAMPLE_AUTO,
     UPSAMPLE_HELP,
     UPSAMPLE_MODEL,
-    upsample_model,
 )
 from reencoder_cli.errors import UsageError
 from reencoder_cli.io.latentfile import Latent
@@ -129,12 +127,8 @@ class OpSpec:
         return tuple(v for k, v in self.params.items() if OPS[self.name].params[k].is_file and v)
 
     def models(self) -> tuple[str, ...]:
-        """The weights this op may load: its ``model``, or every file ``upsample``'s auto picks from."""
-        if "model" not in self.params:
-            return ()
-        if self.name == "upsample" and self.params["model"] == UPSAMPLE_MODEL:
-            return UPSAMPLE_AUTO
-        return (self.params["model"],)
+        """The weights this op loads: its ``model``, if it has one."""
+        return (self.params["model"],) if "model" in self.params else ()
 
 
 @dataclass(frozen=True)
@@ -228,8 +222,6 @@ def _upsample(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -
             "pass --from-rate (op parameter rate=) if its content is band-limited"
         )
     p = {**p, "rate": rate}  # the history names the rate it ran from
-    if p["model"] == UPSAMPLE_MODEL:
-        p = {**p, "model": upsample_model(rate)}  # and the file that ran
     model, _ = runner.module(p["model"], OPS["upsample"].archs)
     z = latent.z.to(runner.device)
     if isinstance(model, LatentBWE):
