@@ -10,7 +10,7 @@ UPSAMPLE_MODEL = "bwe-s-l1"
 (BENCHMARKS.md: from 22.05 and 16 kHz ahead of the others on every metric; from 8 kHz within
 0.3% of ``bwe-s`` on full-band mel-D and LSD and 10% ahead on high-band STFT-D)."""
 
-UPSAMPLE_HELP = f"{UPSAMPLE_MODEL} (default), bwe-s, bwe-m, flow-s or a path"
+UPSAMPLE_HELP = "bwe-s-l1, bwe-s, bwe-m, flow-s or a weights path"
 """What ``upsample``'s model may be, for help texts."""
 
 
