@@ -59,6 +59,16 @@ def test_a_resumed_run_keeps_its_best_and_count(tmp_path: Path) -> None:
     assert reached == 3 and exported == [1, 2]
 
 
+def test_a_resumed_run_whose_budget_is_spent_says_so_and_changes_nothing(tmp_path: Path) -> None:
+    fit(Scripted([1.0, 0.9, 0.8]), tmp_path, CPU, every_step(2, patience=0), log=lambda _: None)
+    log_rows = (tmp_path / "log.csv").read_text()
+    again, exported, said = Scripted([0.7]), [], []
+    reached = fit(again, tmp_path, CPU, every_step(2, patience=0), export=exported.append, log=said.append)
+    assert reached == 2 and again.steps == 0 and again.curve == [0.7]  # no step, no validation
+    assert exported == [] and (tmp_path / "log.csv").read_text() == log_rows
+    assert "nothing trained" in said[-1] and "count the whole run" in said[-1]
+
+
 def test_without_patience_the_budget_decides_and_the_latest_is_exported(tmp_path: Path) -> None:
     trainer, exported = Scripted([1.0, 2.0, 3.0, 4.0, 5.0]), []
     reached = fit(trainer, tmp_path, CPU, every_step(4, patience=0), export=exported.append, log=lambda _: None)

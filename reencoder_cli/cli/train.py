@@ -100,8 +100,10 @@ def data_list(
         out.writerow([t.split, t.source, t.name, f"{t.seconds:.1f}"])
 
 
-TrainMinutes = Annotated[float, typer.Option(help="Stop after this many minutes (resume later).")]
-TrainSteps = Annotated[int, typer.Option(help="Stop at this step.")]
+TrainMinutes = Annotated[
+    float, typer.Option(help="Stop once the run has trained this many minutes, resumes included (resume later).")
+]
+TrainSteps = Annotated[int, typer.Option(help="Stop at this step (the run's, resumes included).")]
 TrainThreads = Annotated[Optional[int], typer.Option(help="CPU threads (default: torch's).")]
 CheckpointMinutes = Annotated[float, typer.Option(help="Minutes between checkpoints.")]
 ValidateMinutes = Annotated[float, typer.Option(help="Minutes between validations.")]

@@ -291,6 +291,7 @@ def fit(
         step, elapsed = int(state["step"]), float(state["seconds"])
         best = Best(float(state.get("best", math.inf)), int(state.get("stale", 0)))
         log(f"resumed from {ckpt} at step {step}")
+    resumed_at = step if ckpt.exists() else None
     metrics = MetricLog(run_dir / "log.csv") if runtime.is_main else None
 
     def checkpoint() -> None:
@@ -337,6 +338,12 @@ def fit(
                 last_ckpt = time.monotonic()
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if step == resumed_at:
+        log(
+            f"nothing trained: the run already has {step} steps and {elapsed / 60:.1f} minutes, and --steps "
+            "and --minutes count the whole run; raise them to go on"
+        )
+        return step
     if flat:
         log(f"stopped at step {step}: {best.stale} validations without a new best ({trainer.watch} {best.value:.4g})")
     elif metrics:
