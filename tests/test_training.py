@@ -362,3 +362,32 @@ def test_autoencoder_validation_scores_noisy_latents_reproducibly() -> None:
     first, again = trainer.validate(), trainer.validate()
     assert first == again
     assert np.isfinite(first["noisy_mel"]) and first["noisy_mel"] != pytest.approx(first["mel"], rel=1e-4)
+
+
+def test_a_resumed_fine_tune_keeps_the_origin_it_started_from(tmp_path: Path) -> None:
+    """Shipping a fine-tune's export and resuming the run must not record that export as its origin."""
+    import soundfile as sf
+
+    from reencoder_cli.data.music import Track, write_manifest
+    from reencoder_cli.data.pack import unpack
+    from reencoder_cli.io.modelfile import read_meta, sha256_file
+    from reencoder_cli.train.autoencoder import train
+    from reencoder_cli.train.loop import Schedule
+
+    tracks = []
+    for i, (name, split) in enumerate([("a", "train"), ("b", "valid")]):
+        (tmp_path / "pack" / "src").mkdir(parents=True, exist_ok=True)
+        sf.write(tmp_path / "pack" / "src" / f"{name}.flac", music(4.0, seed=i)[0], 44100)
+        tracks.append(Track("src", name, f"src/{name}.flac", 4.0, split))
+    write_manifest(tmp_path / "pack", tracks)
+    unpack(tmp_path / "pack", tmp_path / "cache", log=lambda _: None, workers=1)
+    torch.manual_seed(0)
+    shipped = tmp_path / "autoencoder.safetensors"
+    save_model(shipped, Autoencoder(TINY_AE), "autoencoder", TINY_AE, train={"steps": 42})
+    origin = sha256_file(shipped)
+    recipe = dict(model_config=TINY_AE, config=AETrainConfig(batch=2, crop=8192, decoder_only=True), log=lambda _: None)
+    out = train(tmp_path / "cache", tmp_path / "run", schedule=Schedule(max_steps=2), init=str(shipped), **recipe)
+    shipped.write_bytes(out.read_bytes())  # the first leg ships; the run goes on
+    train(tmp_path / "cache", tmp_path / "run", schedule=Schedule(max_steps=4), init=str(shipped), **recipe)
+    meta = read_meta(out)
+    assert meta.train["steps"] == 4 and meta.train["init"]["sha256"] == origin and meta.train["init"]["steps"] == 42

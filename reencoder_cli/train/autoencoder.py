@@ -345,16 +345,16 @@ def train(
     """Train (or resume) the autoencoder on the cache at ``data``; export ``run_dir/autoencoder.safetensors``.
 
     ``init`` (weights name or path) starts a new run from those weights, with fresh
-    optimisers; a run that has a checkpoint resumes from it, and ``init`` is recorded as
-    the run's origin in the exported weights.
+    optimisers, and is recorded as the run's origin in the exported weights; a run that has
+    a checkpoint resumes from it and keeps the origin it recorded when it started.
 
     Returns:
         The path of the exported weights.
     """
     from reencoder_cli.data.crops import CropSampler, DeviceCrops
     from reencoder_cli.data.music import load_manifest
-    from reencoder_cli.io.modelfile import short_sha
-    from reencoder_cli.train.loop import fit, setup_runtime
+    from reencoder_cli.io.modelfile import read_meta, short_sha
+    from reencoder_cli.train.loop import CHECKPOINT, fit, setup_runtime
 
     runtime = setup_runtime(device)
     tracks, seed = load_manifest(data, "train"), config.seed + 1000 * runtime.rank
@@ -367,7 +367,10 @@ def train(
     trainer = AutoencoderTrainer(model_config, config, runtime, sampler, valid)
     out = run_dir / "autoencoder.safetensors"
     start: dict[str, object] = {}
-    if init is not None:  # a checkpoint, if any, replaces these weights in ``fit``; the origin stays recorded
+    if init is not None and (run_dir / CHECKPOINT).exists() and out.exists():
+        # a resumed run keeps the origin it started from: ``init`` may name this run's own shipped export by now
+        start["init"] = read_meta(out).train["init"]
+    elif init is not None:
         start["init"] = source = trainer.initialize(init)
         fresh = f"; fresh: {', '.join(source['fresh'])}" if source.get("fresh") else ""  # type: ignore[arg-type]
         sha = short_sha(str(source["sha256"]))
