@@ -7,8 +7,7 @@ from __future__ import annotations
 
 UPSAMPLE_MODEL = "bwe-s-l1"
 """Default of ``upsample``: the bandwidth module that measures best from every input rate
-(BENCHMARKS.md: from 22.05 and 16 kHz ahead of the others on every metric; from 8 kHz within
-0.3% of ``bwe-s`` on full-band mel-D and LSD and 10% ahead on high-band STFT-D)."""
+(BENCHMARKS.md: from 22.05, 16 and 8 kHz ahead of the others on every metric)."""
 
 UPSAMPLE_HELP = "bwe-s-l1, bwe-s, bwe-m, flow-s or a weights path"
 """What ``upsample``'s model may be, for help texts."""
