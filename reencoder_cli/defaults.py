@@ -9,7 +9,7 @@ UPSAMPLE_MODEL = "bwe-s-l1"
 """Default of ``upsample``: the bandwidth module that measures best from every input rate
 (BENCHMARKS.md: from 22.05, 16 and 8 kHz ahead of the others on every metric)."""
 
-UPSAMPLE_HELP = "bwe-s-l1, bwe-s, bwe-m, flow-s or a weights path"
+UPSAMPLE_HELP = f"{UPSAMPLE_MODEL}, bwe-s, bwe-m, flow-s or a weights path"
 """What ``upsample``'s model may be, for help texts."""
 
 
