@@ -271,3 +271,25 @@ def test_reference_width_is_measured_on_the_file_at_any_rate(weights_env: Path, 
     assert pipe.reference_width([parse_op("upmix:seed=1")]) is None
     with pytest.raises(UsageError, match="is mono"):
         pipe.reference_width([parse_op(f"upmix:width_from={tmp_path / 'mono.wav'}")])
+
+
+def test_width_from_takes_the_style_the_style_encoder_was_trained_to_give(weights_env: Path, tmp_path: Path) -> None:
+    """The op pools the style over chunks of the reference; at any level it is the trained
+    encoder's mean (which sees level-normalised latents), so the upmix is the model's with it."""
+    import soundfile as sf
+
+    from reencoder_cli.dsp import post
+    from reencoder_cli.models.stereo import LatentUpmix
+
+    pipe = Pipeline(device="cpu", chunk_seconds=1.0)
+    stereo = 0.05 * post.from_mid_side(music(3.1, 44100, seed=5), 0.3 * music(3.1, 44100, seed=6))
+    sf.write(tmp_path / "ref.wav", stereo.T, 44100, subtype="FLOAT")
+    mono = pipe.encode(music(2.0, 44100, seed=7), 44100)
+    out = pipe.apply(mono, [f"upmix:width_from={tmp_path / 'ref.wav'}"]).z
+    model, _ = pipe.module("stereo-s", ("stereo",))
+    assert isinstance(model, LatentUpmix)
+    ref = pipe.encode(stereo, 44100).z
+    with torch.no_grad():
+        style = model.style(ref.reshape(1, -1, ref.shape[-1]))[0]
+        expected = model(mono.z, style).reshape(2, -1, mono.z.shape[-1])
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)

@@ -261,7 +261,7 @@ def _upmix(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -> L
         if ref.channels != 2:
             raise UsageError(f"upmix: width_from {p['width_from']} is mono; it must be a stereo file")
         z_lr = ref.z.to(runner.device).reshape(1, -1, ref.z.shape[-1])  # (1, 2D, F)
-        pooled = runner.map_frames(model.style.backbone, [z_lr], model.style.backbone.receptive_field)
+        pooled = runner.map_frames(model.style.frames, [z_lr], model.style.backbone.receptive_field)
         ref_style = pooled.mean(dim=-1).chunk(2, dim=-1)[0]
         style = (1 - mix) * style + mix * ref_style
     z = latent.z.to(runner.device)

@@ -43,9 +43,14 @@ class StyleEncoder(nn.Module):
         c = config
         self.backbone = Backbone(2 * c.latent_dim, 2 * c.style_dim, c.style_width, c.style_blocks, 2 * c.style_width)
 
+    def frames(self, z_lr: Tensor) -> Tensor:
+        """z_lr: (B, 2D, F) stacked left/right -> (B, 2 style_dim, F) per-frame mean and log-variance,
+        from the level-normalised latents; the style is their average over time."""
+        return self.backbone(z_lr / frame_level(z_lr))
+
     def forward(self, z_lr: Tensor) -> tuple[Tensor, Tensor]:
         """z_lr: (B, 2D, F) stacked left/right -> mean, logvar: (B, style_dim) each."""
-        mean, logvar = self.backbone(z_lr / frame_level(z_lr)).mean(dim=-1).chunk(2, dim=-1)
+        mean, logvar = self.frames(z_lr).mean(dim=-1).chunk(2, dim=-1)
         return mean, logvar.clamp(-10.0, 10.0)
 
 
