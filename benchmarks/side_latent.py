@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.dsp import post
 from reencoder_cli.engine.pipeline import Pipeline
 from reencoder_cli.eval import evaluate as ev
@@ -49,7 +50,7 @@ def cache(out: Path, latents: Path, data: Path) -> None:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata()
         wav = np.load(data / json.loads(meta["track"])["path"], mmap_mode="r").T.astype(np.float32) / 32768.0
-        side = pipeline.encode(post.mid_side(wav)[1], 44100).z
+        side = pipeline.encode(post.mid_side(wav)[1], SAMPLE_RATE).z
         mid = load_file(str(path))["mid"]
         frames = min(mid.shape[-1], side.shape[-1])
         full = torch.cat([mid[..., :frames].float(), side[..., :frames]]).half().contiguous()
@@ -67,9 +68,9 @@ def score(weights: str, data: Path) -> None:
     rows: dict[str, list[list[float]]] = {}
     for clip in clips:
         mono = audio.to_mono(clip.wav)
-        z = pipeline.encode(mono, 44100)
+        z = pipeline.encode(mono, SAMPLE_RATE)
         frames = z.z.shape[-1]
-        truth = torch.cat([pipeline.encode(x, 44100).z for x in post.mid_side(clip.wav)]).reshape(1, -1, frames)
+        truth = torch.cat([pipeline.encode(x, SAMPLE_RATE).z for x in post.mid_side(clip.wav)]).reshape(1, -1, frames)
         with torch.no_grad():
             styles = {"random": model.random_style(1, 0), "oracle": model.style(truth)[0]}
             for name, style in styles.items():
