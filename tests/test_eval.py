@@ -117,10 +117,13 @@ def test_eval_cli_markdown_json_and_listening_page(weights_env: Path, tmp_path: 
     assert page.stat().st_size > 0 and "<audio" in page.read_text()
     pngs = list((tmp_path / "page").glob("*.png"))
     assert len(pngs) == 1 and pngs[0].stat().st_size > 1000
-    out = runner.invoke(app, ["eval", str(ref), "--task", "upmix", "--json"])
+    mono = music(1.5, 44100, seed=9)
+    sf.write(tmp_path / "dual-mono.wav", np.concatenate([mono, mono]).T, 44100)  # no image: not scored
+    out = runner.invoke(app, ["eval", str(ref), str(tmp_path / "dual-mono.wav"), "--task", "upmix", "--json"])
     assert out.exit_code == 0, out.stderr
     record = json.loads(out.stdout)
     assert record["task"] == "upmix" and {r["system"] for r in record["rows"]} >= {"dual mono"}
+    assert record["title"] == "upmix: 1 clip, 2 s"  # the clips scored, not the files given
     gflops = {r["system"]: r["gflops"] for r in record["rows"]}
     assert gflops["dual mono"] is None
     assert all(v > 0 for k, v in gflops.items() if k.startswith("stereo-s")) and len(gflops) > 3

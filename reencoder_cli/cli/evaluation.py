@@ -102,6 +102,7 @@ def evaluate(
             inputs = {c.name: baselines.sinc_upsample(audio.resample(c.wav, SAMPLE_RATE, rate), rate) for c in clips}
             learned = [*chosen, *([raw] if raw else [])]
         elif task == "upmix":
+            clips = ev.stereo_clips(clips)  # the clips its rows average over, and the title counts
             model = (models or [UPMIX_MODEL])[0]
             learned = [model]
             rows = ev.evaluate_upmix(clips, pipeline, model, keep_outputs=bool(plot), metric=scored(stereo_metrics))
