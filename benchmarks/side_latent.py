@@ -31,6 +31,7 @@ from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.dsp import post
 from reencoder_cli.engine.pipeline import Pipeline
 from reencoder_cli.eval import evaluate as ev
+from reencoder_cli.eval import report
 from reencoder_cli.eval.metrics import stereo_metrics
 from reencoder_cli.io import audio
 
@@ -85,10 +86,8 @@ def score(weights: str, data: Path) -> None:
                 for label, out in outputs.items():
                     metrics = stereo_metrics(out, clip.wav)
                     rows.setdefault(f"side-latent net, {name} style {label}", []).append([metrics[k] for k in KEYS])
-    print(f"**side-latent design: {len(clips)} clips, {10 * len(clips)} s**\n")
-    print("| system | " + " | ".join(KEYS) + " |\n" + "|---" * (len(KEYS) + 1) + "|")
-    for label, values in rows.items():
-        print(f"| {label} | " + " | ".join(f"{x:.3f}" for x in np.mean(values, axis=0)) + " |")
+    table = [ev.Row(label, dict(zip(KEYS, np.mean(values, axis=0).tolist()))) for label, values in rows.items()]
+    print(report.markdown(table, KEYS, f"side-latent design: {len(clips)} clips, {10 * len(clips)} s"), end="")
 
 
 def main() -> None:
