@@ -16,6 +16,7 @@ r eval "${v[@]}" --seconds 4 --task linearity --markdown > "$out/linearity.md"
 r eval "${v[@]}" --task upmix --style-mix --markdown > "$out/upmix.md"
 python benchmarks/width_control.py --cache "$cache" --clips 8 > "$out/width-control.md"
 r eval "${v[@]}" --seconds 4 --task upsample --from 22050 --visqol --markdown > "$out/upsample-22050.md"
+python benchmarks/highband_level.py --cache "$cache" --seconds 4 > "$out/highband-level-valid.md"
 for rate in 16000 8000; do
   r eval "${v[@]}" --seconds 4 --task upsample --from "$rate" --markdown > "$out/upsample-$rate.md"
 done
