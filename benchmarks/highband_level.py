@@ -23,7 +23,7 @@ import torch
 from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.engine.pipeline import Pipeline
 from reencoder_cli.eval import evaluate as ev
-from reencoder_cli.eval.metrics import _log_power
+from reencoder_cli.eval.metrics import log_power
 from reencoder_cli.io import audio
 
 QUARTERS = 4
@@ -31,9 +31,9 @@ HOLE_FROM_HZ = 16500.0
 HOLE_LOG10_POWER = -9.0
 
 
-def log_power(wav: np.ndarray) -> torch.Tensor:
+def mono_log_power(wav: np.ndarray) -> torch.Tensor:
     """(C, T) -> log10 power of the channel mean, (bins, frames), the LSD's STFT."""
-    return _log_power(torch.as_tensor(wav.mean(axis=0, keepdims=True), dtype=torch.float32))[0]
+    return log_power(torch.as_tensor(wav.mean(axis=0, keepdims=True), dtype=torch.float32))[0]
 
 
 def main() -> None:
@@ -51,7 +51,7 @@ def main() -> None:
     for clip in clips:
         low = audio.resample(clip.wav, SAMPLE_RATE, args.rate)
         est = ev.fit_length(pipeline.run(low, args.rate, [f"upsample:model={args.model}"]).wav, clip.wav.shape[-1])
-        ref_p, est_p = log_power(clip.wav), log_power(est)
+        ref_p, est_p = mono_log_power(clip.wav), mono_log_power(est)
         bins = ref_p.shape[0]
         top = ref_p[round(bins * HOLE_FROM_HZ / (SAMPLE_RATE / 2)) :]
         holes.append(float((top < HOLE_LOG10_POWER).float().mean()))

@@ -148,7 +148,7 @@ def mel_distance(est: Signal, ref: Signal) -> float:
     return _per_channel(_mel_loss(), est, ref)
 
 
-def _log_power(x: torch.Tensor) -> torch.Tensor:
+def log_power(x: torch.Tensor) -> torch.Tensor:
     """x: (C, T) -> log10 power spectrogram (C, LSD_N_FFT // 2 + 1, F)."""
     window = torch.hann_window(LSD_N_FFT)
     spec = torch.stft(x, LSD_N_FFT, LSD_HOP, window=window, return_complex=True)
@@ -168,7 +168,7 @@ def lsd(est: Signal, ref: Signal) -> float:
     """
     e, r = _pair(est, ref)
     with torch.no_grad():
-        diff = _log_power(r) - _log_power(e)
+        diff = log_power(r) - log_power(e)
         per_channel = diff.square().mean(dim=-2).sqrt().mean(dim=-1)
     return float(per_channel.mean())
 
