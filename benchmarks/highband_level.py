@@ -23,7 +23,7 @@ import torch
 from reencoder_cli.constants import SAMPLE_RATE
 from reencoder_cli.engine.pipeline import Pipeline
 from reencoder_cli.eval import evaluate as ev
-from reencoder_cli.eval.metrics import log_power
+from reencoder_cli.eval.metrics import BAND_CUTOFF, log_power
 from reencoder_cli.io import audio
 
 QUARTERS = 4
@@ -34,6 +34,11 @@ HOLE_LOG10_POWER = -9.0
 def mono_log_power(wav: np.ndarray) -> torch.Tensor:
     """(C, T) -> log10 power of the channel mean, (bins, frames), the LSD's STFT."""
     return log_power(torch.as_tensor(wav.mean(axis=0, keepdims=True), dtype=torch.float32))[0]
+
+
+def above(power: torch.Tensor, hz: float) -> torch.Tensor:
+    """(bins, frames) -> the rows of the bins at and above ``hz``."""
+    return power[round(power.shape[0] * hz / (SAMPLE_RATE / 2)) :]
 
 
 def main() -> None:
@@ -52,15 +57,14 @@ def main() -> None:
         low = audio.resample(clip.wav, SAMPLE_RATE, args.rate)
         est = ev.fit_length(pipeline.run(low, args.rate, [f"upsample:model={args.model}"]).wav, clip.wav.shape[-1])
         ref_p, est_p = mono_log_power(clip.wav), mono_log_power(est)
-        bins = ref_p.shape[0]
-        top = ref_p[round(bins * HOLE_FROM_HZ / (SAMPLE_RATE / 2)) :]
-        holes.append(float((top < HOLE_LOG10_POWER).float().mean()))
-        high = (10 * (est_p - ref_p))[bins // 2 :]
+        holes.append(float((above(ref_p, HOLE_FROM_HZ) < HOLE_LOG10_POWER).float().mean()))
+        high = above(10 * (est_p - ref_p), BAND_CUTOFF)
         level.append([float(q.mean()) for q in torch.chunk(high, QUARTERS, dim=0)])
-    edges = np.linspace(SAMPLE_RATE / 4, SAMPLE_RATE / 2, QUARTERS + 1) / 1000
+    edges = np.linspace(BAND_CUTOFF, SAMPLE_RATE / 2, QUARTERS + 1) / 1000
     source = " ".join(args.refs) if args.refs else f"validation of {args.cache}"
     print(f"**{args.model} from {args.rate} Hz, {len(clips)} clips of {args.seconds:g} s ({source})**\n")
-    print("| " + " | ".join(f"{a:.1f}-{b:.1f} kHz" for a, b in zip(edges, edges[1:])) + " | silent cells > 16.5 kHz |")
+    bands = " | ".join(f"{a:.1f}-{b:.1f} kHz" for a, b in zip(edges, edges[1:]))
+    print(f"| {bands} | silent cells > {HOLE_FROM_HZ / 1000:g} kHz |")
     print("|" + "---|" * (QUARTERS + 1))
     print("| " + " | ".join(f"{v:+.1f} dB" for v in np.mean(level, axis=0)) + f" | {np.mean(holes):.1%} |")
 
