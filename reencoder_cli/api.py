@@ -8,7 +8,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from reencoder_cli.defaults import UPMIX_MIN_SIDE_DB, UPMIX_MODEL, UPMIX_SIDE, UPSAMPLE_MODEL
+from reencoder_cli.defaults import UPMIX_MIN_SIDE_DB, UPMIX_MODEL, UPMIX_SIDE, UPMIX_TEMPERATURE, UPSAMPLE_MODEL
 from reencoder_cli.engine.ops import OpSpec, make_op
 from reencoder_cli.engine.pipeline import Pipeline
 
@@ -86,6 +86,7 @@ def upmix(
     keep_mid: bool = True,
     side: str = UPMIX_SIDE,
     min_side: float = UPMIX_MIN_SIDE_DB,
+    temperature: float = UPMIX_TEMPERATURE,
     autoencoder: str = "autoencoder",
     device: str = "auto",
 ) -> tuple[Audio, int]:
@@ -101,11 +102,20 @@ def upmix(
         keep_mid: make (L + R) / 2 equal the input exactly.
         side: with ``keep_mid``, "parametric" (``post.parametric_stereo``) or "decoded".
         min_side: with the parametric side, its least level per band in dB re the mid.
+        temperature: how far the random image strays from the typical one (0 to 1).
         autoencoder: weights name of the autoencoder.
         device: auto, cpu, cuda or cuda:N.
 
     Returns:
         (2, T') stereo at 44.1 kHz, same type as ``wav``, and 44100.
     """
-    op = make_op("upmix", model=model, side=side, min_side=min_side, width_from=width_from, style_mix=style_mix)
+    op = make_op(
+        "upmix",
+        model=model,
+        side=side,
+        min_side=min_side,
+        temperature=temperature,
+        width_from=width_from,
+        style_mix=style_mix,
+    )
     return _run(wav, sample_rate, op, seed, True, keep_mid, autoencoder, device)

@@ -76,6 +76,15 @@ def test_upmix_and_width_from(files: Path) -> None:
     assert not np.allclose(a, d) and np.abs(a.mean(-1) - d.mean(-1)).max() < 1e-4  # same mid, another side
 
 
+def test_upmix_temperature_zero_gives_every_seed_the_typical_image(files: Path) -> None:
+    out = {(t, seed): files / f"t{t}-{seed}.wav" for t in ("0", "1") for seed in ("1", "2")}
+    for (t, seed), path in out.items():
+        assert cli("upmix", files / "mono.flac", path, "--seed", seed, "--temperature", t).exit_code == 0
+    wav = {key: sf.read(path)[0] for key, path in out.items()}
+    assert np.array_equal(wav["0", "1"], wav["0", "2"]) and not np.allclose(wav["1", "1"], wav["1", "2"])
+    assert cli("upmix", files / "mono.flac", files / "t2.wav", "--temperature", "2").exit_code != 0
+
+
 def test_run_chain_encode_decode_and_subtype(files: Path) -> None:
     r = cli(
         "run", files / "in22.wav", files / "c.flac", "--op", "upsample", "--op", "upmix:seed=2", "--subtype", "PCM_24"

@@ -183,6 +183,45 @@ def test_latent_trainers_validate_and_export_the_moving_average() -> None:
     assert scores["l1"] == pytest.approx(scores["live/l1"])
 
 
+def test_random_styles_follow_the_fitted_prior() -> None:
+    """Before fitting, --seed draws N(0, I); after, the styles' mixture: its mean and covariance."""
+    from reencoder_cli.models.stereo import LatentUpmix
+
+    upmix = LatentUpmix(TINY_STEREO)
+    dim = TINY_STEREO.style_dim
+    gen = torch.Generator().manual_seed(7)
+    torch.testing.assert_close(upmix.random_style(3, 7), torch.randn(3, dim, generator=gen))
+
+    gen = torch.Generator().manual_seed(0)
+    centre = torch.randn(dim, generator=gen)
+    mixing = 0.5 * torch.randn(dim, dim, generator=gen)
+    means = centre + torch.randn(40000, dim, generator=gen) @ mixing.T
+    upmix.fit_prior(means, torch.full_like(means, np.log(0.1)))  # each crop's own spread: variance 0.1
+    draws = upmix.random_style(40000, 1)
+    torch.testing.assert_close(draws.mean(dim=0), centre, atol=0.03, rtol=0)
+    torch.testing.assert_close(torch.cov(draws.T), mixing @ mixing.T + 0.1 * torch.eye(dim), atol=0.05, rtol=0.05)
+    torch.testing.assert_close(upmix.random_style(2, 3), upmix.random_style(2, 3))
+    # the temperature scales a draw's distance from the prior's mean, which temperature 0 returns
+    offset = upmix.random_style(2, 4) - upmix.prior_mean
+    torch.testing.assert_close(upmix.random_style(2, 4, 0.5) - upmix.prior_mean, 0.5 * offset)
+    torch.testing.assert_close(upmix.random_style(2, 9, 0.0), upmix.prior_mean.expand(2, -1))
+
+
+def test_the_stereo_trainer_fits_the_prior_it_validates_and_exports() -> None:
+    crops = LatentCrops(TINY_BWE.rates)
+    trainer = StereoTrainer(TINY_STEREO, CONFIG, CPU, crops, crops)
+    trainer.step(0)
+    exported = trainer.exported()
+    mean, _ = exported.style(crops.crop["full"].reshape(1, -1, crops.crop["full"].shape[-1]))
+    # every fake crop is the same, so the prior is centred on its style
+    torch.testing.assert_close(exported.prior_mean, mean[0], atol=1e-4, rtol=1e-3)
+    assert exported.prior_mean.abs().sum() > 0
+    before = exported.prior_mean.clone()
+    trainer.step(1)
+    trainer.validate()  # refitted to the moved style encoder
+    assert not torch.equal(exported.prior_mean, before)
+
+
 def test_ema_update_follows_its_warm_up_then_its_decay() -> None:
     average, model = torch.nn.Linear(1, 1, bias=False), torch.nn.Linear(1, 1, bias=False)
     with torch.no_grad():

@@ -16,6 +16,8 @@ from reencoder_cli.defaults import (
     UPMIX_MODEL,
     UPMIX_SIDE,
     UPMIX_SIDE_HELP,
+    UPMIX_TEMPERATURE,
+    UPMIX_TEMPERATURE_HELP,
     UPSAMPLE_HELP,
     UPSAMPLE_MODEL,
 )
@@ -71,6 +73,7 @@ def upmix(
     ] = True,
     side: Annotated[str, typer.Option(help=_sentence(UPMIX_SIDE_HELP))] = UPMIX_SIDE,
     min_side: Annotated[float, typer.Option(help=_sentence(UPMIX_MIN_SIDE_HELP))] = UPMIX_MIN_SIDE_DB,
+    temperature: Annotated[float, typer.Option(help=_sentence(UPMIX_TEMPERATURE_HELP))] = UPMIX_TEMPERATURE,
     plot: PlotOption = None,
     *,
     opts: JobOptions,
@@ -78,7 +81,15 @@ def upmix(
     """Mono to stereo with a random (seeded) or borrowed stereo image: upmix IN OUT."""
     from reencoder_cli.engine.ops import make_op
 
-    spec = make_op("upmix", model=model, side=side, min_side=min_side, width_from=width_from, style_mix=style_mix)
+    spec = make_op(
+        "upmix",
+        model=model,
+        side=side,
+        min_side=min_side,
+        temperature=temperature,
+        width_from=width_from,
+        style_mix=style_mix,
+    )
     ext = "wav" if opts.format is None else None
     run_batch(paths, opts, [spec], "upmix", ext, keep_mid=keep_mid, plot=plot)
 

@@ -23,6 +23,8 @@ from reencoder_cli.defaults import (
     UPMIX_SIDE,
     UPMIX_SIDE_HELP,
     UPMIX_SIDES,
+    UPMIX_TEMPERATURE,
+    UPMIX_TEMPERATURE_HELP,
     UPSAMPLE_HELP,
     UPSAMPLE_MODEL,
 )
@@ -255,7 +257,7 @@ def _upmix(latent: Latent, p: Mapping[str, Any], runner: Runner, seed: int) -> L
     model, _ = runner.module(p["model"], OPS["upmix"].archs)
     assert isinstance(model, LatentUpmix)  # the op's one arch
     mix = style_mix(p)
-    style = model.random_style(1, p["seed"] if p["seed"] >= 0 else seed, runner.device)
+    style = model.random_style(1, p["seed"] if p["seed"] >= 0 else seed, p["temperature"], runner.device)
     if p["width_from"]:
         ref = runner.encode_file(p["width_from"])
         if ref.channels != 2:
@@ -321,6 +323,7 @@ OPS: dict[str, OpDef] = {
         {
             "model": Param(str, UPMIX_MODEL, "stereo-s or a weights path"),
             "seed": Param(int, -1, "style seed (-1 = the global --seed)", -1, 2**31 - 1),
+            "temperature": Param(float, UPMIX_TEMPERATURE, UPMIX_TEMPERATURE_HELP, 0.0, 1.0),
             "width_from": Param(str, "", "reference stereo file whose image to borrow", is_file=True),
             "style_mix": Param(
                 float,

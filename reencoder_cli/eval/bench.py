@@ -87,7 +87,7 @@ def model_calls(model: nn.Module, frames: int, device: torch.device) -> dict[str
         return {"1 step": lambda: model.sample(z, rate, noise, 1)}
     if isinstance(model, LatentUpmix):
         z = torch.randn(1, model.config.latent_dim, frames, device=device)
-        style = model.random_style(1, 0, device)
+        style = model.random_style(1, 0, device=device)
         return {"module": lambda: model(z, style)}
     raise ValueError(f"no benchmark for {type(model).__name__}")
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from reencoder_cli.constants import SAMPLE_RATE
-from reencoder_cli.defaults import UPMIX_MIN_SIDE_DB, UPMIX_SIDES
+from reencoder_cli.defaults import UPMIX_MIN_SIDE_DB, UPMIX_SIDE, UPMIX_SIDES, UPMIX_TEMPERATURE
 from reencoder_cli.dsp import baselines, post
 from reencoder_cli.eval.metrics import band_metrics, stereo_metrics, visqol
 from reencoder_cli.io import audio, audio_write
@@ -249,13 +249,18 @@ def evaluate_upmix(
     metric: Metric = stereo_metrics,
 ) -> list[Row]:
     """Stereo rows: dual mono, pseudo-stereo, AE ceiling, ours with random and oracle style,
-    on the ``stereo_clips``."""
+    on the ``stereo_clips``. The random style of the i-th clip is ``seed + i``'s, so the rows
+    average over draws of the prior rather than score one."""
     stereo = stereo_clips(clips)
+    seeds = {c.name: seed + i for i, c in enumerate(stereo)}
 
-    def ours(clip: Clip, mono: np.ndarray, oracle: bool, side: str | None) -> np.ndarray:
+    def ours(
+        clip: Clip, mono: np.ndarray, oracle: bool, side: str | None, temperature: float = UPMIX_TEMPERATURE
+    ) -> np.ndarray:
         """side: how keep-mid makes the side, None for the pure latent result."""
         with tempfile.TemporaryDirectory() as tmp:
-            op = f"upmix:model={model},seed={seed}" + (f",side={side}" if side else "")
+            op = f"upmix:model={model},seed={seeds[clip.name]},temperature={temperature}"
+            op += f",side={side}" if side else ""
             if oracle:
                 ref = Path(tmp) / "ref.wav"
                 audio_write.write_audio(ref, clip.wav, SAMPLE_RATE, "FLOAT")
@@ -285,6 +290,10 @@ def evaluate_upmix(
         for side in reversed(UPMIX_SIDES):
             systems[f"{model} {style} style + keep-mid, {side} side"] = functools.partial(
                 ours, oracle=oracle, side=side
+            )
+        if not oracle:  # the default side with the full prior's spread
+            systems[f"{model} {style} style at temperature 1 + keep-mid, {UPMIX_SIDE} side"] = functools.partial(
+                ours, oracle=False, side=UPMIX_SIDE, temperature=1.0
             )
     return score(systems, stereo, lambda c: audio.to_mono(c.wav), metric, keep_outputs)
 

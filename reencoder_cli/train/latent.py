@@ -240,6 +240,10 @@ class FlowTrainer(LatentTrainer):
         return out
 
 
+# batches of training crops whose styles make the random style's prior (1024 crops at batch 16)
+PRIOR_BATCHES = 64
+
+
 class StereoObjective(nn.Module):
     """Style encoder + upmix in one ``forward``, so DDP sees every trained computation."""
 
@@ -255,7 +259,12 @@ class StereoObjective(nn.Module):
 
 
 class StereoTrainer(LatentTrainer):
-    """Upmix with a variational style encoder: L1 on stacked L/R latents + KL on the style."""
+    """Upmix with a variational style encoder: L1 on stacked L/R latents + KL on the style.
+
+    Before each validation and export the prior of the random style is fitted to the styles
+    of ``PRIOR_BATCHES`` fixed batches of training crops (``LatentUpmix.fit_prior``), so the
+    ``l1_random_style`` it reports is that of the styles ``--seed`` draws (at temperature 1).
+    """
 
     watch = "l1"
 
@@ -271,9 +280,24 @@ class StereoTrainer(LatentTrainer):
         super().__init__(config, runtime, train, valid)
         self.model = StereoObjective(LatentUpmix(model_config))
         self.setup()
+        self.prior_batches = [self.collate(train.sample(config.batch))["lr"].half() for _ in range(PRIOR_BATCHES)]
+
+    @torch.no_grad()
+    def fit_priors(self) -> None:
+        """Fit the random style's prior of the trained and of the averaged upmix."""
+        for objective in (unwrap(self.model), self.ema):
+            assert isinstance(objective, StereoObjective)
+            styles = [objective.model.style(lr.float()) for lr in self.prior_batches]
+            mean, logvar = (torch.cat(x).float() for x in zip(*styles))
+            objective.model.fit_prior(mean, logvar)
+
+    def validate(self) -> dict[str, float]:
+        self.fit_priors()
+        return super().validate()
 
     def exported(self) -> LatentUpmix:
-        """The moving average's upmix model (with its style encoder)."""
+        """The moving average's upmix model (with its style encoder and fitted prior)."""
+        self.fit_priors()
         assert isinstance(self.ema, StereoObjective)
         return self.ema.model
 
@@ -300,7 +324,7 @@ class StereoTrainer(LatentTrainer):
             objective = unwrap(self.model)
             assert isinstance(objective, StereoObjective)
             upmix = objective.model
-            random = upmix.random_style(mean.shape[0], 0, mean.device)
+            random = upmix.random_style(mean.shape[0], 0, device=mean.device)  # the full prior
             out["l1_random_style"] = F.l1_loss(upmix(batch["mid"], random).float() / level, target)
             out["l1_dual_mono"] = F.l1_loss(batch["mid"].repeat(1, 2, 1) / level, target)
         return out
