@@ -7,6 +7,7 @@ STFT-D to the true stereo (the first seed), and of the L/R STFT-D between the tw
 outputs (how different two images are), with dual mono's distance to the truth for scale.
 
     python benchmarks/upmix_temperature.py --cache data/cache
+    python benchmarks/upmix_temperature.py --temperatures 0.25 0.5   # some rows (the same numbers)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--cache", default="data/cache", help="music cache (`make data`)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--model", default="stereo-s")
+    parser.add_argument("--temperatures", type=float, nargs="+", default=TEMPERATURES)
     args = parser.parse_args()
 
     clips = ev.stereo_clips(ev.cache_clips(Path(args.cache), args.seconds, 1))
@@ -42,7 +44,7 @@ def main() -> None:
     print(f"**{title} (dual mono's L/R STFT-D {dual:.3f})**\n")
     print("| temperature | L/R STFT-D | over dual mono | side STFT-D | L/R STFT-D between two seeds |")
     print("|---|---|---|---|---|")
-    for t in TEMPERATURES:
+    for t in args.temperatures:
         truth, between = [], []
         for i, (clip, mono) in enumerate(zip(clips, monos)):
             a, b = (
