@@ -36,7 +36,7 @@ UPMIX_MIN_SIDE_HELP = "with the parametric side: least side level per band, dB r
 UPMIX_TEMPERATURE = 0.5
 """How far a random image strays from the training music's typical one, in units of the
 training styles' spread: at 1 as far as real music does, and a wrong image costs more L/R
-distance than none (7.8% over dual mono on validation music against 3.1% at 0.5 and 1.3% at
+distance than none (8.9% over dual mono on validation music against 3.1% at 0.5 and 1.1% at
 0, BENCHMARKS.md)."""
 
 UPMIX_TEMPERATURE_HELP = (
