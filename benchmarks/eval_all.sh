@@ -16,8 +16,11 @@ r eval "${v[@]}" --seconds 4 --task linearity --markdown > "$out/linearity.md"
 r eval "${v[@]}" --task upmix --style-mix --markdown > "$out/upmix.md"
 python benchmarks/width_control.py --cache "$cache" --clips 8 > "$out/width-control.md"
 python benchmarks/upmix_temperature.py --cache "$cache" > "$out/upmix-temperature.md"
+python benchmarks/side_width_estimates.py --cache "$cache" > "$out/side-width-estimates.md"
+python benchmarks/stereo_latent.py --cache "$cache" > "$out/stereo-latent.md"
 r eval "${v[@]}" --seconds 4 --task upsample --from 22050 --visqol --markdown > "$out/upsample-22050.md"
 python benchmarks/highband_level.py --cache "$cache" --seconds 4 > "$out/highband-level-valid.md"
+python benchmarks/highband_correction.py --cache "$cache" > "$out/highband-correction.md"
 for rate in 16000 8000; do
   r eval "${v[@]}" --seconds 4 --task upsample --from "$rate" --markdown > "$out/upsample-$rate.md"
 done
