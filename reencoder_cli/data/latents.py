@@ -125,7 +125,7 @@ def build(
 
     from reencoder_cli.engine.pipeline import Pipeline
 
-    pipeline = Pipeline(autoencoder=autoencoder, device=device, chunk_seconds=60.0)
+    pipeline = Pipeline(autoencoder=autoencoder, device=device)
     space = pipeline.ae_id.latent_space
     start = time.perf_counter()
     tracks = select([t for t in load_manifest(data) if t.split in splits], hours, valid_hours)
